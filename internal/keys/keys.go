@@ -1,0 +1,123 @@
+// Package keys is the etcd key layout of distcron, in one place.
+//
+// Every key lives under a namespace prefix that ends in "/":
+//
+//	instances/<id>                 instance registration (session lease)
+//	leader/                        election keys (session lease)
+//	claims/<tick>/<job>[/<unit>]   claim of one tick: "<instance> <lease hex>"
+//	running/<job>/[<unit>/]<tick>  a run in progress (runner's session lease)
+//	defs/<job>                     dynamic job definition (JSON)
+//	control/paused/<job>           pause flag
+//	control/kill/<job>/<id>        kill request (short lease)
+//	control/requests/<job>/<id>    run request: manual, retry, catchup, chained
+//
+// A unit is "s<n>" for shard n of a sharded job and "i<instance>" for one
+// instance's run of a broadcast job; plain jobs have none.
+package keys
+
+import (
+	"strings"
+	"time"
+)
+
+// TickLayout formats ticks in UTC with a fixed width, so that byte order is
+// time order (for years 1000-9999). Claim values compare on it.
+const TickLayout = "2006-01-02T15:04:05.000000000Z"
+
+// Tick formats t as a fixed-width, sortable UTC string.
+func Tick(t time.Time) string { return t.UTC().Format(TickLayout) }
+
+// ParseTick parses a string made by Tick.
+func ParseTick(s string) (time.Time, error) { return time.Parse(TickLayout, s) }
+
+// Layout builds the keys under one namespace prefix.
+type Layout struct{ prefix string }
+
+// New returns the layout for prefix; a missing trailing "/" is added.
+func New(prefix string) Layout {
+	if !strings.HasSuffix(prefix, "/") {
+		prefix += "/"
+	}
+	return Layout{prefix: prefix}
+}
+
+// Prefix is the namespace prefix, ending in "/".
+func (l Layout) Prefix() string { return l.prefix }
+
+// Instances is the prefix of instance registrations.
+func (l Layout) Instances() string { return l.prefix + "instances/" }
+
+// Instance is the registration key of one instance.
+func (l Layout) Instance(id string) string { return l.Instances() + id }
+
+// Leader is the election prefix.
+func (l Layout) Leader() string { return l.prefix + "leader/" }
+
+// Claims is the prefix of all claim keys.
+func (l Layout) Claims() string { return l.prefix + "claims/" }
+
+// Claim is the claim key of one tick of a job, or of one unit of it when
+// unit != "". The tick comes first, so all claims older than a cutoff form
+// one key range: [Claims(), ClaimsBefore(cutoff)).
+func (l Layout) Claim(tick, job, unit string) string {
+	if unit != "" {
+		return l.Claims() + tick + "/" + job + "/" + unit
+	}
+	return l.Claims() + tick + "/" + job
+}
+
+// ClaimsBefore is the end of the key range of claims for ticks before tick.
+func (l Layout) ClaimsBefore(tick string) string { return l.Claims() + tick }
+
+// Running is the prefix of all running keys.
+func (l Layout) Running() string { return l.prefix + "running/" }
+
+// RunningJob is the prefix of the running keys of one job, or of one unit
+// of it when unit != "".
+func (l Layout) RunningJob(job string, unit ...string) string {
+	if len(unit) > 0 && unit[0] != "" {
+		return l.Running() + job + "/" + unit[0] + "/"
+	}
+	return l.Running() + job + "/"
+}
+
+// RunningRun is the running key of one run.
+func (l Layout) RunningRun(job, tick string, unit ...string) string {
+	return l.RunningJob(job, unit...) + tick
+}
+
+// Defs is the prefix of dynamic job definitions.
+func (l Layout) Defs() string { return l.prefix + "defs/" }
+
+// Def is the definition key of a job.
+func (l Layout) Def(job string) string { return l.Defs() + job }
+
+// Control is the prefix of control flags and requests.
+func (l Layout) Control() string { return l.prefix + "control/" }
+
+// Paused is the prefix of pause flags.
+func (l Layout) Paused() string { return l.Control() + "paused/" }
+
+// PausedJob is the pause flag of one job.
+func (l Layout) PausedJob(job string) string { return l.Paused() + job }
+
+// Kills is the prefix of kill requests.
+func (l Layout) Kills() string { return l.Control() + "kill/" }
+
+// Kill is one kill request for a job.
+func (l Layout) Kill(job, id string) string { return l.Kills() + job + "/" + id }
+
+// Requests is the prefix of run requests.
+func (l Layout) Requests() string { return l.Control() + "requests/" }
+
+// Request is one run request for a job.
+func (l Layout) Request(job, id string) string { return l.Requests() + job + "/" + id }
+
+// JobOf returns the job name in a key below prefix (the first path element).
+func JobOf(prefix, key string) string {
+	rest := strings.TrimPrefix(key, prefix)
+	if i := strings.IndexByte(rest, '/'); i >= 0 {
+		return rest[:i]
+	}
+	return rest
+}

@@ -1,0 +1,116 @@
+package logsink
+
+import (
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Pipeline defaults.
+const (
+	DefaultBatchSize      = 256
+	DefaultFlushInterval  = 200 * time.Millisecond
+	DefaultBufferSize     = 65536
+	DefaultBackoffInitial = 100 * time.Millisecond
+	DefaultBackoffMax     = 10 * time.Second
+	DefaultWriteTimeout   = 10 * time.Second
+)
+
+// PipelineOption configures a [Pipeline]. [NewPipeline] validates the result
+// and rejects out-of-range values with an error wrapping [ErrInvalidOption];
+// nothing is clamped silently.
+type PipelineOption func(*pipelineConfig)
+
+type pipelineConfig struct {
+	batchSize      int
+	flushInterval  time.Duration
+	bufferSize     int
+	backoffInitial time.Duration
+	backoffMax     time.Duration
+	writeTimeout   time.Duration
+	logger         *zap.Logger
+}
+
+func defaultPipelineConfig() pipelineConfig {
+	return pipelineConfig{
+		batchSize:      DefaultBatchSize,
+		flushInterval:  DefaultFlushInterval,
+		bufferSize:     DefaultBufferSize,
+		backoffInitial: DefaultBackoffInitial,
+		backoffMax:     DefaultBackoffMax,
+		writeTimeout:   DefaultWriteTimeout,
+		logger:         zap.NewNop(),
+	}
+}
+
+func (c *pipelineConfig) validate() error {
+	switch {
+	case c.batchSize <= 0:
+		return fmt.Errorf("%w: batch size %d, want > 0", ErrInvalidOption, c.batchSize)
+	case c.bufferSize <= 0:
+		return fmt.Errorf("%w: buffer size %d, want > 0", ErrInvalidOption, c.bufferSize)
+	case c.batchSize > c.bufferSize:
+		return fmt.Errorf("%w: batch size %d exceeds buffer size %d", ErrInvalidOption, c.batchSize, c.bufferSize)
+	case c.flushInterval <= 0:
+		return fmt.Errorf("%w: flush interval %v, want > 0", ErrInvalidOption, c.flushInterval)
+	case c.backoffInitial <= 0:
+		return fmt.Errorf("%w: initial backoff %v, want > 0", ErrInvalidOption, c.backoffInitial)
+	case c.backoffMax < c.backoffInitial:
+		return fmt.Errorf("%w: max backoff %v below initial backoff %v", ErrInvalidOption, c.backoffMax, c.backoffInitial)
+	case c.writeTimeout <= 0:
+		return fmt.Errorf("%w: write timeout %v, want > 0", ErrInvalidOption, c.writeTimeout)
+	}
+	return nil
+}
+
+// WithBatchSize sets the largest number of records per Write call; a batch
+// that reaches it is written at once. Default 256 ([DefaultBatchSize]).
+// Must be > 0 and at most the buffer size.
+func WithBatchSize(n int) PipelineOption {
+	return func(c *pipelineConfig) { c.batchSize = n }
+}
+
+// WithFlushInterval sets how long a record may wait for its batch to fill
+// before the batch is written anyway, measured from when the pipeline's
+// goroutine sees the first record of the batch. Default 200ms
+// ([DefaultFlushInterval]). Must be > 0.
+func WithFlushInterval(d time.Duration) PipelineOption {
+	return func(c *pipelineConfig) { c.flushInterval = d }
+}
+
+// WithBufferSize sets how many records the pipeline holds at most, the batch
+// being written or retried included; Send drops records beyond it. Memory
+// grows with use up to this bound. Default 65536 ([DefaultBufferSize]).
+// Must be > 0 and at least the batch size.
+func WithBufferSize(n int) PipelineOption {
+	return func(c *pipelineConfig) { c.bufferSize = n }
+}
+
+// WithBackoff sets the wait before retrying a failed Write: initial after
+// the first failure, doubling after each further failure up to max, each
+// wait randomized to between half and all of its nominal value. Defaults
+// 100ms and 10s ([DefaultBackoffInitial], [DefaultBackoffMax]). initial must
+// be > 0 and max >= initial.
+func WithBackoff(initial, max time.Duration) PipelineOption {
+	return func(c *pipelineConfig) { c.backoffInitial, c.backoffMax = initial, max }
+}
+
+// WithLogger sets the logger for the pipeline's own events (write failures,
+// recoveries, drops), named "logsink" under it, with the sink's Go type in
+// the field "sink". Default zap.NewNop(); nil means the default.
+func WithLogger(l *zap.Logger) PipelineOption {
+	return func(c *pipelineConfig) {
+		if l == nil {
+			l = zap.NewNop()
+		}
+		c.logger = l
+	}
+}
+
+// WithWriteTimeout bounds each Write call: its context is cancelled after d
+// and an unfinished call counts as a failure and is retried. Default 10s
+// ([DefaultWriteTimeout]). Must be > 0.
+func WithWriteTimeout(d time.Duration) PipelineOption {
+	return func(c *pipelineConfig) { c.writeTimeout = d }
+}

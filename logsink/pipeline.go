@@ -1,0 +1,387 @@
+package logsink
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+const (
+	// dropLogInterval is the least time between two log entries about
+	// dropped records.
+	dropLogInterval = time.Second
+	// keepRing is the buffer allocation, in records, that an idle pipeline
+	// keeps; a larger one (left by a backlog, typically a sink outage) is
+	// freed after idleRelease without records.
+	keepRing    = 4096
+	idleRelease = 5 * time.Second
+)
+
+// Pipeline delivers records to one Sink asynchronously: [Pipeline.Send]
+// buffers, one background goroutine batches and writes, retrying failed
+// batches with backoff. See the package documentation for the guarantees.
+//
+// Records reach the sink in the order they were sent. When the buffer is
+// full, Send drops the new record (the newest), never one already buffered:
+// the batch being retried stays intact and what is delivered is a gap-free
+// prefix of what was sent during the outage.
+//
+// All methods are safe for concurrent use. The zero value is not usable;
+// call [NewPipeline].
+type Pipeline struct {
+	sink Sink
+	cfg  pipelineConfig
+	log  *zap.Logger
+
+	mu          sync.Mutex
+	q           ring
+	inflight    int  // records taken from q for the current Write
+	closed      bool // Stop was called; Send drops
+	written     uint64
+	dropped     uint64
+	failures    uint64
+	unreported  uint64    // drops not yet logged
+	lastDropLog time.Time // when drops were last logged
+	undelivered int       // records abandoned when Stop's ctx ended
+
+	batch       []Record      // owned by the worker goroutine
+	idleRelease time.Duration // idleRelease, shortened by tests
+
+	notify   chan struct{} // capacity 1: the buffer became non-empty or reached a batch
+	stopping chan struct{} // closed by the first Stop
+	done     chan struct{} // closed when the worker exits
+
+	// ctx is the worker's context: the parent of every Write context,
+	// cancelled (with Stop's ctx error as cause) when Stop gives up.
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+
+	startOnce sync.Once
+	stopOnce  sync.Once
+}
+
+// PipelineStats is a snapshot of a Pipeline's counters. Every record passed
+// to Send is counted in exactly one of Buffered, Written and Dropped, and a
+// snapshot is consistent: their sum is the number of Send calls so far.
+type PipelineStats struct {
+	// Buffered is the number of records accepted but not yet written,
+	// including the batch being written or retried.
+	Buffered int64
+	// Written is the number of records in successful Write calls.
+	Written uint64
+	// Dropped is the number of records lost: sent while the buffer was
+	// full or after Stop, or still undelivered when Stop gave up.
+	Dropped uint64
+	// Failures is the number of Write calls that returned an error (or
+	// panicked, or timed out).
+	Failures uint64
+}
+
+// NewPipeline returns a stopped pipeline that will write to s. It only
+// validates: it starts no goroutine (see [Pipeline.Start]). It returns an
+// error wrapping [ErrInvalidOption] if s is nil or an option is out of range.
+func NewPipeline(s Sink, opts ...PipelineOption) (*Pipeline, error) {
+	if s == nil {
+		return nil, fmt.Errorf("%w: nil sink", ErrInvalidOption)
+	}
+	cfg := defaultPipelineConfig()
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancelCause(context.Background())
+	return &Pipeline{
+		sink:        s,
+		cfg:         cfg,
+		log:         cfg.logger.Named("logsink").With(zap.String("sink", fmt.Sprintf("%T", s))),
+		notify:      make(chan struct{}, 1),
+		stopping:    make(chan struct{}),
+		done:        make(chan struct{}),
+		ctx:         ctx,
+		cancel:      cancel,
+		idleRelease: idleRelease,
+	}, nil
+}
+
+// Start starts the pipeline's one background goroutine and returns at once.
+// Records sent before Start are buffered and written once it runs. Calls
+// after the first, and calls after Stop, do nothing.
+func (p *Pipeline) Start() {
+	p.startOnce.Do(func() {
+		p.batch = make([]Record, 0, p.cfg.batchSize)
+		go p.run()
+	})
+}
+
+// Send hands r to the pipeline. It never blocks on the sink: it takes a
+// mutex, copies r into the buffer and returns. If the buffer is full, or
+// Stop has been called, r is dropped and counted; drops are logged at most
+// once per second, from the goroutine that happens to report them.
+func (p *Pipeline) Send(r Record) {
+	p.mu.Lock()
+	if p.closed || p.q.n+p.inflight >= p.cfg.bufferSize {
+		p.dropped++
+		p.unreported++
+		n, total := p.takeDropReportLocked(time.Now(), false)
+		closed := p.closed
+		p.mu.Unlock()
+		if n > 0 {
+			p.logDrops(n, total, closed)
+		}
+		return
+	}
+	p.q.push(&r, p.cfg.bufferSize)
+	n := p.q.n
+	p.mu.Unlock()
+	if n == 1 || n == p.cfg.batchSize {
+		select {
+		case p.notify <- struct{}{}:
+		default: // a wake-up is already pending
+		}
+	}
+}
+
+// Stop stops accepting records (later Sends are dropped) and blocks until
+// every buffered record has been written, retrying failed writes with
+// backoff, or until ctx is done. A pipeline that was never started is
+// started to drain.
+//
+// Stop returns nil if everything was delivered. If ctx ends first, Stop
+// cancels the Write in progress, waits for it to return (sinks must honour
+// their context), counts what is left as dropped and returns an error
+// wrapping both [ErrUndelivered] and ctx.Err() that says how many records
+// were lost. Stop may be called more than once and concurrently: every call
+// waits for the same drain, bounded by its own ctx, and reports the same
+// outcome.
+func (p *Pipeline) Stop(ctx context.Context) error {
+	p.stopOnce.Do(func() {
+		p.mu.Lock()
+		p.closed = true
+		p.mu.Unlock()
+		close(p.stopping)
+	})
+	p.Start()
+	select {
+	case <-p.done:
+	case <-ctx.Done():
+		p.cancel(ctx.Err())
+		<-p.done
+	}
+	p.cancel(nil) // release the context; a no-op if cancelled above
+	p.mu.Lock()
+	n := p.undelivered
+	p.mu.Unlock()
+	if n > 0 {
+		return fmt.Errorf("%w: %d records lost at stop: %w", ErrUndelivered, n, context.Cause(p.ctx))
+	}
+	return nil
+}
+
+// Stats returns a consistent snapshot of the pipeline's counters. It does
+// not block on the sink.
+func (p *Pipeline) Stats() PipelineStats {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return PipelineStats{
+		Buffered: int64(p.q.n + p.inflight),
+		Written:  p.written,
+		Dropped:  p.dropped,
+		Failures: p.failures,
+	}
+}
+
+// run is the worker: wait for records, wait for a full batch or the flush
+// interval, write, repeat; exit once stopped and drained, or aborted.
+func (p *Pipeline) run() {
+	defer close(p.done)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	for {
+		p.mu.Lock()
+		n, closed := p.q.n, p.closed
+		p.mu.Unlock()
+		switch {
+		case n == 0 && closed:
+			p.reportDrops(true)
+			return
+		case n == 0:
+			p.idle(timer)
+			continue
+		case n < p.cfg.batchSize && !closed:
+			p.waitForBatch(timer)
+		}
+		if !p.flush(timer) {
+			p.abandon()
+			return
+		}
+	}
+}
+
+// idle waits for a record or Stop. A buffer that grew large is freed if
+// no record comes for a while.
+func (p *Pipeline) idle(timer *time.Timer) {
+	p.mu.Lock()
+	large := len(p.q.buf) > keepRing
+	p.mu.Unlock()
+	var release <-chan time.Time
+	if large {
+		timer.Reset(p.idleRelease)
+		defer timer.Stop()
+		release = timer.C
+	}
+	select {
+	case <-p.notify:
+	case <-p.stopping:
+	case <-release:
+		p.mu.Lock()
+		p.q.release()
+		p.mu.Unlock()
+	}
+}
+
+// waitForBatch returns when the buffer holds a full batch, the flush
+// interval has passed, or Stop was called.
+func (p *Pipeline) waitForBatch(timer *time.Timer) {
+	timer.Reset(p.cfg.flushInterval)
+	defer timer.Stop()
+	for {
+		select {
+		case <-timer.C:
+			return
+		case <-p.stopping:
+			return
+		case <-p.notify:
+			p.mu.Lock()
+			n := p.q.n
+			p.mu.Unlock()
+			if n >= p.cfg.batchSize {
+				return
+			}
+		}
+	}
+}
+
+// flush takes one batch from the buffer and writes it, retrying with
+// backoff until it succeeds (true) or the pipeline is aborted (false, the
+// batch still counted as in flight).
+func (p *Pipeline) flush(timer *time.Timer) bool {
+	p.mu.Lock()
+	p.batch = p.q.popInto(p.batch[:0], p.cfg.batchSize)
+	p.inflight = len(p.batch)
+	p.mu.Unlock()
+
+	backoff := p.cfg.backoffInitial
+	for attempt := 1; ; attempt++ {
+		err := p.write()
+		if err == nil {
+			p.mu.Lock()
+			p.written += uint64(len(p.batch))
+			p.inflight = 0
+			p.mu.Unlock()
+			clear(p.batch) // let the sink's view of the records be collected
+			if attempt > 1 {
+				p.log.Info("sink recovered", zap.Int("attempts", attempt))
+			}
+			p.reportDrops(false)
+			return true
+		}
+		if p.ctx.Err() != nil {
+			return false
+		}
+		p.mu.Lock()
+		p.failures++
+		stopping := p.stopping
+		if p.closed {
+			stopping = nil // already draining: keep backing off
+		}
+		p.mu.Unlock()
+
+		wait := backoff/2 + rand.N(backoff/2+1)
+		p.log.Warn("sink write failed, will retry",
+			zap.Error(err),
+			zap.Int("batch", len(p.batch)),
+			zap.Int("attempt", attempt),
+			zap.Duration("retry_in", wait))
+		p.reportDrops(false)
+
+		timer.Reset(wait)
+		select {
+		case <-timer.C:
+		case <-stopping: // Stop was called: try once more right away
+			timer.Stop()
+		case <-p.ctx.Done():
+			timer.Stop()
+			return false
+		}
+		backoff = min(2*backoff, p.cfg.backoffMax)
+	}
+}
+
+// write makes one bounded Write call; a panic in the sink is an error.
+func (p *Pipeline) write() (err error) {
+	ctx, cancel := context.WithTimeout(p.ctx, p.cfg.writeTimeout)
+	defer cancel()
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("sink panicked: %v\n%s", v, debug.Stack())
+		}
+	}()
+	return p.sink.Write(ctx, p.batch)
+}
+
+// abandon counts everything still held as dropped, after Stop gave up.
+func (p *Pipeline) abandon() {
+	p.mu.Lock()
+	n := p.q.n + p.inflight
+	p.q.reset()
+	p.inflight = 0
+	p.dropped += uint64(n)
+	p.undelivered = n
+	p.mu.Unlock()
+	clear(p.batch)
+	p.log.Error("pipeline stopped with undelivered records",
+		zap.Int("undelivered", n),
+		zap.NamedError("cause", context.Cause(p.ctx)))
+	p.reportDrops(true)
+}
+
+// takeDropReportLocked returns the drops to log now (n == 0: nothing),
+// rate-limited unless force. p.mu must be held.
+func (p *Pipeline) takeDropReportLocked(now time.Time, force bool) (n, total uint64) {
+	if p.unreported == 0 || (!force && now.Sub(p.lastDropLog) < dropLogInterval) {
+		return 0, 0
+	}
+	n, total = p.unreported, p.dropped
+	p.unreported = 0
+	p.lastDropLog = now
+	return n, total
+}
+
+func (p *Pipeline) reportDrops(force bool) {
+	p.mu.Lock()
+	n, total := p.takeDropReportLocked(time.Now(), force)
+	closed := p.closed
+	p.mu.Unlock()
+	if n > 0 {
+		p.logDrops(n, total, closed)
+	}
+}
+
+func (p *Pipeline) logDrops(n, total uint64, closed bool) {
+	reason := "buffer full"
+	if closed {
+		reason = "pipeline stopped"
+	}
+	p.log.Warn("run records dropped",
+		zap.Uint64("dropped", n),
+		zap.Uint64("dropped_total", total),
+		zap.String("reason", reason),
+		zap.Int("buffer_size", p.cfg.bufferSize))
+}
