@@ -1,0 +1,270 @@
+package distcron
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"time"
+
+	"github.com/distcron/distcron/executor"
+)
+
+// Definition is a job defined in etcd (defs/<name>, as JSON) rather than in
+// code: every instance watches the definitions and adds, changes or removes
+// such jobs live. Kind is "shell", "http" or "pipeline"; an empty Kind
+// overrides a job registered in code with the same name: only Schedule,
+// Location and Paused apply then.
+type Definition struct {
+	Name     string `json:"name"`
+	Schedule string `json:"schedule,omitempty"`
+	// Location is an IANA zone name for the schedule; empty: the instance's
+	// default zone (WithLocation).
+	Location  string     `json:"location,omitempty"`
+	Kind      string     `json:"kind,omitempty"`
+	Shell     *ShellSpec `json:"shell,omitempty"`
+	HTTP      *HTTPSpec  `json:"http,omitempty"`
+	Steps     []StepSpec `json:"steps,omitempty"` // for kind "pipeline"
+	Timeout   Duration   `json:"timeout,omitempty"`
+	Overlap   string     `json:"overlap,omitempty"` // allow (default), forbid, replace
+	Misfire   string     `json:"misfire,omitempty"` // skip (default), run_once
+	Deadline  Duration   `json:"starting_deadline,omitempty"`
+	Retry     *RetrySpec `json:"retry,omitempty"`
+	Tags      []string   `json:"tags,omitempty"`
+	Paused    bool       `json:"paused,omitempty"`
+	Shards    int        `json:"shards,omitempty"`
+	Broadcast bool       `json:"broadcast,omitempty"`
+	OnSuccess []string   `json:"on_success,omitempty"`
+	OnFailure []string   `json:"on_failure,omitempty"`
+	RerunLost bool       `json:"rerun_lost,omitempty"`
+}
+
+// ShellSpec is a shell job: Command runs with /bin/sh -c; Args become its
+// positional parameters $1, $2, ...; Env adds KEY=VALUE entries to the
+// instance's environment; Dir is the working directory.
+type ShellSpec struct {
+	Command string   `json:"command"`
+	Args    []string `json:"args,omitempty"`
+	Env     []string `json:"env,omitempty"`
+	Dir     string   `json:"dir,omitempty"`
+}
+
+// HTTPSpec is an HTTP job: the request, and the status that means success
+// (0: any 2xx).
+type HTTPSpec struct {
+	Method       string            `json:"method,omitempty"`
+	URL          string            `json:"url"`
+	Headers      map[string]string `json:"headers,omitempty"`
+	Body         string            `json:"body,omitempty"`
+	ExpectStatus int               `json:"expect_status,omitempty"`
+}
+
+// StepSpec is one step of a pipeline job: a shell command or an HTTP request.
+type StepSpec struct {
+	Name  string     `json:"name"`
+	Kind  string     `json:"kind"`
+	Shell *ShellSpec `json:"shell,omitempty"`
+	HTTP  *HTTPSpec  `json:"http,omitempty"`
+}
+
+// RetrySpec is the JSON form of Retry.
+type RetrySpec struct {
+	MaxAttempts int      `json:"max_attempts"`
+	Backoff     Duration `json:"backoff"`
+	MaxBackoff  Duration `json:"max_backoff"`
+}
+
+// Duration is a time.Duration written in JSON as a Go duration string ("90s").
+type Duration time.Duration
+
+// MarshalJSON writes the duration as a string.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+// UnmarshalJSON reads a duration string such as "1m30s".
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("duration must be a string like \"90s\": %w", err)
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// ParseDefinition decodes a definition strictly (unknown fields are
+// errors) and validates it. Errors wrap ErrInvalidDefinition.
+func ParseDefinition(data []byte) (Definition, error) {
+	var d Definition
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&d); err != nil {
+		return d, fmt.Errorf("%w: %w", ErrInvalidDefinition, err)
+	}
+	if dec.More() {
+		return d, fmt.Errorf("%w: trailing data after the JSON object", ErrInvalidDefinition)
+	}
+	return d, d.Validate()
+}
+
+// Validate checks the definition without running anything: the name, the
+// schedule, the zone, the kind and its fields, the policies. Errors wrap
+// ErrInvalidDefinition and name the field.
+func (d Definition) Validate() error {
+	_, _, err := d.compile(nil)
+	return err
+}
+
+func (d Definition) invalid(format string, args ...any) error {
+	return fmt.Errorf("%w: job %q: "+format, append([]any{ErrInvalidDefinition, d.Name}, args...)...)
+}
+
+// compile turns a valid definition into job options and an executor (nil
+// for an override). allowedHosts restricts HTTP jobs when not nil.
+func (d Definition) compile(allowedHosts []string) ([]JobOption, executor.Executor, error) {
+	if !validName(d.Name) {
+		return nil, nil, fmt.Errorf("%w: name %q: use 1-128 letters, digits and ._:@-", ErrInvalidDefinition, d.Name)
+	}
+	var opts []JobOption
+	if d.Location != "" {
+		loc, err := time.LoadLocation(d.Location)
+		if err != nil || d.Location == "Local" {
+			return nil, nil, d.invalid("location %q is not an IANA zone", d.Location)
+		}
+		opts = append(opts, InLocation(loc))
+	}
+	if d.Kind == "" { // override of a job registered in code
+		if d.Schedule != "" {
+			if _, err := ParseSchedule(d.Schedule, nil); err != nil {
+				return nil, nil, d.invalid("schedule: %w", err)
+			}
+		}
+		if d.Shell != nil || d.HTTP != nil || len(d.Steps) > 0 {
+			return nil, nil, d.invalid("shell, http and steps need a kind")
+		}
+		return opts, nil, nil
+	}
+	if d.Schedule == "" {
+		return nil, nil, d.invalid("schedule is required")
+	}
+	if _, err := ParseSchedule(d.Schedule, nil); err != nil {
+		return nil, nil, d.invalid("schedule: %w", err)
+	}
+	var exec executor.Executor
+	var err error
+	switch d.Kind {
+	case "shell", "http":
+		exec, err = compileStep(StepSpec{Name: d.Name, Kind: d.Kind, Shell: d.Shell, HTTP: d.HTTP}, allowedHosts)
+		if err != nil {
+			return nil, nil, d.invalid("%w", err)
+		}
+		if len(d.Steps) > 0 {
+			return nil, nil, d.invalid("steps belong to kind pipeline")
+		}
+	case "pipeline":
+		if d.Shell != nil || d.HTTP != nil {
+			return nil, nil, d.invalid("a pipeline has steps, not shell or http")
+		}
+		steps := make([]executor.Step, len(d.Steps))
+		for i, st := range d.Steps {
+			e, err := compileStep(st, allowedHosts)
+			if err != nil {
+				return nil, nil, d.invalid("step %d: %w", i, err)
+			}
+			steps[i] = executor.Step{Name: st.Name, Exec: e}
+		}
+		if exec, err = executor.NewPipeline(steps...); err != nil {
+			return nil, nil, d.invalid("%w", err)
+		}
+	default:
+		return nil, nil, d.invalid("unknown kind %q (want shell, http or pipeline)", d.Kind)
+	}
+	if d.Timeout < 0 {
+		return nil, nil, d.invalid("negative timeout")
+	}
+	opts = append(opts, Timeout(time.Duration(d.Timeout)))
+	switch d.Overlap {
+	case "", "allow":
+	case "forbid":
+		opts = append(opts, Overlap(OverlapForbid))
+	case "replace":
+		opts = append(opts, Overlap(OverlapReplace))
+	default:
+		return nil, nil, d.invalid("unknown overlap %q (want allow, forbid or replace)", d.Overlap)
+	}
+	switch d.Misfire {
+	case "", "skip":
+	case "run_once":
+		opts = append(opts, Misfire(MisfireRunOnce, time.Duration(d.Deadline)))
+	default:
+		return nil, nil, d.invalid("unknown misfire %q (want skip or run_once)", d.Misfire)
+	}
+	if d.Retry != nil {
+		opts = append(opts, Retry(d.Retry.MaxAttempts, time.Duration(d.Retry.Backoff), time.Duration(d.Retry.MaxBackoff)))
+	}
+	if len(d.Tags) > 0 {
+		opts = append(opts, RequireTags(d.Tags...))
+	}
+	if d.Shards != 0 {
+		opts = append(opts, Sharded(d.Shards))
+	}
+	if d.Broadcast {
+		opts = append(opts, Broadcast())
+	}
+	opts = append(opts, OnSuccess(d.OnSuccess...), OnFailure(d.OnFailure...))
+	if d.RerunLost {
+		opts = append(opts, RerunLost())
+	}
+	// The retention bound of a starting deadline depends on the instance;
+	// it is checked again when the job is added there.
+	if _, err := newJobConfig(d.Name, opts, time.UTC, time.Duration(math.MaxInt64)); err != nil {
+		return nil, nil, d.invalid("%w", err)
+	}
+	return opts, exec, nil
+}
+
+// compileStep builds the executor of one shell or HTTP step.
+func compileStep(st StepSpec, allowedHosts []string) (executor.Executor, error) {
+	switch st.Kind {
+	case "shell":
+		if st.HTTP != nil {
+			return nil, errors.New("a shell step has no http")
+		}
+		if st.Shell == nil || st.Shell.Command == "" {
+			return nil, errors.New("shell.command is required")
+		}
+		c := executor.Shell(st.Shell.Command)
+		c.Args = append(c.Args, append([]string{"sh"}, st.Shell.Args...)...)
+		c.Dir = st.Shell.Dir
+		if len(st.Shell.Env) > 0 {
+			for _, kv := range st.Shell.Env {
+				if !bytes.ContainsRune([]byte(kv), '=') {
+					return nil, fmt.Errorf("shell.env entry %q is not KEY=VALUE", kv)
+				}
+			}
+			c.Env = append(environ(), st.Shell.Env...)
+		}
+		return c, nil
+	case "http":
+		if st.Shell != nil {
+			return nil, errors.New("an http step has no shell")
+		}
+		if st.HTTP == nil {
+			return nil, errors.New("http is required")
+		}
+		h := &executor.HTTP{Method: st.HTTP.Method, URL: st.HTTP.URL, Body: st.HTTP.Body,
+			ExpectStatus: st.HTTP.ExpectStatus, AllowedHosts: allowedHosts, Header: http.Header{}}
+		for k, v := range st.HTTP.Headers {
+			h.Header.Set(k, v)
+		}
+		if err := h.Validate(); err != nil {
+			return nil, err
+		}
+		return h, nil
+	}
+	return nil, fmt.Errorf("unknown step kind %q (want shell or http)", st.Kind)
+}

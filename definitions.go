@@ -1,0 +1,305 @@
+package distcron
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"strings"
+	"sync"
+
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+
+	"github.com/distcron/distcron/executor"
+)
+
+func environ() []string { return os.Environ() }
+
+// definitions is this instance's view of defs/.
+type definitions struct {
+	mu      sync.Mutex
+	applied map[string]string // name -> JSON currently applied
+	invalid map[string]error  // name -> why its definition was skipped
+	code    map[string]*job   // jobs registered in code, while a definition overrides them
+}
+
+// Define validates d and stores it in etcd; every instance picks it up
+// within moments (see Definition). Invalid definitions are refused with an
+// error wrapping ErrInvalidDefinition and change nothing. It blocks for one
+// etcd write.
+//
+// HTTP jobs are also checked against this instance's WithRemoteHTTP host
+// list, when it has one.
+func (s *Scheduler) Define(ctx context.Context, d Definition) error {
+	if err := d.Validate(); err != nil {
+		return err
+	}
+	if s.cfg.remoteHTTP && len(s.cfg.httpHosts) > 0 {
+		if _, _, err := d.compile(s.cfg.httpHosts); err != nil {
+			return err
+		}
+	}
+	if d.Misfire == "run_once" && (d.Deadline <= 0 || Duration(s.cfg.claimRetention/2) < d.Deadline) {
+		return d.invalid("starting deadline %v must be within (0, claim retention/2]", d.Deadline)
+	}
+	v, err := json.Marshal(d)
+	if err != nil {
+		return err
+	}
+	if _, err := s.cli.Put(ctx, s.keys.Def(d.Name), string(v)); err != nil {
+		return fmt.Errorf("distcron: define %q: %w", d.Name, err)
+	}
+	return nil
+}
+
+// Delete removes a job definition from etcd; every instance drops the job
+// (runs in progress finish), or restores the code job it overrode. It
+// returns ErrUnknownJob when there is no such definition.
+func (s *Scheduler) Delete(ctx context.Context, name string) error {
+	resp, err := s.cli.Delete(ctx, s.keys.Def(name))
+	if err != nil {
+		return fmt.Errorf("distcron: delete %q: %w", name, err)
+	}
+	if resp.Deleted == 0 {
+		return fmt.Errorf("%w: no definition %q", ErrUnknownJob, name)
+	}
+	return nil
+}
+
+// Definitions reads every job definition stored in etcd, including ones
+// that do not validate (those are listed by InvalidDefinitions).
+func (s *Scheduler) Definitions(ctx context.Context) ([]Definition, error) {
+	resp, err := s.cli.Get(ctx, s.keys.Defs(), clientv3.WithPrefix())
+	if err != nil {
+		return nil, fmt.Errorf("distcron: read definitions: %w", err)
+	}
+	var out []Definition
+	for _, kv := range resp.Kvs {
+		var d Definition
+		if json.Unmarshal(kv.Value, &d) == nil {
+			out = append(out, d)
+		}
+	}
+	return out, nil
+}
+
+// Definition reads one job definition from etcd; ErrUnknownJob when there
+// is none. A stored definition that does not validate is returned with an
+// error wrapping ErrInvalidDefinition.
+func (s *Scheduler) Definition(ctx context.Context, name string) (Definition, error) {
+	resp, err := s.cli.Get(ctx, s.keys.Def(name))
+	if err != nil {
+		return Definition{}, fmt.Errorf("distcron: read definition %q: %w", name, err)
+	}
+	if len(resp.Kvs) == 0 {
+		return Definition{}, fmt.Errorf("%w: no definition %q", ErrUnknownJob, name)
+	}
+	return ParseDefinition(resp.Kvs[0].Value)
+}
+
+// InvalidDefinitions returns the definitions in etcd that this instance
+// skipped, by job name, with the reason. Such a definition never stops the
+// watch; a previously valid version of the job keeps running.
+func (s *Scheduler) InvalidDefinitions() map[string]error {
+	s.defs.mu.Lock()
+	defer s.defs.mu.Unlock()
+	return maps.Clone(s.defs.invalid)
+}
+
+// syncDefinitions applies a full listing of defs/ (at Start and after the
+// watch was lost): applies each and drops jobs whose definition is gone.
+func (s *Scheduler) syncDefinitions(kvs []*mvccpb.KeyValue) {
+	seen := make(map[string]bool, len(kvs))
+	for _, kv := range kvs {
+		name := strings.TrimPrefix(string(kv.Key), s.keys.Defs())
+		seen[name] = true
+		s.applyDefinition(name, kv.Value)
+	}
+	s.defs.mu.Lock()
+	var gone []string
+	for name := range s.defs.applied {
+		if !seen[name] {
+			gone = append(gone, name)
+		}
+	}
+	for name := range s.defs.invalid {
+		if !seen[name] {
+			delete(s.defs.invalid, name)
+		}
+	}
+	s.defs.mu.Unlock()
+	for _, name := range gone {
+		s.removeDefinition(name)
+	}
+}
+
+func (s *Scheduler) applyDefinitionEvent(ev *clientv3.Event) {
+	name := strings.TrimPrefix(string(ev.Kv.Key), s.keys.Defs())
+	if ev.Type == clientv3.EventTypeDelete {
+		s.removeDefinition(name)
+		return
+	}
+	s.applyDefinition(name, ev.Kv.Value)
+}
+
+// applyDefinition adds, replaces or overrides a job from its definition.
+// An unchanged definition changes nothing, so its next tick is kept.
+func (s *Scheduler) applyDefinition(name string, value []byte) {
+	s.defs.mu.Lock()
+	defer s.defs.mu.Unlock()
+	if s.defs.applied == nil {
+		s.defs.applied, s.defs.invalid, s.defs.code = map[string]string{}, map[string]error{}, map[string]*job{}
+	}
+	if s.defs.applied[name] == string(value) {
+		delete(s.defs.invalid, name)
+		return
+	}
+	d, err := ParseDefinition(value)
+	if err == nil && d.Name != name {
+		err = fmt.Errorf("%w: key says %q, definition says %q", ErrInvalidDefinition, name, d.Name)
+	}
+	var j *job
+	if err == nil {
+		j, err = s.jobFromDefinition(d)
+	}
+	if err != nil {
+		s.defs.invalid[name] = err
+		s.log.Warn("skipping invalid job definition", zap.String("job", name), zap.Error(err))
+		return
+	}
+	delete(s.defs.invalid, name)
+	s.defs.applied[name] = string(value)
+	s.replaceJob(j)
+	s.log.Info("job definition applied", zap.String("job", name), zap.String("kind", j.kind), zap.Bool("refused", j.refused != nil))
+}
+
+// jobFromDefinition builds the job a definition describes; for an override
+// it copies the code job and changes its schedule and pause state. Kinds
+// this instance does not run become refused jobs: listed, never claimed.
+func (s *Scheduler) jobFromDefinition(d Definition) (*job, error) {
+	var hosts []string
+	if s.cfg.remoteHTTP {
+		hosts = s.cfg.httpHosts
+	}
+	opts, exec, err := d.compile(hosts)
+	var hostRefused error
+	if errors.Is(err, executor.ErrHostNotAllowed) {
+		// Valid, but not for this instance's host list: refuse it here only.
+		hostRefused = fmt.Errorf("%w: %w", ErrRefused, err)
+		opts, exec, err = d.compile(nil)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if d.Kind == "" {
+		s.mu.Lock()
+		base := s.defs.code[d.Name]
+		if base == nil {
+			if cur := s.jobs[d.Name]; cur != nil && cur.source == sourceCode {
+				base = cur
+			}
+		}
+		s.mu.Unlock()
+		if base == nil {
+			return nil, fmt.Errorf("%w: job %q: an override (no kind) needs a job registered in code with that name", ErrInvalidDefinition, d.Name)
+		}
+		s.defs.code[d.Name] = base
+		j := *base
+		j.index, j.source, j.defPaused = -1, sourceOverride, d.Paused
+		if d.Schedule != "" {
+			cfg := base.cfg
+			for _, o := range opts {
+				o(&cfg)
+			}
+			if j.schedule, err = ParseSchedule(d.Schedule, cfg.location); err != nil {
+				return nil, err
+			}
+			j.spec = d.Schedule
+		}
+		return &j, nil
+	}
+	cfg, err := s.jobConfig(d.Name, opts)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidDefinition, err)
+	}
+	sched, err := ParseSchedule(d.Schedule, cfg.location)
+	if err != nil {
+		return nil, err
+	}
+	j := s.newJob(d.Name, d.Schedule, sched, exec, cfg, d.Kind)
+	j.source, j.defPaused = sourceDefinition, d.Paused
+	switch {
+	case d.Kind == "shell" && !s.cfg.remoteShell, d.Kind == "pipeline" && !s.cfg.remoteShell && hasShellStep(d):
+		j.refused = fmt.Errorf("%w: shell jobs from definitions need WithRemoteShell(true)", ErrRefused)
+	case (d.Kind == "http" || d.Kind == "pipeline" && hasHTTPStep(d)) && !s.cfg.remoteHTTP:
+		j.refused = fmt.Errorf("%w: HTTP jobs from definitions need WithRemoteHTTP", ErrRefused)
+	}
+	if j.refused == nil {
+		j.refused = hostRefused
+	}
+	if j.refused != nil {
+		j.eligible = false
+	}
+	return j, nil
+}
+
+func hasShellStep(d Definition) bool { return hasStepKind(d, "shell") }
+func hasHTTPStep(d Definition) bool  { return hasStepKind(d, "http") }
+func hasStepKind(d Definition, kind string) bool {
+	for _, st := range d.Steps {
+		if st.Kind == kind {
+			return true
+		}
+	}
+	return false
+}
+
+// removeDefinition drops a defined job, or restores the code job that a
+// definition overrode.
+func (s *Scheduler) removeDefinition(name string) {
+	s.defs.mu.Lock()
+	_, was := s.defs.applied[name]
+	delete(s.defs.applied, name)
+	delete(s.defs.invalid, name)
+	base := s.defs.code[name]
+	delete(s.defs.code, name)
+	s.defs.mu.Unlock()
+	if !was {
+		return
+	}
+	if base != nil {
+		j := *base
+		j.index = -1
+		s.replaceJob(&j)
+		s.log.Info("job definition removed: code job restored", zap.String("job", name))
+		return
+	}
+	s.mu.Lock()
+	if j := s.jobs[name]; j != nil && j.source == sourceDefinition {
+		delete(s.jobs, name)
+		s.queue.remove(j)
+	}
+	s.mu.Unlock()
+	s.signal(s.reregister)
+	s.log.Info("job definition removed", zap.String("job", name))
+}
+
+// replaceJob puts j in place of the job with its name, if any, and queues
+// it from now.
+func (s *Scheduler) replaceJob(j *job) {
+	s.mu.Lock()
+	if old := s.jobs[j.name]; old != nil {
+		s.queue.remove(old)
+	}
+	s.jobs[j.name] = j
+	if s.state == stateStarted {
+		s.enqueue(j, s.cfg.clock.Now())
+	}
+	s.mu.Unlock()
+	s.signal(s.wake)
+	s.signal(s.reregister)
+}

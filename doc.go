@@ -1,0 +1,208 @@
+// Package distcron is cron for Go services that run as several instances:
+// each tick of each registered job runs on exactly one instance, chosen
+// through etcd, and every run leaves a record in pluggable sinks.
+//
+// # Overview
+//
+// Create a Scheduler with New (it borrows an etcd client and only validates
+// its options), register jobs, then Start it:
+//
+//	sched, err := distcron.New(cli, distcron.WithNamespace("/distcron/myapp/"),
+//		distcron.WithSinks(logsink.NewJSON(os.Stdout)))
+//	err = sched.RegisterFunc("report", "0 7 * * MON-FRI", report, distcron.Timeout(time.Minute))
+//	err = sched.RegisterShell("cleanup", "@every 10m", "find /tmp/x -mtime +1 -delete")
+//	err = sched.Start(ctx)
+//	defer sched.Stop(context.Background())
+//
+// Every instance that shares the namespace and registers a job competes for
+// its ticks; instances may register different jobs. A job's context carries
+// RunInfo (job, tick, instance, attempt, shard, fencing token); read it with
+// RunInfoFrom. A pipeline of steps is an executor.Pipeline; its record lists
+// each step's outcome.
+//
+// # Schedules
+//
+// ParseSchedule accepts 5 fields (minute first), 6 fields (seconds first),
+// 7 fields (seconds first, year last), the descriptors @yearly @annually
+// @monthly @weekly @daily @midnight @hourly, and "@every <duration>" with a
+// duration of at least 10ms, whose ticks fall on multiples of the duration
+// since the Unix epoch so that all instances agree. A "CRON_TZ=Zone " or
+// "TZ=Zone " prefix, InLocation and WithLocation pick the zone; the default
+// is UTC. Specs are validated strictly: reversed ranges, out-of-range values
+// and trailing junk are errors (ErrInvalidSpec), never silent surprises.
+// When both day-of-month and day-of-week are restricted a day matches either
+// (cron's rule); a day field that starts with "*" is unrestricted.
+//
+// Daylight saving follows cronie. A fixed-time job (minute and hour fields
+// without "*") whose time falls into a skipped hour runs once, right after
+// the jump; in a repeated hour it runs once, at the first pass. A wildcard
+// job (minute or hour starting with "*", or @hourly) skips the missing hour
+// and runs in both passes of a repeated one.
+//
+// # Guarantees
+//
+// At most one run per tick per job (per shard), under instance crashes,
+// restarts, pauses longer than the session TTL, clock skew, and etcd leader
+// changes. A tick is missed only when no eligible instance can reach etcd
+// at that time, or when every eligible instance is at its
+// WithMaxConcurrentRuns cap, or when the instance that claimed it dies
+// before the job starts (within the claim lead). Missed ticks follow the
+// job's misfire policy: skipped by default, as cron does; never replayed as
+// a backlog.
+//
+// The claim is one etcd transaction per batch of due ticks (up to 125
+// ticks per request), sent shortly before the tick (see WithClaimLead; the
+// lead grows by itself when etcd answers slowly), so the winner starts the
+// job on time. Each tick has a preferred claimer: the live instance, among
+// those that list the job in their registration, with the highest hash of
+// (instance, job, tick). It claims ahead of the tick; every other instance
+// backs it up max(2 x lead, 50ms) after the tick (at most half the misfire
+// grace), claiming only the ticks a read shows still unclaimed. So etcd
+// sees about one claim per fire, and a dead or paused preferred instance
+// costs a tick that delay, not the tick. A claim request that fails is
+// retried (each attempt bounded to 1s) until the misfire grace runs out,
+// reading back after each failure which ticks it holds. The revision of the claim is the run's fencing token, handed
+// to the job in RunInfo and written to the record; downstream systems can
+// refuse writes that carry an older token than one they have seen.
+//
+// # Key layout
+//
+// All keys live under the namespace prefix (WithNamespace, default
+// "/distcron/default/"):
+//
+//	instances/<id>                 JSON registration (id, host, pid, tags, jobs); session lease
+//	leader/                        election keys; session lease
+//	claims/<tick>/<job>[/<unit>]   the claim of one tick: "<instance id> <session lease, hex>"
+//	running/<job>/[<unit>/]<tick>  a run in progress; the runner's session lease
+//	defs/<job>                     a job definition (JSON, see Definition)
+//	control/paused/<job>           pause flag (Pause, Resume)
+//	control/kill/<job>/<id>        kill request (Kill, OverlapReplace); short lease
+//	control/requests/<job>/<id>    run request (Trigger, retries, chaining, catch-up)
+//
+// Ticks are written in UTC with a fixed width
+// ("2006-01-02T15:04:05.000000000Z"), so byte order is time order. A unit is
+// "s<n>" for shard n of a Sharded job and "i<id>" for one instance's run of a
+// Broadcast job. A tick is claimed by creating its claim key if it does not
+// exist (CreateRevision = 0), together with the running key, in one
+// transaction; losing is normal and silent.
+//
+// Claim keys are kept for WithClaimRetention (default 1m), then the leader
+// deletes every older claim with one range delete (the tick comes first in
+// the key). A claim for a tick can only be sent while the tick is at most
+// the misfire grace old, and only with a live session lease (the running
+// key is attached to it, so a claim from an instance whose lease expired
+// fails as a whole). New therefore requires the retention to exceed the
+// session TTL plus the misfire grace plus 1s plus 10s of clock skew: any
+// claim that arrives late finds the earlier claim and loses.
+//
+// # Failure modes
+//
+// Each instance holds one etcd session (lease, WithSessionTTL, default
+// 10s) for its registration, election key and running keys. When the
+// session ends, the instance stops claiming, creates a new session,
+// registers again, re-attaches the running keys of runs still in progress
+// (a run is not killed because the lease blinked), and campaigns again.
+//
+// While etcd is unreachable nothing is claimed and nothing fires (safety
+// first); runs already in progress finish; errors are logged; the instance
+// recovers by itself when etcd returns. A tick that cannot be claimed
+// within WithMisfireGrace (default 5s) of its instant is skipped; so is a
+// claimed tick whose instance was paused between claim and start for longer
+// than that, or whose lease expired during such a pause (it is recorded as
+// skipped; no other instance can run it, and the leader may have recorded
+// it as lost).
+//
+// A run whose instance loses its lease mid-run (crash, long pause, cut off
+// from etcd) is recorded as lost by the leader: it sees the registration
+// vanish together with running keys, and reads which runs were in progress
+// just before. RerunLost re-runs such a run elsewhere; an instance that was
+// only cut off may still finish the original, so that can duplicate work.
+//
+// # Overlap, capacity, groups
+//
+// OverlapAllow (default) starts every tick. OverlapForbid skips a tick,
+// recording it as skipped, when a run of the job is in progress anywhere in
+// the cluster; the check is part of the claim transaction. OverlapReplace
+// kills the runs in progress (wherever they are) and then starts.
+// Instances at their WithMaxConcurrentRuns cap do not claim, so idle peers
+// take the tick. Instances carry tags (WithTags); a job with RequireTags
+// runs only on instances carrying all of them. Sharded(n) claims n units
+// per tick, each run exactly once with RunInfo.Shard; Broadcast runs each
+// tick once on every eligible instance.
+//
+// # Cluster control
+//
+// Every instance can steer the whole cluster, through etcd:
+//
+//   - Trigger runs a job now, once, on exactly one eligible instance
+//     (trigger manual); it coalesces with a manual run still pending or
+//     running, so concurrent Triggers cause one run.
+//   - Kill cancels a job's runs wherever they are: Go funcs see ctx
+//     cancelled (context.Cause is ErrKilled), shell commands get SIGTERM,
+//     then SIGKILL for their process group; the runs are recorded as killed.
+//   - Pause and Resume stop and restart a job's scheduled ticks on every
+//     instance. Paused ticks are not claimed and leave no record.
+//   - Retry re-runs failed attempts with exponential backoff, each attempt
+//     its own record, possibly on another instance. OnSuccess and OnFailure
+//     trigger other jobs, exactly once per parent run (trigger chain).
+//   - Misfire(MisfireRunOnce, deadline): after a cluster-wide outage, the
+//     first leader requests one catch-up run for the newest missed tick if
+//     it is within the deadline and the job ran before the outage.
+//   - WithNotifier sends failure (or any) records to webhooks or mail; see
+//     package notify.
+//   - JobInfos, JobInfo, Running and Instances show the cluster's state.
+//
+// # Jobs defined in etcd
+//
+// Define stores a Definition (shell command, HTTP request, or a pipeline
+// of such steps, with schedule, zone, timeout, overlap, misfire, retry,
+// tags, shards, chaining, paused) at defs/<name>; Delete removes it. Every
+// instance watches the definitions and applies changes live, touching no
+// other job. A definition without a kind overrides the schedule or pause
+// state of a job registered in code. Definitions are validated by Define;
+// one written into etcd directly that does not validate is skipped, logged,
+// and listed by InvalidDefinitions, and never stops the watch.
+//
+// Security: a shell job from the network is remote code execution. Shell
+// jobs from definitions run only on instances started with
+// WithRemoteShell(true), HTTP jobs only with WithRemoteHTTP (optionally
+// restricted to a host allow-list); elsewhere they are listed as refused
+// (JobInfo.Refused) and left to instances that allow them.
+//
+// # Shutdown
+//
+// Stop(ctx) stops claiming, waits for runs in progress until ctx ends, then
+// cancels them (Go funcs see ctx cancelled; shell commands get SIGTERM, then
+// SIGKILL for the whole process group) and waits up to WithStopGrace for
+// them, flushes the sinks, resigns leadership and revokes the lease, so
+// peers see the instance leave at once. The caller closes the etcd client
+// afterwards.
+//
+// # Run records and sinks
+//
+// Every attempt produces one logsink.Record. Each sink passed to WithSinks
+// gets its own logsink.Pipeline: records are batched (by size or interval),
+// retried with backoff while the sink is down, held in a bounded buffer
+// (drops are counted and logged, never silent), and flushed by Stop.
+// logsink.NewJSON and logsink.NewZap write lines; logsink/sqlsink
+// (PostgreSQL, MySQL/MariaDB, SQLite, through a *sql.DB) and
+// logsink/mongosink (a *mongo.Collection) store records durably and
+// idempotently, and answer history queries through logsink.Querier.
+// logsink/sinktest checks a sink of your own against the same contract.
+//
+// # Admin console and metrics
+//
+// Package admin turns a Scheduler into an http.Handler (JSON API and an
+// embedded web console) that the host app mounts under any prefix;
+// read-only unless given an authorizer. Package metrics is a Prometheus
+// collector that is also a sink. Neither is linked unless imported.
+//
+// # Logging vs run records
+//
+// Operational messages (session lost, claim errors, leadership) go to the
+// zap logger from WithLogger, named "distcron", with stable field keys job,
+// tick and instance; the default logger discards them. Run records go to
+// sinks (WithSinks): one logsink.Record per attempt, delivered in batches by
+// an asynchronous pipeline per sink that retries with backoff through sink
+// outages, within a bounded buffer whose drops are counted and logged.
+package distcron

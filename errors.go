@@ -1,0 +1,43 @@
+package distcron
+
+import (
+	"errors"
+
+	"github.com/distcron/distcron/internal/schedule"
+)
+
+// Errors returned by distcron. Each may be wrapped with detail; test with
+// errors.Is.
+var (
+	// ErrInvalidSpec reports a cron spec that does not parse or validate.
+	ErrInvalidSpec = schedule.ErrInvalidSpec
+	// ErrInvalidName reports an empty or malformed job name.
+	ErrInvalidName = errors.New("distcron: invalid job name")
+	// ErrDuplicateJob reports a second registration of a job name.
+	ErrDuplicateJob = errors.New("distcron: duplicate job")
+	// ErrInvalidOption reports an option value that New or Register rejects.
+	ErrInvalidOption = errors.New("distcron: invalid option")
+	// ErrNilClient reports a nil *clientv3.Client passed to New.
+	ErrNilClient = errors.New("distcron: nil etcd client")
+	// ErrStarted reports Start called twice, or Start after Stop.
+	ErrStarted = errors.New("distcron: scheduler already started")
+	// ErrNotStarted reports Stop, or a call that needs a running scheduler,
+	// before Start.
+	ErrNotStarted = errors.New("distcron: scheduler not started")
+	// ErrUnreachable reports that etcd could not be reached in time.
+	ErrUnreachable = errors.New("distcron: etcd unreachable")
+	// ErrDuplicateInstance reports that a live instance already uses this
+	// instance id (see WithInstanceID).
+	ErrDuplicateInstance = errors.New("distcron: instance id in use by a live instance")
+	// ErrUnknownJob reports a job name that is neither registered on this
+	// instance nor defined in etcd.
+	ErrUnknownJob = errors.New("distcron: unknown job")
+	// ErrKilled is the cancellation cause of a run stopped by Kill or by
+	// OverlapReplace; such runs are recorded as killed.
+	ErrKilled = errors.New("distcron: run killed")
+	// ErrInvalidDefinition reports a job definition that does not validate.
+	ErrInvalidDefinition = errors.New("distcron: invalid job definition")
+	// ErrRefused reports a remotely defined job kind this instance does not
+	// run (see WithRemoteShell and WithRemoteHTTP).
+	ErrRefused = errors.New("distcron: job kind not enabled on this instance")
+)

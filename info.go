@@ -1,0 +1,113 @@
+package distcron
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/distcron/distcron/internal/keys"
+	"github.com/distcron/distcron/logsink"
+)
+
+// JobInfo describes a job as this instance sees it.
+type JobInfo struct {
+	Name     string `json:"name"`
+	Schedule string `json:"schedule"`
+	Location string `json:"location"`
+	// Kind is func, shell or executor for jobs registered in code; shell,
+	// http or pipeline for jobs from definitions.
+	Kind string `json:"kind"`
+	// Source is "code", "definition", or "override" (a code job whose
+	// schedule or pause state a definition overrides).
+	Source    string    `json:"source"`
+	Paused    bool      `json:"paused"`
+	Eligible  bool      `json:"eligible"`         // this instance may run it (tags, refusal)
+	Refused   error     `json:"-"`                // why a remote definition does not run here (ErrRefused)
+	Next      time.Time `json:"next,omitempty"`   // the next tick (zero: never, or not queued here)
+	Overlap   string    `json:"overlap"`          // allow, forbid or replace
+	Shards    int       `json:"shards,omitempty"` // for Sharded jobs
+	Broadcast bool      `json:"broadcast"`        // for Broadcast jobs
+	Tags      []string  `json:"tags,omitempty"`   // required instance tags
+	Running   int       `json:"running_here"`     // runs in progress on this instance
+}
+
+// JobInfos returns every job this instance knows (registered in code or
+// defined in etcd), sorted by name. It does not touch the network.
+func (s *Scheduler) JobInfos() []JobInfo {
+	s.mu.Lock()
+	jobs := make([]*job, 0, len(s.jobs))
+	for _, j := range s.jobs {
+		jobs = append(jobs, j)
+	}
+	s.mu.Unlock()
+	out := make([]JobInfo, 0, len(jobs))
+	for _, j := range jobs {
+		out = append(out, s.jobInfo(j))
+	}
+	slices.SortFunc(out, func(a, b JobInfo) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+// JobInfo returns one job as JobInfos does, and whether it exists.
+func (s *Scheduler) JobInfo(name string) (JobInfo, bool) {
+	s.mu.Lock()
+	j := s.jobs[name]
+	s.mu.Unlock()
+	if j == nil {
+		return JobInfo{}, false
+	}
+	return s.jobInfo(j), true
+}
+
+func (s *Scheduler) jobInfo(j *job) JobInfo {
+	s.mu.Lock()
+	next := j.next
+	if !j.eligible || s.state != stateStarted {
+		next = j.schedule.Next(s.cfg.clock.Now())
+	}
+	s.mu.Unlock()
+	loc := j.cfg.location.String()
+	if l, ok := j.schedule.(interface{ Location() *time.Location }); ok {
+		loc = l.Location().String()
+	}
+	return JobInfo{Name: j.name, Schedule: j.spec, Location: loc, Kind: j.kind, Source: j.source,
+		Paused: s.paused(j), Eligible: j.eligible, Refused: j.refused, Next: next, Overlap: j.cfg.overlap.String(),
+		Shards: j.cfg.shards, Broadcast: j.cfg.broadcast, Tags: j.cfg.tags, Running: s.runsLocal.count(j.name)}
+}
+
+// Run is a run in progress somewhere in the cluster.
+type Run struct {
+	Job      string          `json:"job"`
+	Tick     time.Time       `json:"tick"`
+	Shard    int             `json:"shard"`
+	Attempt  int             `json:"attempt"`
+	Trigger  logsink.Trigger `json:"trigger"`
+	Instance string          `json:"instance"`
+	Claimed  time.Time       `json:"claimed"`
+	Token    int64           `json:"token"`
+}
+
+// Running lists the runs in progress across the cluster, read from their
+// running keys, oldest tick first. It blocks for one etcd read.
+func (s *Scheduler) Running(ctx context.Context) ([]Run, error) {
+	resp, err := s.cli.Get(ctx, s.keys.Running(), clientv3.WithPrefix())
+	if err != nil {
+		return nil, fmt.Errorf("distcron: list running: %w", err)
+	}
+	out := make([]Run, 0, len(resp.Kvs))
+	for _, kv := range resp.Kvs {
+		var rv runningValue
+		if json.Unmarshal(kv.Value, &rv) != nil {
+			continue
+		}
+		out = append(out, Run{Job: keys.JobOf(s.keys.Running(), string(kv.Key)), Tick: rv.Tick, Shard: rv.Shard,
+			Attempt: max(rv.Attempt, 1), Trigger: rv.Trigger, Instance: rv.Instance, Claimed: rv.Claimed, Token: kv.CreateRevision})
+	}
+	slices.SortFunc(out, func(a, b Run) int { return a.Tick.Compare(b.Tick) })
+	return out, nil
+}

@@ -1,0 +1,398 @@
+package distcron
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/distcron/distcron/executor"
+)
+
+// OverlapPolicy says what happens when a tick comes due while an earlier
+// run of the same job is still in progress anywhere in the cluster.
+type OverlapPolicy int
+
+const (
+	// OverlapAllow starts the new run regardless. It is the default.
+	OverlapAllow OverlapPolicy = iota
+	// OverlapForbid skips the tick and records it as skipped. The check is
+	// cluster-wide and part of the claim itself, so it costs no extra round
+	// trip. Forbid jobs are claimed at the tick, not ahead of it, so a run
+	// that ends just before the tick does not block it.
+	OverlapForbid
+	// OverlapReplace kills the runs in progress (wherever they run) and then
+	// starts the new one; it waits for them to end at most the stop grace.
+	OverlapReplace
+)
+
+// String returns "allow", "forbid" or "replace".
+func (p OverlapPolicy) String() string {
+	switch p {
+	case OverlapAllow:
+		return "allow"
+	case OverlapForbid:
+		return "forbid"
+	case OverlapReplace:
+		return "replace"
+	}
+	return fmt.Sprintf("OverlapPolicy(%d)", int(p))
+}
+
+// JobOption configures one job at registration.
+type JobOption func(*jobConfig)
+
+type jobConfig struct {
+	location      *time.Location
+	timeout       time.Duration
+	overlap       OverlapPolicy
+	tags          []string
+	shards        int
+	sharded       bool
+	broadcast     bool
+	retry         retryPolicy
+	onSuccess     []string
+	onFailure     []string
+	misfire       MisfirePolicy
+	startDeadline time.Duration
+	rerunLost     bool
+}
+
+// retryPolicy retries failed attempts with exponential backoff.
+type retryPolicy struct {
+	maxAttempts         int // 1: no retry
+	backoff, maxBackoff time.Duration
+}
+
+// backoffFor is the wait before the attempt after attempt n (n >= 1).
+func (p retryPolicy) backoffFor(n int) time.Duration {
+	d := p.backoff
+	for i := 1; i < n && d < p.maxBackoff; i++ {
+		d *= 2
+	}
+	return min(d, p.maxBackoff)
+}
+
+// MisfirePolicy says what happens to ticks that no instance claimed, for
+// example because the whole cluster was down.
+type MisfirePolicy int
+
+const (
+	// MisfireSkip forgets missed ticks, as cron does. It is the default.
+	MisfireSkip MisfirePolicy = iota
+	// MisfireRunOnce runs one catch-up run (trigger catchup) for the newest
+	// missed tick, if it is within the job's starting deadline. It is
+	// applied by the leader when it takes office; a backlog is never replayed.
+	MisfireRunOnce
+)
+
+// Retry re-runs a failed or timed-out attempt until maxAttempts attempts
+// were made, waiting backoff, then twice as long each time, at most
+// maxBackoff. Each attempt is its own record with its attempt number and
+// may run on another instance. Default: no retry.
+func Retry(maxAttempts int, backoff, maxBackoff time.Duration) JobOption {
+	return func(c *jobConfig) { c.retry = retryPolicy{maxAttempts, backoff, maxBackoff} }
+}
+
+// OnSuccess triggers the named jobs once each time a run of this job
+// succeeds; OnFailure when its last attempt fails. Each chained run happens
+// exactly once cluster-wide, with trigger chain and the parent's tick.
+func OnSuccess(jobs ...string) JobOption {
+	return func(c *jobConfig) { c.onSuccess = append(c.onSuccess, jobs...) }
+}
+
+// OnFailure: see OnSuccess.
+func OnFailure(jobs ...string) JobOption {
+	return func(c *jobConfig) { c.onFailure = append(c.onFailure, jobs...) }
+}
+
+// Misfire sets the misfire policy and, for MisfireRunOnce, the starting
+// deadline: how old the newest missed tick may be and still be caught up.
+// The deadline must be at most half the claim retention. Default MisfireSkip.
+func Misfire(p MisfirePolicy, startingDeadline time.Duration) JobOption {
+	return func(c *jobConfig) { c.misfire, c.startDeadline = p, startingDeadline }
+}
+
+// RerunLost makes the leader re-run (trigger retry, next attempt) a run
+// recorded as lost. Beware: a run is lost when its instance's lease
+// expired, which also happens to an instance that was only cut off from
+// etcd and may still finish the run, so this can duplicate work.
+func RerunLost() JobOption { return func(c *jobConfig) { c.rerunLost = true } }
+
+// InLocation sets the time zone for the job's cron fields, overriding the
+// scheduler's WithLocation. A CRON_TZ= prefix in the spec wins over both.
+func InLocation(loc *time.Location) JobOption { return func(c *jobConfig) { c.location = loc } }
+
+// Timeout cancels a run that takes longer than d and records it as timeout.
+// Default 0: no timeout.
+func Timeout(d time.Duration) JobOption { return func(c *jobConfig) { c.timeout = d } }
+
+// Overlap sets the overlap policy. Default OverlapAllow.
+func Overlap(p OverlapPolicy) JobOption { return func(c *jobConfig) { c.overlap = p } }
+
+// RequireTags limits the job to instances that carry every one of tags
+// (see WithTags). Other instances never claim it. Default none.
+func RequireTags(tags ...string) JobOption {
+	return func(c *jobConfig) { c.tags = append([]string(nil), tags...) }
+}
+
+// Sharded makes each tick of the job run n times, once per shard, each
+// shard on exactly one instance (possibly the same one). The job's RunInfo
+// carries Shard (0..n-1) and Shards (n). n must be within [1, 100].
+func Sharded(n int) JobOption { return func(c *jobConfig) { c.shards, c.sharded = n, true } }
+
+// Broadcast makes every eligible instance run each tick of the job once.
+func Broadcast() JobOption { return func(c *jobConfig) { c.broadcast = true } }
+
+// job is one registered job and its place in the tick queue.
+type job struct {
+	name     string
+	spec     string
+	schedule Schedule
+	exec     executor.Executor
+	cfg      jobConfig
+	eligible bool // this instance carries the required tags
+
+	kind      string // func, shell, executor; http, pipeline for definitions
+	defPaused bool   // paused by its definition in etcd
+	refused   error  // a remote definition of a kind this instance does not run
+	source    string
+
+	next    time.Time // next tick to claim; zero when it never fires again
+	claimAt time.Time // when to send the claim for next
+	index   int       // position in the queue, -1 when not queued
+}
+
+// RegisterFunc registers a Go func to run on the cron spec. The func gets a
+// context carrying RunInfo that is cancelled on timeout, kill or Stop.
+// A panic is recorded as a failed run with its stack.
+func (s *Scheduler) RegisterFunc(name, spec string, fn func(ctx context.Context) error, opts ...JobOption) error {
+	if fn == nil {
+		return fmt.Errorf("%w: job %q: nil func", ErrInvalidOption, name)
+	}
+	return s.registerJob(name, spec, nil, executor.Func(fn), "func", opts)
+}
+
+// RegisterShell registers a shell command (run with /bin/sh -c) on the cron
+// spec. It runs in its own process group; on timeout, kill or Stop the whole
+// group gets SIGTERM, then SIGKILL after a grace period. The record keeps
+// the exit code and the last 64 KiB of combined output.
+func (s *Scheduler) RegisterShell(name, spec, command string, opts ...JobOption) error {
+	if command == "" {
+		return fmt.Errorf("%w: job %q: empty command", ErrInvalidOption, name)
+	}
+	return s.registerJob(name, spec, nil, executor.Shell(command), "shell", opts)
+}
+
+// Register registers any executor on the cron spec (see ParseSchedule).
+// It is safe for concurrent use, before and after Start; it does not block.
+func (s *Scheduler) Register(name, spec string, e executor.Executor, opts ...JobOption) error {
+	return s.registerJob(name, spec, nil, e, "executor", opts)
+}
+
+// RegisterSchedule registers an executor on a Schedule of the caller's own.
+// Every instance must compute the same instants for the job.
+func (s *Scheduler) RegisterSchedule(name string, sched Schedule, e executor.Executor, opts ...JobOption) error {
+	if sched == nil {
+		return fmt.Errorf("%w: job %q: nil schedule", ErrInvalidOption, name)
+	}
+	return s.registerJob(name, fmt.Sprintf("%v", sched), sched, e, "executor", opts)
+}
+
+func (s *Scheduler) registerJob(name, spec string, sched Schedule, e executor.Executor, kind string, opts []JobOption) error {
+	cfg, err := s.jobConfig(name, opts)
+	if err != nil {
+		return err
+	}
+	if sched == nil {
+		if sched, err = ParseSchedule(spec, cfg.location); err != nil {
+			return fmt.Errorf("job %q: %w", name, err)
+		}
+	}
+	if e == nil {
+		return fmt.Errorf("%w: job %q: nil executor", ErrInvalidOption, name)
+	}
+	return s.add(s.newJob(name, spec, sched, e, cfg, kind))
+}
+
+func (s *Scheduler) jobConfig(name string, opts []JobOption) (jobConfig, error) {
+	return newJobConfig(name, opts, s.cfg.location, s.cfg.claimRetention)
+}
+
+// newJobConfig applies and validates job options.
+func newJobConfig(name string, opts []JobOption, loc *time.Location, retention time.Duration) (jobConfig, error) {
+	if !validName(name) {
+		return jobConfig{}, fmt.Errorf("%w: %q: use 1-128 letters, digits and ._:@-, starting with a letter or digit", ErrInvalidName, name)
+	}
+	cfg := jobConfig{location: loc, retry: retryPolicy{maxAttempts: 1}}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	switch {
+	case cfg.location == nil:
+		return cfg, fmt.Errorf("%w: job %q: nil location", ErrInvalidOption, name)
+	case cfg.timeout < 0:
+		return cfg, fmt.Errorf("%w: job %q: negative timeout %v", ErrInvalidOption, name, cfg.timeout)
+	case cfg.overlap < OverlapAllow || cfg.overlap > OverlapReplace:
+		return cfg, fmt.Errorf("%w: job %q: unknown overlap policy %v", ErrInvalidOption, name, cfg.overlap)
+	case cfg.sharded && (cfg.shards < 1 || cfg.shards > maxShards):
+		return cfg, fmt.Errorf("%w: job %q: shards %d must be within [1, %d]", ErrInvalidOption, name, cfg.shards, maxShards)
+	case cfg.shards > 0 && cfg.broadcast:
+		return cfg, fmt.Errorf("%w: job %q: a job is sharded or broadcast, not both", ErrInvalidOption, name)
+	case cfg.retry.maxAttempts < 1 || cfg.retry.maxAttempts > 100 || (cfg.retry.maxAttempts > 1 && (cfg.retry.backoff <= 0 || cfg.retry.maxBackoff < cfg.retry.backoff)):
+		return cfg, fmt.Errorf("%w: job %q: retry needs 1-100 attempts, a positive backoff and max backoff >= backoff", ErrInvalidOption, name)
+	case cfg.misfire != MisfireSkip && cfg.misfire != MisfireRunOnce:
+		return cfg, fmt.Errorf("%w: job %q: unknown misfire policy %d", ErrInvalidOption, name, cfg.misfire)
+	case cfg.misfire == MisfireRunOnce && (cfg.startDeadline <= 0 || cfg.startDeadline > retention/2):
+		return cfg, fmt.Errorf("%w: job %q: starting deadline %v must be within (0, claim retention/2 = %v]", ErrInvalidOption, name, cfg.startDeadline, retention/2)
+	}
+	for _, t := range append(slices.Clone(cfg.onSuccess), cfg.onFailure...) {
+		if !validName(t) {
+			return cfg, fmt.Errorf("%w: job %q: chained job %q", ErrInvalidName, name, t)
+		}
+	}
+	return cfg, nil
+}
+
+// Where a job comes from.
+const (
+	sourceCode       = "code"
+	sourceDefinition = "definition"
+	sourceOverride   = "override" // a code job whose schedule or pause a definition overrides
+)
+
+// newJob wraps e (panics become failed runs; the timeout) and decides
+// whether this instance may claim the job.
+func (s *Scheduler) newJob(name, spec string, sched Schedule, e executor.Executor, cfg jobConfig, kind string) *job {
+	e = executor.Recover(e)
+	if cfg.timeout > 0 {
+		e = executor.WithTimeout(e, cfg.timeout)
+	}
+	return &job{name: name, spec: spec, schedule: sched, exec: e, cfg: cfg, index: -1, kind: kind,
+		source: sourceCode, eligible: hasAll(s.cfg.tags, cfg.tags)}
+}
+
+func (s *Scheduler) add(j *job) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, dup := s.jobs[j.name]; dup {
+		return fmt.Errorf("%w: %q", ErrDuplicateJob, j.name)
+	}
+	s.jobs[j.name] = j
+	if s.state == stateStarted {
+		s.enqueue(j, s.cfg.clock.Now())
+		s.signal(s.wake)
+		s.signal(s.reregister)
+	}
+	return nil
+}
+
+// Unregister removes a job. Runs in progress finish, and a tick already
+// claimed (within the claim lead) still runs; no further tick of it is
+// claimed by this instance. It reports whether the job existed.
+func (s *Scheduler) Unregister(name string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	j, ok := s.jobs[name]
+	if !ok {
+		return false
+	}
+	delete(s.jobs, name)
+	s.queue.remove(j)
+	if s.state == stateStarted {
+		s.signal(s.reregister)
+	}
+	return true
+}
+
+// Jobs returns the names of the registered jobs, sorted.
+func (s *Scheduler) Jobs() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	names := make([]string, 0, len(s.jobs))
+	for n := range s.jobs {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// maxShards bounds Sharded(n): all shards of a tick go in one claim batch.
+const maxShards = 100
+
+// enqueue puts j in the queue at its first tick after from, to be claimed
+// the claim lead ahead of it (Forbid jobs: at the tick). s.mu is held.
+func (s *Scheduler) enqueue(j *job, from time.Time) {
+	if !j.eligible || j.index >= 0 {
+		return
+	}
+	j.next = j.schedule.Next(from)
+	if j.next.IsZero() {
+		return
+	}
+	j.claimAt = j.next
+	switch {
+	case j.cfg.shards == 0 && !j.cfg.broadcast && !s.members.preferred(s.cfg.instanceID, j, j.next):
+		j.claimAt = j.next.Add(s.backupDelay()) // a peer is preferred: back it up
+	case j.cfg.overlap != OverlapForbid:
+		j.claimAt = j.next.Add(-s.lead())
+	}
+	s.queue.push(j)
+}
+
+// units expands a due tick into one claim per unit: one per shard for a
+// sharded job, this instance's own unit for a broadcast job.
+func (s *Scheduler) units(r claimReq) []claimReq {
+	switch {
+	case r.job.cfg.broadcast:
+		r.unit = "i" + s.cfg.instanceID
+		return []claimReq{r}
+	case r.job.cfg.shards > 0:
+		out := make([]claimReq, r.job.cfg.shards)
+		for i := range out {
+			out[i] = r
+			out[i].shard, out[i].unit = i, fmt.Sprintf("s%d", i)
+		}
+		return out
+	}
+	return []claimReq{r}
+}
+
+func hasAll(have, want []string) bool {
+	for _, w := range want {
+		if !slices.Contains(have, w) {
+			return false
+		}
+	}
+	return true
+}
+
+func nameRune(r rune) bool {
+	return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' ||
+		r == '.' || r == '_' || r == ':' || r == '@' || r == '-'
+}
+
+// validName reports whether s can name a job or instance: it becomes part
+// of etcd keys, so "/" and spaces are refused.
+func validName(s string) bool {
+	if s == "" || len(s) > 128 {
+		return false
+	}
+	if c := s[0]; !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+		return false
+	}
+	for _, r := range s {
+		if !nameRune(r) {
+			return false
+		}
+	}
+	return true
+}
+
+func randomSuffix() string {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}

@@ -1,0 +1,355 @@
+package distcron
+
+import (
+	"cmp"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"hash/fnv"
+	"slices"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+)
+
+// loop is the single goroutine that turns due ticks into claims. It sleeps
+// on one timer set for the earliest claim instant, so its cost does not
+// depend on how many jobs are registered.
+func (s *Scheduler) loop() {
+	defer close(s.loopDone)
+	timer := s.cfg.clock.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		now := s.cfg.clock.Now()
+		s.mu.Lock()
+		// Take along claims due within the coalescing window, so ticks that
+		// are close together share one request (they are then claimed at
+		// most the window earlier than their lead asks).
+		due := s.queue.due(now.Add(s.coalesceWindow()), nil)
+		wait := time.Hour
+		if j := s.queue.peek(); j != nil {
+			wait = max(j.claimAt.Sub(now), 0)
+		}
+		s.mu.Unlock()
+		if len(due) > 0 {
+			s.dispatch(due, now)
+		}
+		timer.Reset(wait)
+		select {
+		case <-timer.C():
+		case <-s.wake:
+		case <-s.stopLoop:
+			return
+		}
+	}
+}
+
+// backupDelay is how long after a tick an instance that is not the
+// preferred claimer checks whether the tick was claimed, and claims it if
+// not: the preferred instance claims a lead ahead of the tick, so its claim
+// has landed by then unless it is dead, paused, at capacity or cut off.
+// Only such failures pay this delay, so it is generous.
+func (s *Scheduler) backupDelay() time.Duration {
+	return min(max(2*s.lead(), 50*time.Millisecond), s.cfg.misfireGrace/2)
+}
+
+// coalesceWindow is a quarter of the current claim lead, at most 10ms.
+func (s *Scheduler) coalesceWindow() time.Duration {
+	return min(s.lead()/4, 10*time.Millisecond)
+}
+
+// dispatch filters due ticks (misfired, paused, no session, over capacity)
+// and sends the rest as claim batches of at most maxClaimBatch, each on its
+// own goroutine. At most cap(claimSem) batches are in flight; beyond that
+// dispatch waits, which delays the loop rather than queueing without bound.
+func (s *Scheduler) dispatch(due []claimReq, now time.Time) {
+	var kept, misfired, later []claimReq
+	for _, r := range due {
+		switch {
+		case now.Sub(r.tick) > s.cfg.misfireGrace:
+			misfired = append(misfired, r)
+		case s.paused(r.job):
+			later = append(later, r)
+		default:
+			kept = append(kept, s.units(r)...)
+		}
+	}
+	if len(misfired) > 0 {
+		s.counters.misfired.Add(uint64(len(misfired)))
+		s.logLimited("misfire: ticks too old to claim were skipped", zap.Int("jobs", len(misfired)),
+			zap.String("job", misfired[0].job.name), zap.Time("tick", misfired[0].tick), zap.Duration("late", now.Sub(misfired[0].tick)))
+		s.requeueFrom(misfired, now)
+	}
+	s.requeue(later)
+	sess := s.sess.get()
+	if sess == nil {
+		if len(kept) > 0 {
+			s.logLimited("no etcd session: not claiming", zap.Int("ticks", len(kept)))
+		}
+		s.requeue(kept)
+		return
+	}
+	if limit := s.cfg.maxConcurrent; limit > 0 {
+		free := max(int64(limit)-s.inflight.Load(), 0)
+		if int64(len(kept)) > free {
+			s.log.Debug("at capacity: leaving ticks to peers", zap.Int("ticks", len(kept)-int(free)))
+			var rest []claimReq
+			kept, rest = s.preferred(kept, int(free))
+			s.counters.leftToPeers.Add(uint64(len(rest)))
+			s.requeue(rest)
+		}
+	}
+	s.inflight.Add(int64(len(kept)))
+	lease := sess.Lease()
+	// Won ticks start in batch order, so keep tick order; backups go in
+	// batches of their own: they read before they claim, and a preferred
+	// claim must not wait for that read.
+	slices.SortStableFunc(kept, func(a, b claimReq) int { return a.tick.Compare(b.tick) })
+	slices.SortStableFunc(kept, func(a, b claimReq) int {
+		switch {
+		case a.backup == b.backup:
+			return 0
+		case b.backup:
+			return -1
+		}
+		return 1
+	})
+	for len(kept) > 0 {
+		n := batchEnd(kept)
+		batch := kept[:n:n]
+		kept = kept[n:]
+		select {
+		case s.claimSem <- struct{}{}:
+		case <-s.stopLoop:
+			s.inflight.Add(-int64(len(batch) + len(kept)))
+			return
+		}
+		s.claimWG.Add(1)
+		go s.claimAndRun(batch, lease, now)
+	}
+}
+
+// batchEnd returns how many requests go into the next batch: at most
+// maxClaimBatch, never splitting the units of one job's tick.
+func batchEnd(reqs []claimReq) int {
+	n := min(len(reqs), maxClaimBatch)
+	for i := 1; i < n; i++ {
+		if reqs[i].backup != reqs[0].backup {
+			return i // primaries and backups never share a batch
+		}
+	}
+	if len(reqs) <= maxClaimBatch {
+		return len(reqs)
+	}
+	for n > 1 && reqs[n].job == reqs[n-1].job {
+		n--
+	}
+	if n == 1 && reqs[1].job == reqs[0].job { // one job wider than a batch (validation forbids it)
+		return maxClaimBatch
+	}
+	return n
+}
+
+// claimAndRun claims one batch, then starts each won tick at its instant.
+func (s *Scheduler) claimAndRun(batch []claimReq, lease clientv3.LeaseID, dispatched time.Time) {
+	defer s.claimWG.Done()
+	last := batch[len(batch)-1].tick // batches are in tick order
+	ctx, cancel := context.WithTimeout(context.Background(), last.Sub(s.cfg.clock.Now())+s.cfg.misfireGrace)
+	defer cancel()
+	batch = s.dropClaimed(ctx, batch)
+	if len(batch) == 0 {
+		<-s.claimSem
+		return
+	}
+	outcomes, tokens, err := s.claimRetrying(batch, lease, last.Add(s.cfg.misfireGrace))
+	s.observeClaim(s.cfg.clock.Now().Sub(dispatched))
+	<-s.claimSem
+	s.requeue(batch)
+	if err != nil {
+		s.log.Error("claims unresolved: ticks given up", zap.Time("tick", batch[0].tick), zap.Error(err))
+	}
+	var timer Timer
+	for i, r := range batch {
+		token := tokens[i]
+		switch outcomes[i].state {
+		case claimOpen: // unresolved: a claim that did commit must not block Forbid
+			s.release.add(s.runKey(r))
+			s.inflight.Add(-1)
+		case claimLost:
+			s.counters.claimsLost.Add(1)
+			s.inflight.Add(-1)
+		case claimSkipped:
+			s.counters.claimsWon.Add(1)
+			s.inflight.Add(-1)
+			reason := outcomes[i].reason
+			if reason == "" {
+				reason = "overlap forbid: a run of this job is in progress"
+			}
+			s.emitSkipped(r, token, reason)
+		case claimWon:
+			s.counters.claimsWon.Add(1)
+			if r.backup {
+				s.counters.backupClaims.Add(1)
+			}
+			if d := r.tick.Sub(s.cfg.clock.Now()); d > 0 {
+				if timer == nil {
+					timer = s.cfg.clock.NewTimer(d)
+					defer timer.Stop()
+				} else {
+					timer.Reset(d)
+				}
+				<-timer.C()
+			}
+			if reason := s.lateStart(r, lease); reason != "" {
+				// Paused or cut off between claim and start: do not run it;
+				// no other instance can, so it is recorded as skipped.
+				s.inflight.Add(-1)
+				s.release.add(s.runKey(r))
+				s.emitSkipped(r, token, reason)
+				continue
+			}
+			s.startRun(r, token, outcomes[i].replace)
+		}
+	}
+}
+
+// dropClaimed removes from batch the backup requests whose tick a read
+// shows already claimed (by the preferred instance, normally), so they cost
+// no claim. The read is serializable (served by the local etcd member): a
+// stale answer can only make a backup claim and lose, never run twice.
+func (s *Scheduler) dropClaimed(ctx context.Context, batch []claimReq) []claimReq {
+	var ops []clientv3.Op
+	var idx []int
+	for i, r := range batch {
+		if r.backup {
+			ops = append(ops, clientv3.OpGet(s.claimKey(r), clientv3.WithCountOnly(), clientv3.WithSerializable()))
+			idx = append(idx, i)
+		}
+	}
+	if len(ops) == 0 {
+		return batch
+	}
+	resp, err := s.cli.Txn(ctx).Then(ops...).Commit()
+	if err != nil {
+		return batch // claim them all; the claim decides
+	}
+	claimed := make(map[int]bool, len(idx))
+	for k, rr := range resp.Responses {
+		if rr.GetResponseRange().GetCount() > 0 {
+			claimed[idx[k]] = true
+		}
+	}
+	kept := batch[:0:0]
+	for i, r := range batch {
+		if claimed[i] {
+			s.counters.claimsLost.Add(1)
+			s.inflight.Add(-1)
+			continue
+		}
+		kept = append(kept, r)
+	}
+	s.requeueClaimed(batch, claimed)
+	return kept
+}
+
+// requeueClaimed requeues the jobs of the requests dropped by dropClaimed.
+func (s *Scheduler) requeueClaimed(batch []claimReq, dropped map[int]bool) {
+	var rs []claimReq
+	for i := range dropped {
+		rs = append(rs, batch[i])
+	}
+	s.requeue(rs)
+}
+
+// lateStart says why a won tick must not start, or "". A start later than
+// the misfire grace is refused. A start late by more than a second (the
+// process was paused, or cut off) first checks that the running key still
+// holds this session's lease: if not, the lease expired meanwhile, the
+// leader may have recorded the run as lost (and re-run it with RerunLost),
+// so starting it now could run it twice.
+func (s *Scheduler) lateStart(r claimReq, lease clientv3.LeaseID) string {
+	late := s.cfg.clock.Now().Sub(r.tick)
+	switch {
+	case late > s.cfg.misfireGrace:
+		return fmt.Sprintf("claimed, but the instance reached the start %v late (misfire grace exceeded)", late.Round(time.Millisecond))
+	case late <= time.Second:
+		return ""
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), claimAttemptTimeout)
+	defer cancel()
+	resp, err := s.cli.Get(ctx, s.runKey(r))
+	if err != nil {
+		return fmt.Sprintf("claimed, but the start was %v late and the claim could not be confirmed: %v", late.Round(time.Millisecond), err)
+	}
+	if len(resp.Kvs) == 0 || clientv3.LeaseID(resp.Kvs[0].Lease) != lease {
+		return fmt.Sprintf("claimed, but the instance's lease expired before the start (%v late)", late.Round(time.Millisecond))
+	}
+	return ""
+}
+
+// preferred splits the due ticks of an instance short of capacity into the
+// n it claims and the rest it leaves to peers. Instances rank ticks by a
+// hash of (instance, job, tick), so peers that are all short of slots
+// prefer different ticks instead of all racing for the same few and leaving
+// the rest unclaimed. Both parts keep tick order.
+func (s *Scheduler) preferred(due []claimReq, n int) (claim, rest []claimReq) {
+	if n <= 0 {
+		return nil, due
+	}
+	rank := func(r claimReq) uint64 {
+		h := fnv.New64a()
+		h.Write([]byte(s.cfg.instanceID))
+		h.Write([]byte(r.job.name)) // not the unit: a tick's shards rank together
+		var b [8]byte
+		binary.LittleEndian.PutUint64(b[:], uint64(r.tick.UnixNano()))
+		h.Write(b[:])
+		return h.Sum64()
+	}
+	ranked := slices.Clone(due)
+	slices.SortStableFunc(ranked, func(a, b claimReq) int { return cmp.Compare(rank(a), rank(b)) })
+	byTick := func(a, b claimReq) int { return a.tick.Compare(b.tick) }
+	claim, rest = ranked[:n], ranked[n:]
+	slices.SortStableFunc(claim, byTick)
+	slices.SortStableFunc(rest, byTick)
+	return claim, rest
+}
+
+// requeue puts the jobs of handled ticks back in the queue at the tick
+// after the one handled, unless they were unregistered meanwhile.
+func (s *Scheduler) requeue(reqs []claimReq) {
+	s.requeueFrom(reqs, time.Time{})
+}
+
+// requeueFrom is requeue, but never at a tick before from (used to skip a
+// backlog of missed ticks at once).
+func (s *Scheduler) requeueFrom(reqs []claimReq, from time.Time) {
+	if len(reqs) == 0 {
+		return
+	}
+	s.mu.Lock()
+	for _, r := range reqs {
+		if s.jobs[r.job.name] == r.job && r.job.index < 0 {
+			s.enqueue(r.job, later(r.tick, from))
+		}
+	}
+	s.mu.Unlock()
+	s.signal(s.wake)
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// logLimited logs a warning at most once per second.
+func (s *Scheduler) logLimited(msg string, fields ...zap.Field) {
+	now := time.Now().UnixNano()
+	last := s.lastWarn.Load()
+	if now-last < int64(time.Second) || !s.lastWarn.CompareAndSwap(last, now) {
+		return
+	}
+	s.log.Warn(msg, fields...)
+}

@@ -1,0 +1,94 @@
+package distcron
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"hash/fnv"
+	"strings"
+	"sync"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/mvccpb"
+)
+
+// membership is this instance's view of the live instances (instances/),
+// kept current by the control watch. It decides which instance is the
+// preferred claimer of a tick: the others only back it up, shortly after
+// the tick, and only for ticks a read shows unclaimed. That spares etcd the
+// claims that would lose; exactly-once never depends on it.
+type membership struct {
+	mu      sync.RWMutex
+	members map[string]memberView
+}
+
+type memberView struct {
+	tags     []string
+	jobs     map[string]bool // nil when the registration lists every job name (then all jobs are assumed)
+	complete bool
+}
+
+func (m *membership) set(key string, kv *mvccpb.KeyValue, prefix string) {
+	id := strings.TrimPrefix(key, prefix)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.members == nil {
+		m.members = make(map[string]memberView)
+	}
+	if kv == nil {
+		delete(m.members, id)
+		return
+	}
+	var in Instance
+	if json.Unmarshal(kv.Value, &in) != nil {
+		return
+	}
+	v := memberView{tags: in.Tags, complete: len(in.Jobs) == in.JobCount}
+	if v.complete {
+		v.jobs = make(map[string]bool, len(in.Jobs))
+		for _, j := range in.Jobs {
+			v.jobs[j] = true
+		}
+	}
+	m.members[id] = v
+}
+
+func (m *membership) reset() {
+	m.mu.Lock()
+	m.members = nil
+	m.mu.Unlock()
+}
+
+// preferred reports whether self is the preferred claimer of the job's
+// tick: the live instance, among those that have the job and carry its
+// tags, with the highest hash of (instance, job, tick). With no view yet,
+// or when self is not in it, self claims as if preferred (safe, just less
+// economical).
+func (m *membership) preferred(self string, j *job, tick time.Time) bool {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if _, ok := m.members[self]; !ok {
+		return true
+	}
+	var best string
+	var bestHash uint64
+	for id, v := range m.members {
+		if !hasAll(v.tags, j.cfg.tags) || (v.complete && !v.jobs[j.name]) {
+			continue
+		}
+		if h := rendezvous(id, j.name, tick); best == "" || h > bestHash || (h == bestHash && id > best) {
+			best, bestHash = id, h
+		}
+	}
+	return best == "" || best == self
+}
+
+func rendezvous(id, job string, tick time.Time) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(id))
+	h.Write([]byte{0})
+	h.Write([]byte(job))
+	var b [8]byte
+	binary.LittleEndian.PutUint64(b[:], uint64(tick.UnixNano()))
+	h.Write(b[:])
+	return h.Sum64()
+}

@@ -1,0 +1,214 @@
+package distcron
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/distcron/distcron/logsink"
+)
+
+// Option configures a Scheduler. Options are applied by New, which
+// validates the result once and returns ErrInvalidOption on a bad value.
+type Option func(*config)
+
+type config struct {
+	namespace      string
+	instanceID     string
+	tags           []string
+	logger         *zap.Logger
+	sinks          []logsink.Sink
+	pipelineOpts   []logsink.PipelineOption
+	sessionTTL     time.Duration
+	maxConcurrent  int
+	location       *time.Location
+	claimRetention time.Duration
+	claimLead      time.Duration
+	misfireGrace   time.Duration
+	clock          Clock
+	stopGrace      time.Duration
+	notifiers      []notifierEntry
+	remoteShell    bool
+	remoteHTTP     bool
+	httpHosts      []string
+}
+
+func defaultConfig() config {
+	return config{
+		namespace:      "/distcron/default/",
+		logger:         zap.NewNop(),
+		sessionTTL:     10 * time.Second,
+		location:       time.UTC,
+		claimRetention: time.Minute,
+		claimLead:      20 * time.Millisecond,
+		misfireGrace:   5 * time.Second,
+		clock:          SystemClock(),
+		stopGrace:      10 * time.Second,
+	}
+}
+
+// WithNamespace sets the etcd key prefix all keys live under. Instances
+// that share a namespace form one cluster. Default "/distcron/default/".
+func WithNamespace(prefix string) Option { return func(c *config) { c.namespace = prefix } }
+
+// WithInstanceID sets this instance's id, unique in the cluster.
+// Default "<hostname>-<pid>-<random>".
+func WithInstanceID(id string) Option { return func(c *config) { c.instanceID = id } }
+
+// WithTags sets this instance's tags. Jobs registered with RequireTags only
+// run on instances that carry all of the required tags. Default none.
+func WithTags(tags ...string) Option {
+	return func(c *config) { c.tags = append([]string(nil), tags...) }
+}
+
+// WithLogger sets the logger for operational messages (named "distcron").
+// Run records go to sinks, not to this logger. Default zap.NewNop().
+func WithLogger(l *zap.Logger) Option { return func(c *config) { c.logger = l } }
+
+// WithSinks adds sinks that receive a run record for every run attempt.
+// Each sink gets its own asynchronous logsink.Pipeline, so one slow or
+// failing sink neither blocks jobs nor delays the others. Default none.
+func WithSinks(sinks ...logsink.Sink) Option {
+	return func(c *config) { c.sinks = append(c.sinks, sinks...) }
+}
+
+// WithPipelineOptions tunes the pipeline in front of every sink (batch
+// size, flush interval, buffer bound, backoff). Default: logsink defaults.
+func WithPipelineOptions(opts ...logsink.PipelineOption) Option {
+	return func(c *config) { c.pipelineOpts = append(c.pipelineOpts, opts...) }
+}
+
+// WithSessionTTL sets the TTL of this instance's etcd lease, rounded up to
+// whole seconds. When the instance stops answering for this long, its
+// registration, leadership and running keys vanish. Default 10s; minimum 1s.
+func WithSessionTTL(d time.Duration) Option { return func(c *config) { c.sessionTTL = d } }
+
+// WithMaxConcurrentRuns caps the runs this instance executes at once. An
+// instance at its cap does not claim ticks, so idle peers take them.
+// Default 0: no cap.
+func WithMaxConcurrentRuns(n int) Option { return func(c *config) { c.maxConcurrent = n } }
+
+// WithLocation sets the default time zone for cron fields of jobs that set
+// no zone of their own. Default UTC.
+func WithLocation(loc *time.Location) Option { return func(c *config) { c.location = loc } }
+
+// WithClaimRetention sets how long the claim of a tick is kept before the
+// leader deletes it. A late claim of the same tick must always find it, so
+// the retention must exceed the session TTL plus the misfire grace plus the
+// largest clock skew between instances (New requires TTL + grace + 1s +
+// 10s of skew at least). Longer retention costs etcd one small key per
+// claimed tick for that long. Default 1m.
+func WithClaimRetention(d time.Duration) Option { return func(c *config) { c.claimRetention = d } }
+
+// WithClaimLead sets the least time before a tick at which the instance
+// sends its claim; the winner then starts the job at the tick itself, so
+// the etcd round trip does not delay the fire. The effective lead grows by
+// itself to twice the slowest recent claim round trip (at most 1s and half
+// the misfire grace) when etcd answers slowly. A claimed tick whose
+// instance dies within the lead is not run by another instance. Jobs with
+// OverlapForbid are claimed at the tick. Default 20ms; 0 claims at the tick
+// unless etcd is slow.
+func WithClaimLead(d time.Duration) Option { return func(c *config) { c.claimLead = d } }
+
+// WithMisfireGrace sets how late (by this instance's clock) a tick may still
+// be claimed, for example after etcd was briefly unreachable. Older ticks
+// are skipped: a backlog is never replayed. Default 5s.
+func WithMisfireGrace(d time.Duration) Option { return func(c *config) { c.misfireGrace = d } }
+
+// WithClock replaces the clock, for tests and skew drills (see
+// SkewedClock). Default SystemClock().
+func WithClock(clk Clock) Option { return func(c *config) { c.clock = clk } }
+
+// WithRemoteShell lets this instance run shell jobs defined remotely (in
+// etcd, through Define or the admin API). A shell job from the network is
+// remote code execution: enable it only where that is intended. Default
+// off: such jobs are reported as refused here and run elsewhere if enabled.
+func WithRemoteShell(enabled bool) Option { return func(c *config) { c.remoteShell = enabled } }
+
+// WithRemoteHTTP lets this instance run HTTP jobs defined remotely, to the
+// given hosts only ("example.com", "*.example.com"); no hosts means any
+// host. Default off.
+func WithRemoteHTTP(hosts ...string) Option {
+	return func(c *config) { c.remoteHTTP, c.httpHosts = true, append([]string(nil), hosts...) }
+}
+
+// WithStopGrace bounds how long Stop waits for cancelled runs to return
+// after its context ends, so a job that ignores cancellation cannot hang
+// shutdown. Default 10s.
+func WithStopGrace(d time.Duration) Option { return func(c *config) { c.stopGrace = d } }
+
+func (c *config) validate() error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: "+format, append([]any{ErrInvalidOption}, args...)...)
+	}
+	if c.namespace == "" || !strings.HasPrefix(c.namespace, "/") {
+		return bad("namespace %q must start with /", c.namespace)
+	}
+	if !strings.HasSuffix(c.namespace, "/") {
+		c.namespace += "/"
+	}
+	if c.instanceID == "" {
+		c.instanceID = defaultInstanceID()
+	}
+	if !validName(c.instanceID) {
+		return bad("instance id %q: use letters, digits and ._:@- (at most 128)", c.instanceID)
+	}
+	for _, t := range c.tags {
+		if t == "" || strings.ContainsAny(t, " \t\n") {
+			return bad("tag %q must be non-empty without spaces", t)
+		}
+	}
+	if c.logger == nil {
+		return bad("nil logger")
+	}
+	for i, s := range c.sinks {
+		if s == nil {
+			return bad("sink %d is nil", i)
+		}
+	}
+	if c.sessionTTL < time.Second {
+		return bad("session TTL %v is below 1s", c.sessionTTL)
+	}
+	if c.maxConcurrent < 0 {
+		return bad("max concurrent runs %d is negative", c.maxConcurrent)
+	}
+	if c.location == nil {
+		return bad("nil location")
+	}
+	if floor := c.sessionTTL + c.misfireGrace + maxAdaptiveLead + 10*time.Second; c.claimRetention < floor {
+		return bad("claim retention %v is below session TTL + misfire grace + 1s + 10s of clock skew = %v", c.claimRetention, floor)
+	}
+	if c.claimLead < 0 || c.claimLead > time.Second {
+		return bad("claim lead %v must be within [0, 1s]", c.claimLead)
+	}
+	if c.misfireGrace <= 0 {
+		return bad("misfire grace %v must be positive", c.misfireGrace)
+	}
+	if c.clock == nil {
+		return bad("nil clock")
+	}
+	if c.stopGrace < 0 {
+		return bad("stop grace %v is negative", c.stopGrace)
+	}
+	return nil
+}
+
+func defaultInstanceID() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "host"
+	}
+	host = strings.Map(func(r rune) rune {
+		if nameRune(r) {
+			return r
+		}
+		return '-'
+	}, host)
+	if len(host) > 64 {
+		host = host[:64]
+	}
+	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), randomSuffix())
+}

@@ -1,0 +1,123 @@
+package distcron
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"slices"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/client/v3/concurrency"
+)
+
+// Version is the distcron version an instance advertises in its registration.
+const Version = "v0.1.0-dev"
+
+// maxRegisteredNames caps the job names stored in an instance's
+// registration, which must stay far below etcd's request size limit.
+// JobCount always holds the full number.
+const maxRegisteredNames = 1000
+
+// Instance describes one live member of the cluster, as registered in etcd
+// under instances/<id> with its session lease.
+type Instance struct {
+	ID       string    `json:"id"`
+	Host     string    `json:"host"`
+	PID      int       `json:"pid"`
+	Version  string    `json:"version"`
+	Tags     []string  `json:"tags,omitempty"`
+	Started  time.Time `json:"started"`
+	Jobs     []string  `json:"jobs,omitempty"` // jobs it may run (tags, not refused); sorted; at most 1000 names
+	JobCount int       `json:"job_count"`
+	// RemoteShell and RemoteHTTP say whether the instance runs shell and
+	// HTTP jobs from definitions (WithRemoteShell, WithRemoteHTTP).
+	RemoteShell bool `json:"remote_shell"`
+	RemoteHTTP  bool `json:"remote_http"`
+	Leader      bool `json:"leader"` // filled in by Instances, not stored
+}
+
+// register puts this instance's registration under the session lease.
+func (s *Scheduler) register(ctx context.Context, sess *concurrency.Session) error {
+	host, _ := os.Hostname()
+	jobs := s.eligibleJobs()
+	inst := Instance{
+		ID: s.cfg.instanceID, Host: host, PID: os.Getpid(), Version: Version,
+		Tags: s.cfg.tags, Started: s.startedAt.UTC(), JobCount: len(jobs),
+		Jobs: jobs[:min(len(jobs), maxRegisteredNames)], RemoteShell: s.cfg.remoteShell, RemoteHTTP: s.cfg.remoteHTTP,
+	}
+	val, err := json.Marshal(inst)
+	if err != nil {
+		return err
+	}
+	// Put only if the key is free or ours (on this lease, or on the lease of
+	// the session this one replaces: etcd may keep that alive for a while
+	// after a quorum loss): two live processes with one id would otherwise
+	// overwrite each other's registration.
+	key := s.keys.Instance(s.cfg.instanceID)
+	put := []clientv3.Op{clientv3.OpPut(key, string(val), clientv3.WithLease(sess.Lease()))}
+	ifFree := clientv3.OpTxn([]clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(key), "=", 0)}, put, nil)
+	ifPrevious := clientv3.OpTxn([]clientv3.Cmp{clientv3.Compare(clientv3.LeaseValue(key), "=", clientv3.LeaseID(s.prevLease.Load()))}, put, []clientv3.Op{ifFree})
+	resp, err := s.cli.Txn(ctx).If(clientv3.Compare(clientv3.LeaseValue(key), "=", sess.Lease())).Then(put...).Else(ifPrevious).Commit()
+	if err != nil {
+		return fmt.Errorf("%w: register: %w", ErrUnreachable, err)
+	}
+	if !resp.Succeeded {
+		prev := resp.Responses[0].GetResponseTxn()
+		if !prev.GetSucceeded() && !prev.GetResponses()[0].GetResponseTxn().GetSucceeded() {
+			return fmt.Errorf("%w: %q", ErrDuplicateInstance, s.cfg.instanceID)
+		}
+	}
+	return nil
+}
+
+// eligibleJobs returns the sorted names of the jobs this instance may
+// claim. Peers pick preferred claimers among instances listing a job.
+func (s *Scheduler) eligibleJobs() []string {
+	s.mu.Lock()
+	names := make([]string, 0, len(s.jobs))
+	for n, j := range s.jobs {
+		if j.eligible {
+			names = append(names, n)
+		}
+	}
+	s.mu.Unlock()
+	slices.Sort(names)
+	return names
+}
+
+// Instances lists the live instances of the cluster, sorted by id, with
+// the current leader marked. It reads etcd; it works before Start too.
+func (s *Scheduler) Instances(ctx context.Context) ([]Instance, error) {
+	resp, err := s.cli.Txn(ctx).Then(
+		clientv3.OpGet(s.keys.Instances(), clientv3.WithPrefix()),
+		clientv3.OpGet(s.keys.Leader(), clientv3.WithFirstCreate()...),
+	).Commit()
+	if err != nil {
+		return nil, fmt.Errorf("distcron: list instances: %w", err)
+	}
+	leader := ""
+	if kvs := resp.Responses[1].GetResponseRange().GetKvs(); len(kvs) > 0 {
+		leader = string(kvs[0].Value)
+	}
+	var out []Instance
+	for _, kv := range resp.Responses[0].GetResponseRange().GetKvs() {
+		var in Instance
+		if err := json.Unmarshal(kv.Value, &in); err != nil {
+			continue // not ours to judge; skip what we cannot read
+		}
+		in.Leader = in.ID == leader
+		out = append(out, in)
+	}
+	slices.SortFunc(out, func(a, b Instance) int {
+		if a.ID < b.ID {
+			return -1
+		}
+		if a.ID > b.ID {
+			return 1
+		}
+		return 0
+	})
+	return out, nil
+}

@@ -1,0 +1,249 @@
+package distcron
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+
+	"github.com/distcron/distcron/executor"
+	"github.com/distcron/distcron/logsink"
+)
+
+// localRun is one of this instance's runs in progress.
+type localRun struct {
+	job    string
+	tick   time.Time
+	value  string // the running key's value, to re-attach it to a new lease
+	cancel context.CancelCauseFunc
+}
+
+// runningSet tracks this instance's runs in progress by running key, so a
+// new session can re-attach them and kill requests can find them.
+type runningSet struct {
+	mu   sync.Mutex
+	runs map[string]*localRun
+}
+
+func (r *runningSet) add(key string, run *localRun) {
+	r.mu.Lock()
+	if r.runs == nil {
+		r.runs = make(map[string]*localRun)
+	}
+	r.runs[key] = run
+	r.mu.Unlock()
+}
+
+func (r *runningSet) remove(key string) {
+	r.mu.Lock()
+	delete(r.runs, key)
+	r.mu.Unlock()
+}
+
+// snapshot returns running key -> value.
+func (r *runningSet) snapshot() map[string]string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m := make(map[string]string, len(r.runs))
+	for k, run := range r.runs {
+		m[k] = run.value
+	}
+	return m
+}
+
+// kill cancels the runs of job (of ticks before before, unless it is zero)
+// with cause ErrKilled and reports how many.
+func (r *runningSet) kill(job string, before time.Time) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, run := range r.runs {
+		if run.job == job && (before.IsZero() || run.tick.Before(before)) {
+			run.cancel(ErrKilled)
+			n++
+		}
+	}
+	return n
+}
+
+// count returns how many runs of job are in progress here.
+func (r *runningSet) count(job string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, run := range r.runs {
+		if run.job == job {
+			n++
+		}
+	}
+	return n
+}
+
+// startRun starts a claimed tick on its own goroutine. The capacity slot
+// was taken at dispatch and is returned when the run ends. replace lists
+// running keys that OverlapReplace must see gone before the run starts.
+func (s *Scheduler) startRun(r claimReq, token int64, replace []string) {
+	runKey := s.runKey(r)
+	s.counters.runsStarted.Add(1)
+	ctx, cancel := context.WithCancelCause(s.runsCtx)
+	s.runsLocal.add(runKey, &localRun{job: r.job.name, tick: r.tick, value: s.runningValue(r, s.cfg.clock.Now()), cancel: cancel})
+	s.runsWG.Add(1)
+	go func() {
+		defer s.runsWG.Done()
+		defer s.inflight.Add(-1)
+		defer cancel(nil)
+		if len(replace) > 0 {
+			s.replaceRuns(r, replace)
+		}
+		rec := s.execute(ctx, r, token)
+		s.runsLocal.remove(runKey)
+		s.release.add(runKey)
+		s.emit(rec)
+		s.afterRun(r, rec)
+		s.signal(s.control.kick) // capacity freed: pending requests may fit now
+	}()
+}
+
+// replaceRuns stops the given runs of r's job (OverlapReplace) and waits,
+// at most the stop grace, until their running keys are gone.
+func (s *Scheduler) replaceRuns(r claimReq, keys []string) {
+	ctx, cancel := context.WithTimeout(s.runsCtx, s.cfg.stopGrace)
+	defer cancel()
+	if err := s.putKill(ctx, r.job.name, r.tick); err != nil {
+		s.log.Warn("replace: kill request", zap.String("job", r.job.name), zap.Error(err))
+		return
+	}
+	ops := make([]clientv3.Op, len(keys))
+	for i, k := range keys {
+		ops[i] = clientv3.OpGet(k, clientv3.WithCountOnly())
+	}
+	for ctx.Err() == nil {
+		resp, err := s.cli.Txn(ctx).Then(ops...).Commit()
+		if err == nil {
+			left := 0
+			for _, rr := range resp.Responses {
+				left += int(rr.GetResponseRange().GetCount())
+			}
+			if left == 0 {
+				return
+			}
+		}
+		select {
+		case <-time.After(20 * time.Millisecond):
+		case <-ctx.Done():
+		}
+	}
+	s.log.Warn("replace: runs still in progress; starting anyway", zap.String("job", r.job.name), zap.Time("tick", r.tick))
+}
+
+// execute runs one attempt and returns its record.
+func (s *Scheduler) execute(ctx context.Context, r claimReq, token int64) logsink.Record {
+	ri := RunInfo{Job: r.job.name, Tick: r.tick.UTC(), Instance: s.cfg.instanceID, Attempt: r.attempt,
+		Trigger: r.trigger, Token: token, Shard: r.shard, Shards: r.job.cfg.shards}
+	ctx = withRunInfo(ctx, ri)
+	started := s.cfg.clock.Now()
+	res := r.job.exec.Execute(ctx)
+	finished := s.cfg.clock.Now()
+	rec := logsink.Record{
+		Job: ri.Job, Tick: ri.Tick, Shard: r.shard, Instance: ri.Instance, Trigger: r.trigger, Attempt: ri.Attempt,
+		Token: token, Started: started.UTC(), Finished: finished.UTC(), Duration: finished.Sub(started),
+		Status: logsink.StatusSucceeded, ExitCode: res.ExitCode, Output: string(res.Output), Steps: stepRecords(res.Steps),
+	}
+	if res.Err != nil {
+		rec.Error = res.Err.Error()
+		rec.Status = statusOf(res.Err, ctx)
+		if cause := context.Cause(ctx); errors.Is(cause, ErrKilled) && !strings.Contains(rec.Error, cause.Error()) {
+			rec.Error = fmt.Sprintf("%s (%v)", rec.Error, cause)
+		}
+	}
+	if late := started.Sub(r.tick); late > time.Second && r.trigger == logsink.TriggerSchedule {
+		s.log.Warn("run started late", zap.String("job", ri.Job), zap.Time("tick", ri.Tick), zap.Duration("late", late))
+	}
+	return rec
+}
+
+// statusOf maps an attempt's error to a record status.
+func statusOf(err error, ctx context.Context) logsink.Status {
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return logsink.StatusTimeout
+	case errors.Is(err, context.Canceled) || ctx.Err() != nil:
+		return logsink.StatusKilled
+	}
+	return logsink.StatusFailed
+}
+
+// stepRecords maps a pipeline's step results onto the record.
+func stepRecords(steps []executor.StepResult) []logsink.StepRecord {
+	if len(steps) == 0 {
+		return nil
+	}
+	out := make([]logsink.StepRecord, len(steps))
+	for i, st := range steps {
+		out[i] = logsink.StepRecord{Name: st.Name, Status: logsink.StatusSucceeded, Started: st.Started.UTC(),
+			Duration: st.Finished.Sub(st.Started), ExitCode: st.Result.ExitCode, Output: string(st.Result.Output)}
+		if st.Result.Err != nil {
+			out[i].Error = st.Result.Err.Error()
+			out[i].Status = logsink.StatusFailed
+			switch {
+			case errors.Is(st.Result.Err, context.DeadlineExceeded):
+				out[i].Status = logsink.StatusTimeout
+			case errors.Is(st.Result.Err, context.Canceled):
+				out[i].Status = logsink.StatusKilled
+			}
+		}
+	}
+	return out
+}
+
+// afterRun applies the job's retry and chaining rules to a finished run
+// and hands the record to the notifiers.
+func (s *Scheduler) afterRun(r claimReq, rec logsink.Record) {
+	failed := rec.Status == logsink.StatusFailed || rec.Status == logsink.StatusTimeout
+	if rp := r.job.cfg.retry; failed && r.attempt < rp.maxAttempts {
+		next := r
+		next.attempt = r.attempt + 1
+		wait := rp.backoffFor(r.attempt)
+		s.requestAsync(runRequest{Job: r.job.name, Tick: r.tick.UTC(), Shard: r.shard, Unit: r.unit,
+			Trigger: logsink.TriggerRetry, Attempt: next.attempt, NotBefore: s.cfg.clock.Now().Add(wait).UTC(),
+			Requested: s.cfg.clock.Now().UTC(), By: s.cfg.instanceID},
+			fmt.Sprintf("retry-%s-%s-%d", r.tickKey(), r.unit, next.attempt))
+	}
+	var chain []string
+	switch {
+	case rec.Status == logsink.StatusSucceeded:
+		chain = r.job.cfg.onSuccess
+	case failed && r.attempt >= r.job.cfg.retry.maxAttempts:
+		chain = r.job.cfg.onFailure // only once the last attempt failed
+	}
+	for _, target := range chain {
+		now := s.cfg.clock.Now().UTC()
+		s.requestAsync(runRequest{Job: target, Tick: r.tick.UTC(), Trigger: logsink.TriggerChain, Attempt: 1,
+			NotBefore: now, Requested: now, By: s.cfg.instanceID},
+			fmt.Sprintf("after-%s-%s-%s-%d", r.job.name, r.tickKey(), r.unit, r.attempt))
+	}
+	s.notify(rec)
+}
+
+// emitSkipped records a tick this instance claimed but did not run.
+func (s *Scheduler) emitSkipped(r claimReq, token int64, reason string) {
+	now := s.cfg.clock.Now().UTC()
+	rec := logsink.Record{
+		Job: r.job.name, Tick: r.tick.UTC(), Shard: r.shard, Instance: s.cfg.instanceID, Trigger: r.trigger,
+		Attempt: r.attempt, Token: token, Started: now, Finished: now, Status: logsink.StatusSkipped, Error: reason,
+	}
+	s.emit(rec)
+	s.notify(rec)
+}
+
+// emit hands a record to every sink's pipeline; it never blocks.
+func (s *Scheduler) emit(rec logsink.Record) {
+	for _, p := range s.pipelines {
+		p.Send(rec)
+	}
+}

@@ -1,0 +1,169 @@
+package distcron
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/client/v3/concurrency"
+	"go.uber.org/zap"
+)
+
+// sessionHolder holds the instance's current etcd session, or nil while
+// it has none (then the instance claims nothing).
+type sessionHolder struct {
+	p atomic.Pointer[concurrency.Session]
+}
+
+func (h *sessionHolder) get() *concurrency.Session  { return h.p.Load() }
+func (h *sessionHolder) set(s *concurrency.Session) { h.p.Store(s) }
+
+// ttlSeconds is the session TTL rounded up to whole seconds.
+func (s *Scheduler) ttlSeconds() int {
+	return int((s.cfg.sessionTTL + time.Second - 1) / time.Second)
+}
+
+// newSession grants a lease (bounded by ctx), keeps it alive, and registers
+// the instance on it. One session serves registration, election and running
+// keys; there is never a lease per tick. The caller publishes it.
+func (s *Scheduler) newSession(ctx context.Context) (*concurrency.Session, error) {
+	lease, err := s.cli.Grant(ctx, int64(s.ttlSeconds()))
+	if err != nil {
+		return nil, fmt.Errorf("%w: grant lease: %w", ErrUnreachable, err)
+	}
+	sess, err := concurrency.NewSession(s.cli, concurrency.WithLease(lease.ID),
+		concurrency.WithTTL(s.ttlSeconds()), concurrency.WithContext(context.Background()))
+	if err != nil {
+		return nil, fmt.Errorf("%w: session: %w", ErrUnreachable, err)
+	}
+	if err := s.register(ctx, sess); err != nil {
+		s.closeSession(sess)
+		return nil, err
+	}
+	return sess, nil
+}
+
+// keepSession owns the session for the scheduler's life: it refreshes the
+// registration when jobs change, campaigns for leadership, and when the
+// session ends (lease expired, etcd unreachable past the TTL) it stops
+// claiming, creates a new session, re-registers, re-attaches the running
+// keys of runs still in progress (a run is not killed because the lease
+// blinked) and campaigns again. On Stop it resigns and revokes the lease.
+func (s *Scheduler) keepSession(sess *concurrency.Session) {
+	for {
+		campaignCtx, stopCampaign := context.WithCancel(s.bgCtx)
+		campaignDone := make(chan struct{})
+		go func() { defer close(campaignDone); s.campaign(campaignCtx, sess) }()
+
+		lost := s.watchSession(sess)
+		s.sess.set(nil) // claim nothing on this session any more
+		stopCampaign()
+		// Campaign's own cleanup (Resign) waits for etcd without a deadline;
+		// do not let an unreachable etcd hang the scheduler here.
+		select {
+		case <-campaignDone:
+		case <-time.After(s.cfg.stopGrace):
+			s.log.Warn("campaign did not end in time; leaving it to finish with the client")
+		}
+		if !lost {
+			s.closeSession(sess)
+			return
+		}
+		s.log.Error("etcd session lost: not claiming until a new session is up", zap.Int64("lease", int64(sess.Lease())))
+		s.prevLease.Store(int64(sess.Lease()))
+		if sess = s.renewSession(); sess == nil {
+			return
+		}
+		s.log.Info("etcd session restored", zap.Int64("lease", int64(sess.Lease())))
+	}
+}
+
+// watchSession waits until the session ends (true) or the scheduler stops
+// (false), refreshing the registration on request meanwhile.
+func (s *Scheduler) watchSession(sess *concurrency.Session) bool {
+	for {
+		select {
+		case <-sess.Done():
+			return true
+		case <-s.bgCtx.Done():
+			return false
+		case <-s.reregister:
+			ctx, cancel := context.WithTimeout(s.bgCtx, s.cfg.sessionTTL)
+			if err := s.register(ctx, sess); err != nil && ctx.Err() == nil {
+				s.log.Warn("refresh registration", zap.Error(err))
+			}
+			cancel()
+		}
+	}
+}
+
+// renewSession retries until a new session is up with the running keys
+// re-attached (then publishes and returns it) or the scheduler stops (nil).
+func (s *Scheduler) renewSession() *concurrency.Session {
+	backoff := 100 * time.Millisecond
+	for {
+		ctx, cancel := context.WithTimeout(s.bgCtx, s.cfg.sessionTTL)
+		sess, err := s.newSession(ctx)
+		if err == nil {
+			if err = s.reattachRuns(ctx, sess); err != nil {
+				// Our registration may now sit on this lease if the revoke fails.
+				s.prevLease.Store(int64(sess.Lease()))
+				s.closeSession(sess)
+			}
+		}
+		cancel()
+		if err == nil {
+			s.sess.set(sess)
+			return sess
+		}
+		if s.bgCtx.Err() != nil {
+			return nil
+		}
+		s.log.Error("etcd session: retrying", zap.Error(err), zap.Duration("backoff", backoff))
+		select {
+		case <-time.After(backoff):
+		case <-s.bgCtx.Done():
+			return nil
+		}
+		backoff = min(2*backoff, time.Second)
+	}
+}
+
+// reattachRuns re-puts the running keys of this instance's runs under the
+// new lease, in batches of maxTxnOps. A run that ended meanwhile may have
+// had its key re-put after the releaser deleted it: those keys are queued
+// for release again.
+func (s *Scheduler) reattachRuns(ctx context.Context, sess *concurrency.Session) error {
+	before := s.runsLocal.snapshot()
+	var ops []clientv3.Op
+	for k, v := range before {
+		ops = append(ops, clientv3.OpPut(k, v, clientv3.WithLease(sess.Lease())))
+	}
+	for len(ops) > 0 {
+		n := min(len(ops), maxTxnOps)
+		if _, err := s.cli.Txn(ctx).Then(ops[:n]...).Commit(); err != nil {
+			return fmt.Errorf("reattach running keys: %w", err)
+		}
+		ops = ops[n:]
+	}
+	after := s.runsLocal.snapshot()
+	for k := range before {
+		if _, still := after[k]; !still {
+			s.release.add(k)
+		}
+	}
+	return nil
+}
+
+// closeSession ends a session for good: the lease is revoked, so the
+// registration, election key and running keys vanish at once.
+func (s *Scheduler) closeSession(sess *concurrency.Session) {
+	if s.sess.get() == sess {
+		s.sess.set(nil)
+	}
+	if err := sess.Close(); err != nil {
+		s.log.Warn("revoke lease", zap.Error(err))
+	}
+}

@@ -1,0 +1,43 @@
+package distcron
+
+import (
+	"sync/atomic"
+
+	"github.com/distcron/distcron/logsink"
+)
+
+// Stats is a snapshot of this instance's counters since Start, for metrics.
+type Stats struct {
+	ClaimsWon     uint64                  // ticks (or units) this instance claimed
+	ClaimsLost    uint64                  // claims another instance won first
+	ClaimErrors   uint64                  // claim requests that failed (their ticks were given up or resolved)
+	Misfired      uint64                  // ticks skipped because they were too old to claim
+	LeftToPeers   uint64                  // ticks not claimed because this instance was at capacity
+	RunsStarted   uint64                  // runs started here (scheduled, manual, retries, ...)
+	BackupClaims  uint64                  // ticks this instance claimed as backup of the preferred claimer
+	RunsInFlight  int64                   // claims pending plus runs in progress here
+	ClaimLeadNs   int64                   // the current claim lead, in nanoseconds
+	Leader        bool                    // whether this instance leads
+	SinkPipelines []logsink.PipelineStats // one per sink, in WithSinks order
+}
+
+// counters are the scheduler's monotonic counters.
+type counters struct {
+	claimsWon, claimsLost, claimErrors, misfired, leftToPeers, runsStarted, backupClaims atomic.Uint64
+}
+
+// Stats returns a snapshot of the instance's counters. It does not block
+// and is safe for concurrent use.
+func (s *Scheduler) Stats() Stats {
+	st := Stats{
+		ClaimsWon: s.counters.claimsWon.Load(), ClaimsLost: s.counters.claimsLost.Load(),
+		ClaimErrors: s.counters.claimErrors.Load(), Misfired: s.counters.misfired.Load(),
+		LeftToPeers: s.counters.leftToPeers.Load(), RunsStarted: s.counters.runsStarted.Load(),
+		BackupClaims: s.counters.backupClaims.Load(),
+		RunsInFlight: s.inflight.Load(), ClaimLeadNs: int64(s.lead()), Leader: s.leader.Load(),
+	}
+	for _, p := range s.pipelines {
+		st.SinkPipelines = append(st.SinkPipelines, p.Stats())
+	}
+	return st
+}
