@@ -1,0 +1,171 @@
+// Package admin is an http.Handler that shows and steers a distcron
+// cluster: a JSON API and a web console, served by any instance of the
+// cluster on the host app's own HTTP server.
+//
+// # Mounting
+//
+//	h := admin.NewHandler(sched,
+//		admin.WithHistory(sqlSink),        // run history (a logsink.Querier)
+//		admin.WithAuthorizer(allowAdmins)) // enables changes; default read-only
+//	mux.Handle("/cron/", http.StripPrefix("/cron", h))
+//
+// The console is then at /cron/ and the API under /cron/api/. Every link
+// and request of the console is relative, so any prefix works (and the
+// root: mux.Handle("/", h)). NewHandler starts no goroutine, opens no
+// listener and keeps no global state; the handler only answers requests,
+// each bounded by 10s of etcd and history reads. Wrap it in the host's own
+// middleware for authentication, TLS and rate limits.
+//
+// # Security
+//
+// The handler is read-only unless the host passes WithAuthorizer: every
+// route that changes the cluster then asks the authorizer (a nil error
+// allows the request) and answers 403 otherwise. Changes from browsers
+// must also be same-origin (http.CrossOriginProtection: the Sec-Fetch-Site
+// and Origin headers), so a page on another site cannot use a signed-in
+// admin's cookies; clients that are not browsers (curl, scripts) send
+// neither header and are not affected. The handler never sends CORS
+// headers. The console is served with a Content-Security-Policy that
+// allows its own files only, and it renders every value as text.
+//
+// Defining a shell job through the API stores its definition in etcd; it
+// runs only on instances started with distcron.WithRemoteShell(true) (HTTP
+// jobs: distcron.WithRemoteHTTP). Other instances list it as refused and
+// never run it. The API cannot run anything else.
+//
+// # The console
+//
+// The console at the handler's root is plain HTML, CSS and JavaScript
+// embedded in the binary: no build step, nothing loaded from elsewhere,
+// usable offline. It has a dashboard (the cluster, run counts by status
+// and the success rate per job over the last 24 hours, recent problems),
+// the jobs with their schedule, next run and state, a page per job with
+// its runs in progress, recent runs and their output, the run history with
+// filters, the instances with the leader marked, and a form to define shell
+// and HTTP jobs. Buttons run a job now, kill its runs, pause, resume and
+// delete it; they are disabled, with the reason, when the handler is
+// read-only or the authorizer refuses the browser. The console polls the
+// API every 2 seconds while it is visible. When the authorizer refuses, the
+// console offers to send a token as "Authorization: Bearer <token>" (kept
+// in the tab's sessionStorage), for hosts that check such a header.
+//
+// # API
+//
+// Paths are relative to the mount point. Answers are JSON (UTF-8); times
+// are RFC 3339 in UTC; durations in records are nanoseconds. Errors are
+// {"error": "text"} with the status:
+//
+//	400  bad JSON, unknown fields, a definition that does not validate (the
+//	     text names the field: schedule, name, kind, ...), bad query
+//	     parameters or cursor, a body whose name differs from the path's
+//	403  read-only handler, the authorizer said no, or a cross-origin
+//	     browser request
+//	404  unknown job, run or route
+//	405  method not allowed (with an Allow header)
+//	409  the job exists (POST), or it is registered in code (DELETE)
+//	413  body larger than WithMaxBodyBytes (default 1 MiB)
+//	415  a body that is not Content-Type application/json
+//	501  a history route without WithHistory: no queryable sink configured
+//	503  etcd or the history store did not answer
+//
+// Reading (GET, also HEAD; always allowed):
+//
+//	GET api/info
+//	    {"instance", "version", "leader": bool, "read_only": bool,
+//	     "can_mutate": bool (this request would be authorized),
+//	     "denied": the authorizer's refusal, "history": bool, "time"}
+//
+//	GET api/jobs
+//	    {"jobs": [Job...], "invalid": [{"name", "error"}...], "time"}
+//	    Every job the serving instance knows (registered here in code, or
+//	    defined in etcd) and every job another live instance registers,
+//	    sorted by name. Job is
+//	    {"name", "local": bool, "schedule", "location", "kind" (func, shell,
+//	     executor, http, pipeline), "source" (code, definition, override),
+//	     "paused", "eligible" (may run here), "refused" (why not here),
+//	     "overlap", "shards", "broadcast", "tags",
+//	     "next_runs": [up to 5 times],
+//	     "running": [Run...] (in progress anywhere),
+//	     "instances": [ids of live instances registering it]}
+//	    A job with "local": false is registered in code on other instances
+//	    only: just name, instances and running are filled in. "invalid"
+//	    lists definitions in etcd that the serving instance skipped.
+//
+//	GET api/jobs/{name}
+//	    Job, plus "definition" (the distcron.Definition in etcd, if any).
+//	    404 unknown job.
+//
+//	GET api/instances
+//	    {"instances": [distcron.Instance...], "leader": id}: id, host, pid,
+//	    version, tags, started, jobs, job_count, leader (bool).
+//
+//	GET api/running
+//	    {"running": [Run...]}: runs in progress in the cluster, oldest tick
+//	    first. Run is distcron.Run: job, tick, shard, attempt, trigger,
+//	    instance, claimed, token.
+//
+//	GET api/definitions
+//	    {"definitions": [distcron.Definition...], "invalid": [{"name",
+//	    "error"}...]}: everything under defs/ in etcd.
+//
+//	GET api/runs?job=&status=&instance=&since=&until=&limit=&cursor=&output=
+//	    {"runs": [Record...], "next": cursor}: run history, newest first,
+//	    with the semantics of logsink.Query. status is a status or a
+//	    comma-separated list (succeeded, failed, timeout, killed, skipped,
+//	    lost), and may repeat; since and until bound the tick (since <=
+//	    tick < until), as RFC 3339 times or as durations before now
+//	    ("24h"); limit defaults to 50 and is capped at 1000; cursor is the
+//	    previous page's "next", with the same filters. Output is left out
+//	    unless output=true. Record is logsink.Record plus "id", the run's
+//	    identity for api/runs/{id}. 400 unknown parameter, status or bad
+//	    time, limit or cursor; 501 without WithHistory.
+//
+//	GET api/runs/{id}
+//	    Record with its output (and its steps' outputs). 400 malformed id;
+//	    404 no such record; 501 without WithHistory.
+//
+//	GET api/summary?since=&until=&job=
+//	    {"since", "until", "jobs": [{"job", "counts": {status: n},
+//	     "total", "success_rate", "last"}], "totals": {status: n},
+//	     "total", "success_rate", "partial": bool}
+//	    Run counts by job and status between since (default 24h ago) and
+//	    until (default now), at most 366 days apart. success_rate is
+//	    succeeded / (total - skipped), null when that is 0; last is the
+//	    newest tick. The store counts when it is a logsink.Summarizer;
+//	    otherwise the handler reads at most 20,000 records and sets
+//	    "partial" when there were more. 501 without WithHistory.
+//
+// Changing (needs WithAuthorizer; body: a distcron.Definition as JSON,
+// decoded strictly, unknown fields rejected):
+//
+//	POST api/jobs
+//	    Defines a new job. 201 {"job", "created": true, "definition"}.
+//	    409 when a job of that name exists (use PUT).
+//
+//	PUT api/jobs/{name}
+//	    Creates or replaces the job's definition; the body's name may be
+//	    left out, else it must match. A definition without a kind overrides
+//	    the schedule or pause state of a job registered in code. 201 when
+//	    created, 200 when replaced.
+//
+//	DELETE api/jobs/{name}
+//	    Deletes the job's definition: every instance drops the job, or
+//	    restores the code job it overrode. 200 {"job", "action", "done"}.
+//	    404 no definition; 409 a job registered in code.
+//
+//	POST api/jobs/{name}/trigger   run it now, once, on one eligible instance (202)
+//	POST api/jobs/{name}/kill      cancel its runs in progress anywhere (202)
+//	POST api/jobs/{name}/pause     pause its scheduled ticks everywhere (200)
+//	POST api/jobs/{name}/resume    resume them (200)
+//	    No body. {"job", "action", "done"}. 404 unknown job. Trigger and
+//	    kill answer once the request is stored; the run or the kill
+//	    happens within moments (see distcron.Scheduler.Trigger and Kill).
+//
+// For example:
+//
+//	curl -s localhost:8080/cron/api/jobs/report
+//	curl -s -X POST -H "Authorization: Bearer $TOKEN" localhost:8080/cron/api/jobs/report/trigger
+//	curl -s -X PUT -H 'Content-Type: application/json' -H "Authorization: Bearer $TOKEN" \
+//		-d '{"kind":"shell","schedule":"*/5 * * * *","shell":{"command":"echo hi"}}' \
+//		localhost:8080/cron/api/jobs/hello
+package admin

@@ -1,0 +1,472 @@
+package admin
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/distcron/distcron"
+)
+
+// audit logs a change made through the handler.
+func (h *handler) audit(r *http.Request, action, job string) {
+	h.cfg.log.Info("admin change", zap.String("action", action), zap.String("job", job), zap.String("remote", r.RemoteAddr))
+}
+
+// nextRunsShown is how many upcoming fire times a job lists.
+const nextRunsShown = 5
+
+// jobView is a job as the API shows it: the serving instance's JobInfo,
+// plus what the cluster knows (runs in progress, registrations).
+type jobView struct {
+	Name string `json:"name"`
+	// Local: the serving instance knows the job (registered here in code,
+	// or defined in etcd). A job registered in code only on other
+	// instances is listed with Local false and only Instances and Running
+	// filled in.
+	Local     bool     `json:"local"`
+	Schedule  string   `json:"schedule,omitempty"`
+	Location  string   `json:"location,omitempty"`
+	Kind      string   `json:"kind,omitempty"`
+	Source    string   `json:"source,omitempty"`
+	Paused    bool     `json:"paused"`
+	Eligible  bool     `json:"eligible"`
+	Refused   string   `json:"refused,omitempty"`
+	Overlap   string   `json:"overlap,omitempty"`
+	Shards    int      `json:"shards,omitempty"`
+	Broadcast bool     `json:"broadcast,omitempty"`
+	Tags      []string `json:"tags,omitempty"`
+	// NextRuns are the next fire instants (at most 5), soonest first;
+	// empty when the job never fires again.
+	NextRuns []time.Time `json:"next_runs"`
+	// Running are the job's runs in progress anywhere in the cluster.
+	Running []distcron.Run `json:"running"`
+	// Instances are the live instances whose registration lists the job.
+	Instances []string `json:"instances"`
+	// Definition is the job's definition in etcd, if it has one (only in
+	// GET /api/jobs/{name}).
+	Definition *distcron.Definition `json:"definition,omitempty"`
+}
+
+// invalidDef is a definition in etcd that the serving instance skipped.
+type invalidDef struct {
+	Name  string `json:"name"`
+	Error string `json:"error"`
+}
+
+type jobsBody struct {
+	Jobs    []jobView    `json:"jobs"`
+	Invalid []invalidDef `json:"invalid"`
+	Time    time.Time    `json:"time"`
+}
+
+func viewOf(info distcron.JobInfo) jobView {
+	v := jobView{
+		Name: info.Name, Local: true, Schedule: info.Schedule, Location: info.Location, Kind: info.Kind,
+		Source: info.Source, Paused: info.Paused, Eligible: info.Eligible, Overlap: info.Overlap,
+		Shards: info.Shards, Broadcast: info.Broadcast, Tags: info.Tags,
+		NextRuns: nextRuns(info, nextRunsShown), Running: []distcron.Run{}, Instances: []string{},
+	}
+	if info.Refused != nil {
+		v.Refused = info.Refused.Error()
+	}
+	return v
+}
+
+// nextRuns lists up to n fire instants from info.Next on. A schedule that
+// cannot be parsed again (RegisterSchedule) gives info.Next alone.
+func nextRuns(info distcron.JobInfo, n int) []time.Time {
+	out := []time.Time{}
+	t := info.Next
+	if t.IsZero() {
+		return out
+	}
+	out = append(out, t)
+	loc, err := time.LoadLocation(info.Location)
+	if err != nil {
+		return out
+	}
+	sched, err := distcron.ParseSchedule(info.Schedule, loc)
+	if err != nil {
+		return out
+	}
+	for len(out) < n {
+		if t = sched.Next(t); t.IsZero() {
+			break
+		}
+		out = append(out, t)
+	}
+	return out
+}
+
+// cluster reads what every job view needs from etcd: runs in progress and
+// registrations (two reads).
+func (h *handler) cluster(ctx context.Context) ([]distcron.Run, []distcron.Instance, error) {
+	running, err := h.s.Running(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	instances, err := h.s.Instances(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return running, instances, nil
+}
+
+// jobViews combines the local job list with the cluster's runs and
+// registrations; jobs known only from registrations or running keys are
+// added with Local false.
+func jobViews(infos []distcron.JobInfo, running []distcron.Run, instances []distcron.Instance) []jobView {
+	views := make([]jobView, 0, len(infos))
+	idx := make(map[string]int, len(infos))
+	for _, info := range infos {
+		idx[info.Name] = len(views)
+		views = append(views, viewOf(info))
+	}
+	get := func(name string) *jobView {
+		i, ok := idx[name]
+		if !ok {
+			i = len(views)
+			idx[name] = i
+			views = append(views, jobView{Name: name, NextRuns: []time.Time{}, Running: []distcron.Run{}, Instances: []string{}})
+		}
+		return &views[i]
+	}
+	for _, in := range instances {
+		for _, name := range in.Jobs {
+			v := get(name)
+			v.Instances = append(v.Instances, in.ID)
+		}
+	}
+	for _, r := range running {
+		v := get(r.Job)
+		v.Running = append(v.Running, r)
+	}
+	slices.SortFunc(views, func(a, b jobView) int { return strings.Compare(a.Name, b.Name) })
+	return views
+}
+
+func (h *handler) invalid() []invalidDef {
+	out := []invalidDef{}
+	for name, err := range h.s.InvalidDefinitions() {
+		out = append(out, invalidDef{Name: name, Error: err.Error()})
+	}
+	slices.SortFunc(out, func(a, b invalidDef) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+func (h *handler) listJobs(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
+	defer cancel()
+	running, instances, err := h.cluster(ctx)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, jobsBody{
+		Jobs: jobViews(h.s.JobInfos(), running, instances), Invalid: h.invalid(), Time: time.Now().UTC(),
+	})
+}
+
+func (h *handler) getJob(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
+	defer cancel()
+	running, instances, err := h.cluster(ctx)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	var infos []distcron.JobInfo
+	if info, ok := h.s.JobInfo(name); ok {
+		infos = append(infos, info)
+	}
+	var v *jobView
+	for _, jv := range jobViews(infos, running, instances) {
+		if jv.Name == name {
+			v = &jv
+			break
+		}
+	}
+	def, err := h.definition(ctx, name)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if v == nil {
+		if def == nil {
+			writeError(w, http.StatusNotFound, "unknown job %q", name)
+			return
+		}
+		// Defined in etcd, not applied here yet (or invalid).
+		v = &jobView{Name: name, Schedule: def.Schedule, Kind: def.Kind, Source: "definition", Paused: def.Paused,
+			NextRuns: []time.Time{}, Running: []distcron.Run{}, Instances: []string{}}
+		if err, ok := h.s.InvalidDefinitions()[name]; ok {
+			v.Refused = err.Error()
+		}
+	}
+	v.Definition = def
+	writeJSON(w, http.StatusOK, v)
+}
+
+// definition returns the job's definition in etcd, or nil.
+func (h *handler) definition(ctx context.Context, name string) (*distcron.Definition, error) {
+	defs, err := h.s.Definitions(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range defs {
+		if d.Name == name {
+			return &d, nil
+		}
+	}
+	return nil, nil
+}
+
+type definitionsBody struct {
+	Definitions []distcron.Definition `json:"definitions"`
+	Invalid     []invalidDef          `json:"invalid"`
+}
+
+func (h *handler) listDefinitions(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
+	defer cancel()
+	defs, err := h.s.Definitions(ctx)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if defs == nil {
+		defs = []distcron.Definition{}
+	}
+	writeJSON(w, http.StatusOK, definitionsBody{Definitions: defs, Invalid: h.invalid()})
+}
+
+type instancesBody struct {
+	Instances []distcron.Instance `json:"instances"`
+	Leader    string              `json:"leader"`
+}
+
+func (h *handler) listInstances(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
+	defer cancel()
+	ins, err := h.s.Instances(ctx)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	body := instancesBody{Instances: ins}
+	if body.Instances == nil {
+		body.Instances = []distcron.Instance{}
+	}
+	for _, in := range ins {
+		if in.Leader {
+			body.Leader = in.ID
+		}
+	}
+	writeJSON(w, http.StatusOK, body)
+}
+
+type runningBody struct {
+	Running []distcron.Run `json:"running"`
+}
+
+func (h *handler) listRunning(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
+	defer cancel()
+	runs, err := h.s.Running(ctx)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, runningBody{Running: runs})
+}
+
+// readDefinition reads and strictly decodes a Definition from the body:
+// 415 unless it is JSON, 413 when too large, 400 when it does not decode
+// or validate. It reports whether it answered.
+func (h *handler) readDefinition(w http.ResponseWriter, r *http.Request) (distcron.Definition, bool) {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || mt != "application/json" {
+			writeError(w, http.StatusUnsupportedMediaType, "Content-Type must be application/json, not %q", ct)
+			return distcron.Definition{}, true
+		}
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.cfg.maxBody))
+	if err != nil {
+		if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
+			writeError(w, http.StatusRequestEntityTooLarge, "request body larger than %d bytes", mbe.Limit)
+			return distcron.Definition{}, true
+		}
+		writeError(w, http.StatusBadRequest, "read request body: %v", err)
+		return distcron.Definition{}, true
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		writeError(w, http.StatusBadRequest, "empty body: want a job definition as JSON")
+		return distcron.Definition{}, true
+	}
+	// Decoded as distcron.ParseDefinition does (strictly), but PUT
+	// api/jobs/{name} may leave the name out of the body.
+	var d distcron.Definition
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&d); err != nil {
+		writeError(w, http.StatusBadRequest, "%v: %v", distcron.ErrInvalidDefinition, err)
+		return distcron.Definition{}, true
+	}
+	if dec.More() {
+		writeError(w, http.StatusBadRequest, "%v: trailing data after the JSON object", distcron.ErrInvalidDefinition)
+		return distcron.Definition{}, true
+	}
+	if d.Name == "" {
+		d.Name = r.PathValue("name")
+	}
+	if err := d.Validate(); err != nil {
+		writeError(w, http.StatusBadRequest, "%v", err)
+		return distcron.Definition{}, true
+	}
+	return d, false
+}
+
+type definedBody struct {
+	Job        string              `json:"job"`
+	Created    bool                `json:"created"`
+	Definition distcron.Definition `json:"definition"`
+}
+
+// createJob is POST /api/jobs: a new job from a definition.
+func (h *handler) createJob(w http.ResponseWriter, r *http.Request) {
+	d, done := h.readDefinition(w, r)
+	if done {
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
+	defer cancel()
+	if _, ok := h.s.JobInfo(d.Name); ok {
+		writeError(w, http.StatusConflict, "job %q exists; use PUT api/jobs/%s to change it", d.Name, d.Name)
+		return
+	}
+	if cur, err := h.definition(ctx, d.Name); err != nil {
+		h.fail(w, r, err)
+		return
+	} else if cur != nil {
+		writeError(w, http.StatusConflict, "job %q is already defined; use PUT api/jobs/%s to change it", d.Name, d.Name)
+		return
+	}
+	instances, err := h.s.Instances(ctx)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	for _, in := range instances {
+		if slices.Contains(in.Jobs, d.Name) {
+			writeError(w, http.StatusConflict, "job %q exists (registered on instance %s); use PUT api/jobs/%s to change it", d.Name, in.ID, d.Name)
+			return
+		}
+	}
+	if err := h.s.Define(ctx, d); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	h.audit(r, "define", d.Name)
+	writeJSON(w, http.StatusCreated, definedBody{Job: d.Name, Created: true, Definition: d})
+}
+
+// putJob is PUT /api/jobs/{name}: create or replace a definition (an
+// override when it has no kind).
+func (h *handler) putJob(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	d, done := h.readDefinition(w, r)
+	if done {
+		return
+	}
+	if d.Name != name {
+		writeError(w, http.StatusBadRequest, "the body names job %q but the path names %q", d.Name, name)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
+	defer cancel()
+	cur, err := h.definition(ctx, name)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if err := h.s.Define(ctx, d); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	h.audit(r, "define", d.Name)
+	status := http.StatusOK
+	if cur == nil {
+		status = http.StatusCreated
+	}
+	writeJSON(w, status, definedBody{Job: d.Name, Created: cur == nil, Definition: d})
+}
+
+// deleteJob is DELETE /api/jobs/{name}: remove a definition.
+func (h *handler) deleteJob(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
+	defer cancel()
+	err := h.s.Delete(ctx, name)
+	if errors.Is(err, distcron.ErrUnknownJob) {
+		if info, ok := h.s.JobInfo(name); ok && info.Source == "code" {
+			writeError(w, http.StatusConflict, "job %q is registered in code and cannot be deleted here; only jobs defined through the API or etcd can", name)
+			return
+		}
+	}
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	h.audit(r, "delete", name)
+	writeJSON(w, http.StatusOK, actionBody{Job: name, Action: "delete", Done: "definition deleted; every instance drops the job"})
+}
+
+type actionBody struct {
+	Job    string `json:"job"`
+	Action string `json:"action"`
+	Done   string `json:"done"`
+}
+
+// control is POST /api/jobs/{name}/{trigger,kill,pause,resume}.
+func (h *handler) control(action string) http.HandlerFunc {
+	var (
+		call   func(*distcron.Scheduler, context.Context, string) error
+		status = http.StatusOK
+		done   string
+	)
+	switch action {
+	case "trigger":
+		call, status, done = (*distcron.Scheduler).Trigger, http.StatusAccepted, "run requested: one eligible instance runs it now"
+	case "kill":
+		call, status, done = (*distcron.Scheduler).Kill, http.StatusAccepted, "kill requested: the job's runs in progress are cancelled wherever they are"
+	case "pause":
+		call, done = (*distcron.Scheduler).Pause, "paused on every instance"
+	case "resume":
+		call, done = (*distcron.Scheduler).Resume, "resumed on every instance"
+	default:
+		panic("admin: unknown action " + action)
+	}
+	return func(w http.ResponseWriter, r *http.Request) {
+		name := r.PathValue("name")
+		ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
+		defer cancel()
+		if err := call(h.s, ctx, name); err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		h.audit(r, action, name)
+		writeJSON(w, status, actionBody{Job: name, Action: action, Done: done})
+	}
+}

@@ -1,0 +1,236 @@
+// Command admin is a service with a distcron scheduler, its web console
+// and its Prometheus metrics, mounted on the service's own HTTP server:
+//
+//	mux.Handle("/cron/", http.StripPrefix("/cron", admin.NewHandler(sched, ...)))
+//	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+//
+// It registers a few demo jobs, keeps the run history in SQLite (or
+// MongoDB, PostgreSQL, MySQL: -sink, -sink-dsn) so the console can show it,
+// and prints the console's URL. With no flags it needs nothing but Go (an
+// embedded etcd, a temporary SQLite file):
+//
+//	go run ./examples/admin
+//	# open http://127.0.0.1:8080/cron/
+//
+// Changes from the console (define, run now, kill, pause, delete) need
+// an authorization: with -token, requests must carry "Authorization:
+// Bearer <token>" (the console asks for it); without it, only clients on
+// this machine may change anything (connections from a loopback address;
+// behind a reverse proxy on the same host, use -token). -read-only turns
+// changes off. Shell jobs defined from the console run only with
+// -allow-remote-shell, HTTP jobs only with -allow-remote-http: a command
+// from the network is remote code execution.
+//
+// Run it several times against one etcd (-etcd, different -addr) for a
+// cluster; each instance serves the whole cluster's console. SIGINT or
+// SIGTERM stops it gracefully.
+package main
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.uber.org/zap"
+
+	"github.com/distcron/distcron"
+	"github.com/distcron/distcron/admin"
+	"github.com/distcron/distcron/internal/examplesinks"
+	"github.com/distcron/distcron/internal/exampleutil"
+	"github.com/distcron/distcron/logsink"
+	"github.com/distcron/distcron/metrics"
+)
+
+type flags struct {
+	addr, etcd, ns, id, sink, sinkDSN, token, remoteHTTP string
+	readOnly, remoteShell                                bool
+}
+
+func main() {
+	var f flags
+	flag.StringVar(&f.addr, "addr", "127.0.0.1:8080", "HTTP listen address (port 0: any free port)")
+	flag.StringVar(&f.etcd, "etcd", os.Getenv("DISTCRON_ETCD"), "etcd endpoints, comma-separated (empty: start an embedded etcd)")
+	flag.StringVar(&f.ns, "ns", "/distcron/admin-example/", "etcd namespace prefix")
+	flag.StringVar(&f.id, "id", "", "instance id (default host-pid-random)")
+	flag.StringVar(&f.sink, "sink", "sqlite", "run history store: "+examplesinks.SinkKinds+" (stdout keeps no history)")
+	flag.StringVar(&f.sinkDSN, "sink-dsn", "", "data source for -sink: a SQLite file, a MongoDB URI, a PostgreSQL or MySQL DSN (empty sqlite: a temporary file; empty mongo: an embedded FerretDB)")
+	flag.StringVar(&f.token, "token", os.Getenv("DISTCRON_ADMIN_TOKEN"), "bearer token that allows changes from the console and the API (empty: loopback clients only)")
+	flag.BoolVar(&f.readOnly, "read-only", false, "refuse every change from the console and the API")
+	flag.BoolVar(&f.remoteShell, "allow-remote-shell", false, "run shell jobs defined from the console (remote code execution: only where intended)")
+	flag.StringVar(&f.remoteHTTP, "allow-remote-http", "", "run HTTP jobs defined from the console, to these hosts (comma-separated; \"*\": any host)")
+	flag.Parse()
+	log, _ := zap.NewDevelopment() // operational logs on stderr
+	defer log.Sync()
+	if err := run(f, log); err != nil {
+		log.Fatal("admin example", zap.Error(err))
+	}
+}
+
+func run(f flags, log *zap.Logger) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	etcd, err := exampleutil.Connect(f.etcd, log)
+	if err != nil {
+		return err
+	}
+	defer etcd.Close()
+	sink, closeSink, err := examplesinks.OpenSink(f.sink, f.sinkDSN, log)
+	if err != nil {
+		return err
+	}
+	defer closeSink()
+
+	// The metrics collector is a sink too (it counts run records), so it
+	// is made first and attached to the scheduler afterwards.
+	collector := metrics.New()
+	opts := []distcron.Option{
+		distcron.WithNamespace(f.ns), distcron.WithLogger(log),
+		distcron.WithSinks(sink, collector), distcron.WithRemoteShell(f.remoteShell),
+	}
+	if f.id != "" {
+		opts = append(opts, distcron.WithInstanceID(f.id))
+	}
+	if f.remoteHTTP != "" {
+		var hosts []string
+		if f.remoteHTTP != "*" {
+			hosts = strings.Split(f.remoteHTTP, ",")
+		}
+		opts = append(opts, distcron.WithRemoteHTTP(hosts...))
+	}
+	sched, err := distcron.New(etcd.Client, opts...)
+	if err != nil {
+		return err
+	}
+	collector.Attach(sched)
+	if err := registerDemoJobs(sched); err != nil {
+		return err
+	}
+
+	// The console: read-only unless an authorizer says yes; the run
+	// history comes from the sink when it can be queried.
+	adminOpts := []admin.Option{admin.WithLogger(log)}
+	if q, ok := sink.(logsink.Querier); ok {
+		adminOpts = append(adminOpts, admin.WithHistory(q))
+	}
+	if !f.readOnly {
+		adminOpts = append(adminOpts, admin.WithAuthorizer(authorizer(f.token)))
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collector, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	mux := http.NewServeMux()
+	mux.Handle("/cron/", http.StripPrefix("/cron", admin.NewHandler(sched, adminOpts...)))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.Handle("GET /{$}", http.RedirectHandler("/cron/", http.StatusFound))
+
+	ln, err := net.Listen("tcp", f.addr)
+	if err != nil {
+		return err
+	}
+	startCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	if err := sched.Start(startCtx); err != nil {
+		ln.Close()
+		return err
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+
+	base := "http://" + ln.Addr().String()
+	fmt.Printf("distcron console: %s/cron/\n", base)
+	fmt.Printf("metrics:          %s/metrics\n", base)
+	switch {
+	case f.readOnly:
+		fmt.Println("changes:          off (-read-only)")
+	case f.token != "":
+		fmt.Println("changes:          with the header \"Authorization: Bearer <-token>\" (the console asks for the token)")
+	default:
+		fmt.Println("changes:          from this machine only (set -token to allow others)")
+	}
+	if _, ok := sink.(logsink.Querier); !ok {
+		fmt.Printf("history:          none (-sink %s cannot be queried)\n", f.sink)
+	}
+
+	var err2 error
+	select {
+	case <-ctx.Done():
+	case err2 = <-served:
+	}
+	log.Info("stopping")
+	shutCtx, cancelShut := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancelShut()
+	if err := srv.Shutdown(shutCtx); err != nil {
+		log.Warn("http shutdown", zap.Error(err))
+	}
+	stopCtx, cancelStop := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancelStop()
+	if err := sched.Stop(stopCtx); err != nil {
+		return err
+	}
+	if errors.Is(err2, http.ErrServerClosed) {
+		err2 = nil
+	}
+	return err2
+}
+
+// authorizer allows changes from requests with the bearer token or, when
+// there is no token, from loopback clients.
+func authorizer(token string) func(*http.Request) error {
+	if token != "" {
+		want := []byte("Bearer " + token)
+		return func(r *http.Request) error {
+			if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+				return errors.New("a valid access token is required (Authorization: Bearer ...)")
+			}
+			return nil
+		}
+	}
+	return func(r *http.Request) error {
+		host, _, err := net.SplitHostPort(r.RemoteAddr)
+		if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
+			return errors.New("changes are allowed from this machine only; start the service with -token to allow others")
+		}
+		return nil
+	}
+}
+
+// registerDemoJobs registers a few jobs in code: quick ones, one that
+// fails now and then, a shell command and a slow one.
+func registerDemoJobs(sched *distcron.Scheduler) error {
+	var calls atomic.Int64
+	regs := []error{
+		sched.RegisterFunc("heartbeat", "@every 5s", func(ctx context.Context) error { return nil }),
+		sched.RegisterFunc("sync-crm", "@every 20s", func(ctx context.Context) error {
+			if calls.Add(1)%3 == 0 {
+				return errors.New("crm api: 503 Service Unavailable")
+			}
+			return nil
+		}, distcron.Retry(2, time.Second, 5*time.Second)),
+		sched.RegisterShell("disk-usage", "@every 30s", "df -h / | tail -n 1", distcron.Timeout(10*time.Second)),
+		sched.RegisterFunc("search-reindex", "*/2 * * * *", func(ctx context.Context) error {
+			select { // a slow job: watch it run, or kill it from the console
+			case <-time.After(40 * time.Second):
+				return nil
+			case <-ctx.Done():
+				return context.Cause(ctx)
+			}
+		}, distcron.Overlap(distcron.OverlapForbid)),
+		sched.RegisterFunc("invoice-run", "CRON_TZ=Europe/Berlin 0 6 * * MON-FRI", func(ctx context.Context) error { return nil }),
+	}
+	return errors.Join(regs...)
+}
