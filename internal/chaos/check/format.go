@@ -1,0 +1,317 @@
+// Package check is the exactly-once checker of the chaos suite. It reads
+// what a chaos run left in its directory (the run manifest, the fault log,
+// the node incarnations, every node's JSON run records and a dump of the
+// claim keys) and reports, per job, the ticks expected, run, duplicated and
+// missed, whether each miss is explained by a fault, and fire lateness.
+//
+// The rules are in RELIABILITY.md at the module root; Check implements
+// them and Rules holds their parameters.
+package check
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// File names inside a run directory.
+const (
+	ManifestFile = "run.json"
+	FaultsFile   = "faults.jsonl"
+	NodesFile    = "nodes.jsonl"
+	ClaimsFile   = "claims.jsonl"
+)
+
+// Fault kinds.
+const (
+	KindKill   = "kill"   // SIGKILL of a node process, restarted later (maybe skewed)
+	KindPause  = "pause"  // SIGSTOP of a node process for longer than its TTL, then SIGCONT
+	KindMember = "member" // one etcd member stopped and restarted (quorum kept)
+	KindQuorum = "quorum" // two of three etcd members stopped and restarted (quorum lost)
+	// KindOutage is not injected: it is a span in which the harness's
+	// prober (a write every 50ms) saw no write commit for over 500ms,
+	// outside the quorum losses (a leader election after a member stop,
+	// say).
+	KindOutage = "outage"
+)
+
+// Kinds lists every injected fault kind, in report order.
+var Kinds = []string{KindKill, KindPause, KindMember, KindQuorum}
+
+// Duration is a time.Duration written in JSON as a Go duration string
+// ("250ms"); a JSON number is read as nanoseconds.
+type Duration time.Duration
+
+// D returns d as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// MarshalJSON writes d as a duration string.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+// UnmarshalJSON reads a duration string or a number of nanoseconds.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		v, err := time.ParseDuration(s)
+		*d = Duration(v)
+		return err
+	}
+	var n int64
+	if err := json.Unmarshal(b, &n); err != nil {
+		return fmt.Errorf("duration: %s is neither a string nor a number", b)
+	}
+	*d = Duration(n)
+	return nil
+}
+
+// Manifest describes one run: the jobs every node registered, the checked
+// window and the library parameters the rules depend on. The harness
+// writes it as run.json.
+type Manifest struct {
+	Seed      int64    `json:"seed"`
+	Namespace string   `json:"namespace"`
+	Nodes     []string `json:"nodes"`
+	NodeArgs  []string `json:"node_args"` // common flags of every node process
+	Jobs      []string `json:"jobs"`      // job names every node registers
+	Every     Duration `json:"every"`     // the period of every job (@every)
+	TTL       Duration `json:"ttl"`       // session TTL of every node
+	// Library parameters used by the rules (see Rules).
+	MisfireGrace      Duration `json:"misfire_grace"`
+	MaxClaimLead      Duration `json:"max_claim_lead"`
+	RecordFlush       Duration `json:"record_flush"`
+	SessionBackoffMax Duration `json:"session_backoff_max"`
+	// EtcdElectionTimeout is etcd's election timeout: a new etcd leader
+	// extends every lease by it.
+	EtcdElectionTimeout Duration `json:"etcd_election_timeout"`
+	// From and To bound the checked window: every multiple of Every in
+	// [From, To] is an expected tick of every job.
+	From time.Time `json:"from"`
+	To   time.Time `json:"to"`
+	// Started and Ended bound the whole run, for the report.
+	Started time.Time `json:"started"`
+	Ended   time.Time `json:"ended"`
+	// Problems are harness-side failures (a node that exited on its own, a
+	// fault that could not be injected or verified); any fails the run.
+	Problems []string `json:"problems,omitempty"`
+}
+
+// Fault is one injected fault, as the harness observed it.
+type Fault struct {
+	Kind   string `json:"kind"`
+	Target string `json:"target"` // node id, or etcd member names "m0" / "m0,m2"
+	// Start is when the fault began (signal sent, member stopped, the
+	// last write that committed before quorum was lost); End is when it
+	// was over (SIGCONT sent, member serving again, the first write that
+	// committed after quorum was back, the killed node's next incarnation
+	// ready).
+	Start time.Time `json:"start"`
+	End   time.Time `json:"end"`
+	// Began is when the harness began to inject the fault, if earlier than
+	// Start: stopping etcd members takes seconds (open client streams are
+	// let finish), during which the cluster is degraded but keeps quorum.
+	Began time.Time `json:"began,omitzero"`
+	// Skew is the clock offset of the node incarnation hit (node faults);
+	// NewSkew that of the incarnation started after a kill.
+	Skew    Duration `json:"skew"`
+	NewSkew Duration `json:"new_skew,omitempty"`
+	// Verified says the harness saw the fault take effect: the process
+	// died of SIGKILL, the process state was "stopped", the member was
+	// down while the cluster still took writes, no write succeeded while
+	// quorum was lost.
+	Verified bool   `json:"verified"`
+	Note     string `json:"note,omitempty"`
+}
+
+// Incarnation is one node process: a node is restarted after a kill under
+// the same instance id, as a StatefulSet pod would be.
+type Incarnation struct {
+	Node string   `json:"node"`
+	N    int      `json:"n"` // 1 for the first process of the node
+	PID  int      `json:"pid"`
+	Skew Duration `json:"skew"`
+	// StartRev is the etcd revision read just before the process started:
+	// every claim it makes has a higher revision, every claim of the
+	// node's earlier incarnations a lower one. 0: unknown.
+	StartRev int64     `json:"start_rev,omitempty"`
+	Started  time.Time `json:"started"`
+	Ready    time.Time `json:"ready"` // logged "node running"; zero if never
+	Ended    time.Time `json:"ended"` // SIGKILL or SIGTERM sent, or exit seen
+	// End is how it ended: "killed", "stopped" (SIGTERM, exit 0) or
+	// "crashed: <reason>".
+	End     string `json:"end"`
+	Records string `json:"records"` // stdout file, relative to the run dir
+	Stderr  string `json:"stderr"`  // stderr file, relative to the run dir
+}
+
+// Label names the incarnation in reports: "n1#2".
+func (in Incarnation) Label() string { return fmt.Sprintf("%s#%d", in.Node, in.N) }
+
+// Claim is one claim key read from etcd after the run, relative to the
+// namespace ("claims/<tick>/<job>").
+type Claim struct {
+	Key            string `json:"key"`
+	Value          string `json:"value"`
+	CreateRevision int64  `json:"create_revision"`
+	ModRevision    int64  `json:"mod_revision"`
+}
+
+// Record is the part of a run record (logsink.Record as JSON) the checker
+// reads, plus where it came from.
+type Record struct {
+	Job      string    `json:"job"`
+	Shard    int       `json:"shard"`
+	Tick     time.Time `json:"tick"`
+	Instance string    `json:"instance"`
+	Status   string    `json:"status"`
+	Trigger  string    `json:"trigger"`
+	Attempt  int       `json:"attempt"`
+	Token    int64     `json:"token"`
+	Started  time.Time `json:"started"`
+	Finished time.Time `json:"finished"`
+	Error    string    `json:"error,omitempty"`
+
+	From string `json:"-"` // incarnation label
+	Line int    `json:"-"` // line number in its file
+}
+
+// Lateness is how long after its tick the record's run started, by the
+// running instance's clock.
+func (r Record) Lateness() time.Duration { return r.Started.Sub(r.Tick) }
+
+func (r Record) String() string {
+	s := fmt.Sprintf("%s %s tick=%s instance=%s (%s line %d) status=%s trigger=%s attempt=%d token=%d started=%s finished=%s",
+		r.Job, shardLabel(r.Shard), fmtTime(r.Tick), r.Instance, r.From, r.Line, r.Status, r.Trigger, r.Attempt,
+		r.Token, fmtTime(r.Started), fmtTime(r.Finished))
+	if r.Error != "" {
+		s += fmt.Sprintf(" error=%q", r.Error)
+	}
+	return s
+}
+
+func shardLabel(shard int) string { return fmt.Sprintf("shard=%d", shard) }
+
+func fmtTime(t time.Time) string { return t.UTC().Format("15:04:05.000000") }
+
+// Input is everything a run left behind.
+type Input struct {
+	Manifest     Manifest
+	Faults       []Fault
+	Incarnations []Incarnation
+	Claims       []Claim // nil when the run did not dump claims
+	Records      []Record
+	// PartialLines counts lines that did not parse as records: a process
+	// killed in the middle of a write leaves one torn last line.
+	PartialLines []string
+}
+
+// Load reads a run directory written by the harness.
+func Load(dir string) (*Input, error) {
+	in := &Input{}
+	b, err := os.ReadFile(filepath.Join(dir, ManifestFile))
+	if err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(b, &in.Manifest); err != nil {
+		return nil, fmt.Errorf("%s: %w", ManifestFile, err)
+	}
+	if err := readLines(filepath.Join(dir, FaultsFile), func(line []byte, _ int) error {
+		var f Fault
+		if err := json.Unmarshal(line, &f); err != nil {
+			return err
+		}
+		in.Faults = append(in.Faults, f)
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	if err := readLines(filepath.Join(dir, NodesFile), func(line []byte, _ int) error {
+		var inc Incarnation
+		if err := json.Unmarshal(line, &inc); err != nil {
+			return err
+		}
+		in.Incarnations = append(in.Incarnations, inc)
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	err = readLines(filepath.Join(dir, ClaimsFile), func(line []byte, _ int) error {
+		var c Claim
+		if err := json.Unmarshal(line, &c); err != nil {
+			return err
+		}
+		in.Claims = append(in.Claims, c)
+		return nil
+	})
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		in.Claims = nil
+	case err != nil:
+		return nil, err
+	case in.Claims == nil:
+		in.Claims = []Claim{}
+	}
+	for _, inc := range in.Incarnations {
+		if inc.Records == "" {
+			continue
+		}
+		path := filepath.Join(dir, inc.Records)
+		var torn []string
+		err := readLines(path, func(line []byte, n int) error {
+			var r Record
+			if err := json.Unmarshal(line, &r); err != nil {
+				torn = append(torn, fmt.Sprintf("%s line %d: %q: %v", inc.Label(), n, line, err))
+				return nil
+			}
+			r.From, r.Line = inc.Label(), n
+			in.Records = append(in.Records, r)
+			return nil
+		})
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, err
+		}
+		in.PartialLines = append(in.PartialLines, torn...)
+	}
+	return in, nil
+}
+
+// readLines calls f for every non-empty line of the file at path.
+func readLines(path string, f func(line []byte, n int) error) error {
+	file, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer file.Close()
+	r := bufio.NewReaderSize(file, 1<<16)
+	for n := 1; ; n++ {
+		line, err := r.ReadBytes('\n')
+		if line = bytes.TrimSpace(line); len(line) > 0 {
+			if ferr := f(line, n); ferr != nil {
+				return fmt.Errorf("%s line %d: %w", filepath.Base(path), n, ferr)
+			}
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// WriteJSONLines writes one JSON line per element of v to path.
+func WriteJSONLines[T any](path string, v []T) error {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	for i := range v {
+		if err := enc.Encode(&v[i]); err != nil {
+			return err
+		}
+	}
+	return os.WriteFile(path, buf.Bytes(), 0o644)
+}

@@ -1,0 +1,139 @@
+package harness
+
+import (
+	"cmp"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"time"
+
+	"github.com/distcron/distcron/internal/chaos/check"
+)
+
+// Step is one planned fault.
+type Step struct {
+	At      time.Duration // offset from the start of the fault phase
+	Kind    string        // one of check.Kinds
+	Hold    time.Duration // kill: down time before the restart; pause: time stopped; member, quorum: time down
+	Node    int           // node faults: index of the target node
+	Members []int         // etcd faults: indexes of the members to stop
+	Skew    time.Duration // kill: clock skew of the restarted node
+}
+
+func (s Step) String() string {
+	switch s.Kind {
+	case check.KindKill:
+		return fmt.Sprintf("%7.2fs kill n%d, restart after %v with skew %v", s.At.Seconds(), s.Node, s.Hold, s.Skew)
+	case check.KindPause:
+		return fmt.Sprintf("%7.2fs pause n%d for %v", s.At.Seconds(), s.Node, s.Hold)
+	default:
+		return fmt.Sprintf("%7.2fs %s: stop members %v for %v", s.At.Seconds(), s.Kind, s.Members, s.Hold)
+	}
+}
+
+// Plan is the deterministic fault schedule of a run: the same seed and
+// configuration give the same steps (kinds, targets, timings, skews). The
+// first steps inject each enabled kind once, in an order drawn from the
+// seed; the rest are drawn with weights kill 3, pause 3, member 2, quorum 2.
+// At most Nodes-1 nodes are planned down at once, and etcd faults never
+// overlap. Execution follows the plan as closely as the cluster allows (a
+// restart can take longer than planned); the fault log records what
+// actually happened.
+func Plan(cfg Config) []Step {
+	cfg = cfg.withDefaults()
+	rng := rand.New(rand.NewPCG(uint64(cfg.Seed), 0x9e3779b97f4a7c15))
+	between := func(lo, hi time.Duration) time.Duration {
+		return lo + time.Duration(rng.Int64N(int64(hi-lo)+1))
+	}
+	first := slices.Clone(cfg.Kinds)
+	rng.Shuffle(len(first), func(i, j int) { first[i], first[j] = first[j], first[i] })
+	weights := map[string]int{check.KindKill: 3, check.KindPause: 3, check.KindMember: 2, check.KindQuorum: 2}
+	var bag []string
+	for _, k := range cfg.Kinds {
+		for range weights[k] {
+			bag = append(bag, k)
+		}
+	}
+
+	nodeFree := make([]time.Duration, cfg.Nodes) // when each node is planned healthy again
+	var etcdFree time.Duration
+	var steps []Step
+	t := time.Duration(0)
+	for i := 0; len(bag) > 0 && (i < len(first) || t < cfg.Duration); i++ {
+		kind := bag[rng.IntN(len(bag))]
+		if i < len(first) {
+			kind = first[i]
+		}
+		st := Step{At: t, Kind: kind}
+		prevNodeFree, prevEtcdFree := time.Duration(0), etcdFree
+		var busyUntil time.Duration
+		switch kind {
+		case check.KindKill, check.KindPause:
+			if kind == check.KindKill {
+				st.Hold = between(200*time.Millisecond, 2*time.Second).Round(time.Millisecond)
+				st.Skew = between(-cfg.MaxSkew, cfg.MaxSkew).Round(10 * time.Millisecond)
+			} else {
+				// Longer than the TTL, sometimes longer than the misfire grace.
+				st.Hold = cfg.TTL + between(500*time.Millisecond, 4500*time.Millisecond).Round(time.Millisecond)
+			}
+			// A node is free when it is planned healthy; at least one
+			// other node must stay healthy.
+			for {
+				var free []int
+				down := 0
+				for n, until := range nodeFree {
+					if until <= st.At {
+						free = append(free, n)
+					} else {
+						down++
+					}
+				}
+				if len(free) >= 2 || (len(free) == 1 && down == 0 && cfg.Nodes == 1) {
+					st.Node = free[rng.IntN(len(free))]
+					break
+				}
+				st.At = slices.Min(slices.DeleteFunc(slices.Clone(nodeFree), func(d time.Duration) bool { return d <= st.At }))
+			}
+			prevNodeFree = nodeFree[st.Node]
+			recovery := 3 * time.Second // restart and session; pause: a new session after SIGCONT
+			busyUntil = st.At + st.Hold + recovery
+			nodeFree[st.Node] = busyUntil
+		case check.KindMember, check.KindQuorum:
+			st.At = max(st.At, etcdFree)
+			n := 1
+			if kind == check.KindQuorum {
+				n = 2
+				st.Hold = between(1500*time.Millisecond, 4*time.Second).Round(time.Millisecond)
+			} else {
+				st.Hold = between(time.Second, 4*time.Second).Round(time.Millisecond)
+			}
+			st.Members = rng.Perm(3)[:n]
+			slices.Sort(st.Members)
+			// embedetcd's Stop takes up to ~8s (open client streams get
+			// etcd's request timeout), then the restart, a settling pause
+			// and the nodes' new sessions.
+			busyUntil = st.At + st.Hold + 12*time.Second
+			etcdFree = busyUntil
+		}
+		// A fault that would not be over by the end of the phase is
+		// dropped, unless it is the first of its kind: then the run is
+		// just longer than planned.
+		if busyUntil <= cfg.Duration || i < len(first) {
+			steps = append(steps, st)
+			if kind == check.KindKill || kind == check.KindPause {
+				t = st.At // etcd faults wait for each other, not node faults
+			}
+		} else {
+			// Undo its bookkeeping.
+			switch kind {
+			case check.KindKill, check.KindPause:
+				nodeFree[st.Node] = prevNodeFree
+			default:
+				etcdFree = prevEtcdFree
+			}
+		}
+		t += between(cfg.MeanGap/2, cfg.MeanGap*3/2)
+	}
+	slices.SortStableFunc(steps, func(a, b Step) int { return cmp.Compare(a.At, b.At) })
+	return steps
+}

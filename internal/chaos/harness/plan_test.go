@@ -1,0 +1,77 @@
+package harness
+
+import (
+	"reflect"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/distcron/distcron/internal/chaos/check"
+)
+
+func TestPlanIsDeterministicAndCoversEveryKind(t *testing.T) {
+	for _, seed := range []int64{1, 2, 3, 42} {
+		cfg := Config{Seed: seed, Duration: 50 * time.Second}
+		a, b := Plan(cfg), Plan(cfg)
+		if !reflect.DeepEqual(a, b) {
+			t.Fatalf("seed %d: two plans differ:\n%v\n%v", seed, a, b)
+		}
+		kinds := map[string]int{}
+		for _, st := range a {
+			kinds[st.Kind]++
+		}
+		for _, k := range check.Kinds {
+			if kinds[k] == 0 {
+				t.Errorf("seed %d: no %s fault in %v", seed, k, a)
+			}
+		}
+		if other := Plan(Config{Seed: seed + 1000, Duration: 50 * time.Second}); reflect.DeepEqual(a, other) {
+			t.Errorf("seeds %d and %d give the same plan", seed, seed+1000)
+		}
+	}
+}
+
+func TestPlanRespectsItsConstraints(t *testing.T) {
+	cfg := Config{Seed: 7, Duration: 10 * time.Minute}.withDefaults()
+	steps := Plan(cfg)
+	if len(steps) < 50 {
+		t.Fatalf("only %d faults in 10 minutes", len(steps))
+	}
+	if !slices.IsSortedFunc(steps, func(a, b Step) int { return int(a.At - b.At) }) {
+		t.Fatal("steps not in time order")
+	}
+	var etcdFree time.Duration
+	for _, st := range steps {
+		switch st.Kind {
+		case check.KindKill:
+			if st.Skew < -cfg.MaxSkew || st.Skew > cfg.MaxSkew || st.Hold <= 0 {
+				t.Errorf("bad kill %v", st)
+			}
+		case check.KindPause:
+			if st.Hold <= cfg.TTL {
+				t.Errorf("pause not longer than the TTL: %v", st)
+			}
+		case check.KindMember, check.KindQuorum:
+			want := map[string]int{check.KindMember: 1, check.KindQuorum: 2}[st.Kind]
+			if len(st.Members) != want || st.At < etcdFree {
+				t.Errorf("bad or overlapping etcd fault %v (etcd free at %v)", st, etcdFree)
+			}
+			etcdFree = st.At + st.Hold
+		}
+		if st.At+st.Hold > cfg.Duration {
+			t.Errorf("fault past the end of the phase: %v", st)
+		}
+	}
+	// At most Nodes-1 node faults planned at once.
+	for _, st := range steps {
+		down := 0
+		for _, o := range steps {
+			if (o.Kind == check.KindKill || o.Kind == check.KindPause) && o.At <= st.At && st.At < o.At+o.Hold {
+				down++
+			}
+		}
+		if down >= cfg.Nodes {
+			t.Errorf("%d nodes planned down at %v", down, st.At)
+		}
+	}
+}

@@ -1,0 +1,119 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/distcron/distcron/internal/chaos/check"
+	"github.com/distcron/distcron/internal/chaos/harness"
+)
+
+// nodeBin is examples/node, built once for the package's tests (without
+// -race: the nodes are separate processes; the harness is this process).
+var nodeBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "distcron-chaos-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	nodeBin = filepath.Join(dir, "node")
+	build := exec.Command("go", "build", "-o", nodeBin, "../../examples/node")
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build examples/node:", err)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// testLog writes the harness's progress lines to the test log.
+type testLog struct {
+	t  *testing.T
+	mu sync.Mutex
+}
+
+func (l *testLog) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.t.Log(strings.TrimRight(string(b), "\n"))
+	return len(b), nil
+}
+
+// TestChaosShort is the CI chaos run: three node processes on a 3-member
+// etcd cluster, about 50s of seeded faults with at least one of each kind
+// (the plan puts one of each first), then the exactly-once check. It fails
+// on any duplicate, any unexplained miss, any harness problem (a fault not
+// verified, a node that exited on its own), and when a fault kind was not
+// injected at all.
+func TestChaosShort(t *testing.T) {
+	if testing.Short() {
+		t.Skip("chaos run takes about 70s")
+	}
+	t.Parallel()
+	dir := t.TempDir()
+	cfg := harness.Config{
+		Dir: dir, Seed: 1, Duration: 50 * time.Second, Nodes: 3, Jobs: 12, Every: 250 * time.Millisecond,
+		Shell: "true", TTL: 2 * time.Second, MaxSkew: 5 * time.Second, NodeBin: nodeBin, Log: &testLog{t: t},
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Second)
+	defer cancel()
+	start := time.Now()
+	if err := harness.Run(ctx, cfg); err != nil {
+		t.Fatalf("chaos run: %v", err)
+	}
+	in, err := check.Load(dir)
+	if err != nil {
+		t.Fatalf("load run: %v", err)
+	}
+	rep := check.Check(in, check.RulesFor(in.Manifest))
+	var text strings.Builder
+	rep.Write(&text)
+	t.Logf("chaos run took %v\n%s", time.Since(start).Round(time.Second), text.String())
+
+	for _, f := range rep.Faults {
+		if f.Kind == check.KindOutage {
+			continue // measured, not injected
+		}
+		if f.Count == 0 || f.Verified == 0 {
+			t.Errorf("fault kind %s: %d injected, %d verified: the harness could not inject it", f.Kind, f.Count, f.Verified)
+		}
+	}
+	if rep.Total.Expected < 1000 || rep.Total.Run < rep.Total.Expected/2 {
+		t.Errorf("only %d ticks expected and %d run: the cluster did not work", rep.Total.Expected, rep.Total.Run)
+	}
+	if rep.Failed() {
+		t.Errorf("chaos check failed (seed %d; rerun with: go run ./internal/chaos -seed %d -duration %v): "+
+			"%d duplicates, %d unexplained misses, %d bad records, %d harness problems; evidence above",
+			cfg.Seed, cfg.Seed, cfg.Duration, len(rep.Duplicates), rep.Total.Unexplained, len(rep.Bad), len(rep.Manifest.Problems))
+	}
+}
+
+func TestCommandFlags(t *testing.T) {
+	var out, errs strings.Builder
+	if code := run([]string{"-plan", "-seed", "3", "-duration", "40s"}, &out, &errs); code != 0 {
+		t.Fatalf("-plan: exit %d: %s", code, errs.String())
+	}
+	for _, k := range check.Kinds {
+		if !strings.Contains(out.String(), k) {
+			t.Errorf("plan lacks a %s fault:\n%s", k, out.String())
+		}
+	}
+	for _, args := range [][]string{{"-bogus"}, {"extra"}, {"-plan", "-faults", "kill,flood"}, {"-check", t.TempDir()}} {
+		if code := run(args, io.Discard, io.Discard); code != 2 {
+			t.Errorf("run(%q) = %d, want 2", args, code)
+		}
+	}
+}
