@@ -424,5 +424,5 @@ func (s *Scheduler) claimRequest(lease clientv3.LeaseID, j *job, req *runRequest
 	delete(s.control.requests, req.key)
 	s.control.mu.Unlock()
 	s.inflight.Add(1)
-	s.startRun(r, resp.Header.Revision, nil)
+	s.startRun(r, resp.Header.Revision, nil, nil)
 }

@@ -110,7 +110,8 @@
 // claimed tick whose instance was paused between claim and start for longer
 // than that, or whose lease expired during such a pause (it is recorded as
 // skipped; no other instance can run it, and the leader may have recorded
-// it as lost).
+// it as lost). The check is made again at the moment the run starts when
+// the process was paused after the first check.
 //
 // A run whose instance loses its lease mid-run (crash, long pause, cut off
 // from etcd) is recorded as lost by the leader: it sees the registration

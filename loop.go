@@ -201,7 +201,8 @@ func (s *Scheduler) claimAndRun(batch []claimReq, lease clientv3.LeaseID, dispat
 				}
 				<-timer.C()
 			}
-			if reason := s.lateStart(r, lease); reason != "" {
+			checked := s.cfg.clock.Now()
+			if reason := s.lateStart(r, lease, checked); reason != "" {
 				// Paused or cut off between claim and start: do not run it;
 				// no other instance can, so it is recorded as skipped.
 				s.inflight.Add(-1)
@@ -209,7 +210,7 @@ func (s *Scheduler) claimAndRun(batch []claimReq, lease clientv3.LeaseID, dispat
 				s.emitSkipped(r, token, reason)
 				continue
 			}
-			s.startRun(r, token, outcomes[i].replace)
+			s.startRun(r, token, outcomes[i].replace, &startCheck{lease: lease, at: checked})
 		}
 	}
 }
@@ -262,14 +263,14 @@ func (s *Scheduler) requeueClaimed(batch []claimReq, dropped map[int]bool) {
 	s.requeue(rs)
 }
 
-// lateStart says why a won tick must not start, or "". A start later than
-// the misfire grace is refused. A start late by more than a second (the
-// process was paused, or cut off) first checks that the running key still
-// holds this session's lease: if not, the lease expired meanwhile, the
-// leader may have recorded the run as lost (and re-run it with RerunLost),
-// so starting it now could run it twice.
-func (s *Scheduler) lateStart(r claimReq, lease clientv3.LeaseID) string {
-	late := s.cfg.clock.Now().Sub(r.tick)
+// lateStart says why a won tick must not start at now, or "". A start
+// later than the misfire grace is refused. A start late by more than a
+// second (the process was paused, or cut off) first checks that the running
+// key still holds this session's lease: if not, the lease expired
+// meanwhile, the leader may have recorded the run as lost (and re-run it
+// with RerunLost), so starting it now could run it twice.
+func (s *Scheduler) lateStart(r claimReq, lease clientv3.LeaseID, now time.Time) string {
+	late := now.Sub(r.tick)
 	switch {
 	case late > s.cfg.misfireGrace:
 		return fmt.Sprintf("claimed, but the instance reached the start %v late (misfire grace exceeded)", late.Round(time.Millisecond))

@@ -84,12 +84,20 @@ func (r *runningSet) count(job string) int {
 	return n
 }
 
+// startCheck is the lateStart check a scheduled tick passed before
+// startRun: which lease holds its claim, and when the check was made.
+type startCheck struct {
+	lease clientv3.LeaseID
+	at    time.Time
+}
+
 // startRun starts a claimed tick on its own goroutine. The capacity slot
 // was taken at dispatch and is returned when the run ends. replace lists
 // running keys that OverlapReplace must see gone before the run starts.
-func (s *Scheduler) startRun(r claimReq, token int64, replace []string) {
+// check, when not nil, is repeated at the moment of the start if that
+// comes more than a second after it (the process was paused in between).
+func (s *Scheduler) startRun(r claimReq, token int64, replace []string, check *startCheck) {
 	runKey := s.runKey(r)
-	s.counters.runsStarted.Add(1)
 	ctx, cancel := context.WithCancelCause(s.runsCtx)
 	s.runsLocal.add(runKey, &localRun{job: r.job.name, tick: r.tick, value: s.runningValue(r, s.cfg.clock.Now()), cancel: cancel})
 	s.runsWG.Add(1)
@@ -100,11 +108,15 @@ func (s *Scheduler) startRun(r claimReq, token int64, replace []string) {
 		if len(replace) > 0 {
 			s.replaceRuns(r, replace)
 		}
-		rec := s.execute(ctx, r, token)
+		rec, ran := s.execute(ctx, r, token, check)
 		s.runsLocal.remove(runKey)
 		s.release.add(runKey)
 		s.emit(rec)
-		s.afterRun(r, rec)
+		if ran {
+			s.afterRun(r, rec)
+		} else {
+			s.notify(rec)
+		}
 		s.signal(s.control.kick) // capacity freed: pending requests may fit now
 	}()
 }
@@ -141,12 +153,21 @@ func (s *Scheduler) replaceRuns(r claimReq, keys []string) {
 	s.log.Warn("replace: runs still in progress; starting anyway", zap.String("job", r.job.name), zap.Time("tick", r.tick))
 }
 
-// execute runs one attempt and returns its record.
-func (s *Scheduler) execute(ctx context.Context, r claimReq, token int64) logsink.Record {
+// execute runs one attempt and returns its record, or, when the start
+// check (see startRun) fails at the moment of the start, a skipped record
+// and false. The record's start time is read before that check, so a pause
+// after it is a pause of a run that had started.
+func (s *Scheduler) execute(ctx context.Context, r claimReq, token int64, check *startCheck) (logsink.Record, bool) {
 	ri := RunInfo{Job: r.job.name, Tick: r.tick.UTC(), Instance: s.cfg.instanceID, Attempt: r.attempt,
 		Trigger: r.trigger, Token: token, Shard: r.shard, Shards: r.job.cfg.shards}
 	ctx = withRunInfo(ctx, ri)
 	started := s.cfg.clock.Now()
+	if check != nil && started.Sub(check.at) > time.Second {
+		if reason := s.lateStart(r, check.lease, started); reason != "" {
+			return s.skippedRecord(r, token, reason), false
+		}
+	}
+	s.counters.runsStarted.Add(1)
 	res := r.job.exec.Execute(ctx)
 	finished := s.cfg.clock.Now()
 	rec := logsink.Record{
@@ -164,7 +185,7 @@ func (s *Scheduler) execute(ctx context.Context, r claimReq, token int64) logsin
 	if late := started.Sub(r.tick); late > time.Second && r.trigger == logsink.TriggerSchedule {
 		s.log.Warn("run started late", zap.String("job", ri.Job), zap.Time("tick", ri.Tick), zap.Duration("late", late))
 	}
-	return rec
+	return rec, true
 }
 
 // statusOf maps an attempt's error to a record status.
@@ -232,13 +253,18 @@ func (s *Scheduler) afterRun(r claimReq, rec logsink.Record) {
 
 // emitSkipped records a tick this instance claimed but did not run.
 func (s *Scheduler) emitSkipped(r claimReq, token int64, reason string) {
+	rec := s.skippedRecord(r, token, reason)
+	s.emit(rec)
+	s.notify(rec)
+}
+
+// skippedRecord is the record of a tick this instance claimed but did not run.
+func (s *Scheduler) skippedRecord(r claimReq, token int64, reason string) logsink.Record {
 	now := s.cfg.clock.Now().UTC()
-	rec := logsink.Record{
+	return logsink.Record{
 		Job: r.job.name, Tick: r.tick.UTC(), Shard: r.shard, Instance: s.cfg.instanceID, Trigger: r.trigger,
 		Attempt: r.attempt, Token: token, Started: now, Finished: now, Status: logsink.StatusSkipped, Error: reason,
 	}
-	s.emit(rec)
-	s.notify(rec)
 }
 
 // emit hands a record to every sink's pipeline; it never blocks.
