@@ -169,7 +169,8 @@ func (s *Scheduler) claimAndRun(batch []claimReq, lease clientv3.LeaseID, dispat
 	if err != nil {
 		s.log.Error("claims unresolved: ticks given up", zap.Time("tick", batch[0].tick), zap.Error(err))
 	}
-	var timer Timer
+	waiter := newInstantWaiter(s.cfg.clock)
+	defer waiter.stop()
 	for i, r := range batch {
 		token := tokens[i]
 		switch outcomes[i].state {
@@ -192,15 +193,7 @@ func (s *Scheduler) claimAndRun(batch []claimReq, lease clientv3.LeaseID, dispat
 			if r.backup {
 				s.counters.backupClaims.Add(1)
 			}
-			if d := r.tick.Sub(s.cfg.clock.Now()); d > 0 {
-				if timer == nil {
-					timer = s.cfg.clock.NewTimer(d)
-					defer timer.Stop()
-				} else {
-					timer.Reset(d)
-				}
-				<-timer.C()
-			}
+			waiter.until(r.tick)
 			checked := s.cfg.clock.Now()
 			if reason := s.lateStart(r, lease, checked); reason != "" {
 				// Paused or cut off between claim and start: do not run it;

@@ -1,0 +1,71 @@
+package distcron
+
+import (
+	"sync/atomic"
+	"time"
+)
+
+// finalApproach is the last stretch of a wait for a run's instant, slept in
+// the kernel (see sleepPrecisely) instead of on a runtime timer. When a
+// process is idle, Go's timers fire from a poller that waits in whole
+// milliseconds, so a start waiting on a timer alone is up to a millisecond
+// late; at 1,000 spread fires per second that was one start in ten.
+const finalApproach = 2 * time.Millisecond
+
+// maxKernelSleepers bounds the threads sleeping in the kernel at once: when
+// many batches are due together (one shared instant), the rest finish
+// their wait on a timer rather than each holding a thread.
+const maxKernelSleepers = 4
+
+var kernelSleepers atomic.Int32
+
+// instantWaiter waits for the instants of one batch's runs, in order.
+type instantWaiter struct {
+	clock   Clock
+	precise bool // the machine's clock: the last stretch may be slept in the kernel
+	timer   Timer
+}
+
+func newInstantWaiter(c Clock) *instantWaiter {
+	_, system := c.(skewedClock)
+	return &instantWaiter{clock: c, precise: system}
+}
+
+// until blocks until the clock reads t or later.
+func (w *instantWaiter) until(t time.Time) {
+	if !w.precise {
+		w.sleep(t.Sub(w.clock.Now()))
+		return
+	}
+	w.sleep(t.Sub(w.clock.Now()) - finalApproach)
+	d := t.Sub(w.clock.Now())
+	if d <= 0 {
+		return
+	}
+	if kernelSleepers.Add(1) <= maxKernelSleepers {
+		sleepPrecisely(d)
+	} else {
+		w.sleep(d)
+	}
+	kernelSleepers.Add(-1)
+}
+
+// sleep waits d on the waiter's timer.
+func (w *instantWaiter) sleep(d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	if w.timer == nil {
+		w.timer = w.clock.NewTimer(d)
+	} else {
+		w.timer.Reset(d)
+	}
+	<-w.timer.C()
+}
+
+// stop releases the waiter's timer.
+func (w *instantWaiter) stop() {
+	if w.timer != nil {
+		w.timer.Stop()
+	}
+}
