@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // DefaultHTTPTimeout bounds a run of an [HTTP] executor whose Client is nil
@@ -125,11 +127,11 @@ func (h *HTTP) validate() (*url.URL, error) {
 			return nil, invalid("URL %q has a bad port", u.Redacted())
 		}
 	}
-	if h.Method != "" && !isToken(h.Method) {
+	if h.Method != "" && !httpguts.ValidHeaderFieldName(h.Method) {
 		return nil, invalid("bad method %q", h.Method)
 	}
 	for k, vs := range h.Header {
-		if !isToken(k) {
+		if !httpguts.ValidHeaderFieldName(k) {
 			return nil, invalid("bad header field name %q", k)
 		}
 		for _, v := range vs {
@@ -342,23 +344,6 @@ func hostAllowed(ps []hostPattern, u *url.URL) bool {
 		}
 	}
 	return false
-}
-
-// isToken reports whether s is a non-empty HTTP token (RFC 9110, 5.6.2).
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
-		default:
-			return false
-		}
-	}
-	return true
 }
 
 // multiError is an error with its own message that matches several

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/net/http/httpguts"
+
 	"github.com/distcron/distcron/logsink"
 )
 
@@ -52,7 +54,7 @@ type WebhookOption func(*webhookConfig)
 func WithHeader(key, value string) WebhookOption {
 	return func(c *webhookConfig) {
 		switch {
-		case !isToken(key):
+		case !httpguts.ValidHeaderFieldName(key):
 			c.errs = append(c.errs, fmt.Errorf("bad header field name %q", key))
 		case strings.ContainsAny(value, "\r\n\x00"):
 			c.errs = append(c.errs, fmt.Errorf("header field %q has a value with a line break or NUL", key))
@@ -160,21 +162,4 @@ func (w *Webhook) Notify(ctx context.Context, rec logsink.Record) error {
 		return fmt.Errorf("%w: %s", ErrWebhookStatus, resp.Status)
 	}
 	return fmt.Errorf("%w: %s: %q", ErrWebhookStatus, resp.Status, msg)
-}
-
-// isToken reports whether s is a non-empty HTTP token (RFC 9110, 5.6.2).
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
-		default:
-			return false
-		}
-	}
-	return true
 }
