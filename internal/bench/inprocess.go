@@ -34,30 +34,35 @@ func (m measure) started(res *result) {
 	res.Goroutines = runtime.NumGoroutine() - m.goroutinesBefore
 }
 
-// waitWindow waits for the window [start, start+d), counting counter's
-// transactions in it (with a CPU profile of it when profile is set, and a
-// line on stderr every sample with this process's live heap and
-// goroutines when sample > 0), then waits for the window's last records
-// to arrive.
-func waitWindow(start time.Time, d, every time.Duration, counter *txnCounter, profile string, sample time.Duration, who string) (counts, error) {
+// waitWindow waits for the window [start, start+rc.window), counting
+// counter's transactions in it (with a CPU profile of it, and a line on
+// stderr every rc.sample with this process's live heap and goroutines,
+// when asked), then waits for the window's last records to arrive and
+// writes the allocation profile when asked.
+func waitWindow(rc runConfig, start time.Time, every time.Duration, counter *txnCounter, who string) (counts, error) {
 	time.Sleep(time.Until(start))
 	c0 := counter.snapshot()
-	if profile != "" {
-		stop, err := startProfile(profile)
+	if rc.cpuprofile != "" {
+		stop, err := startProfile(rc.cpuprofile)
 		if err != nil {
 			return counts{}, err
 		}
-		time.AfterFunc(d, stop)
+		time.AfterFunc(rc.window, stop)
 	}
-	if sample > 0 {
-		for end := start.Add(d); time.Until(end) > sample; {
-			time.Sleep(sample)
+	if rc.sample > 0 {
+		for end := start.Add(rc.window); time.Until(end) > rc.sample; {
+			time.Sleep(rc.sample)
 			printSample(who, time.Since(start))
 		}
 	}
-	time.Sleep(time.Until(start.Add(d)))
+	time.Sleep(time.Until(start.Add(rc.window)))
 	c1 := counter.snapshot()
 	time.Sleep(every + time.Second)
+	if rc.memprofile != "" {
+		if err := writeAllocs(rc.memprofile); err != nil {
+			return counts{}, err
+		}
+	}
 	return c1.minus(c0), nil
 }
 
@@ -87,13 +92,13 @@ func stopAll(scheds []*distcron.Scheduler, res *result) {
 
 // runInProcess runs every instance in this process, next to etcd when it
 // is embedded: the instances' and etcd's work and garbage share one runtime.
-func runInProcess(p params, instances int, windowLen, warmup time.Duration, profile string, sample time.Duration, soak bool) (result, error) {
-	rec := newRecorder(soak)
+func runInProcess(p params, rc runConfig) (result, error) {
+	rec := newRecorder(rc.soak)
 	counter := &txnCounter{}
 	m := beginMeasure()
 	begin := time.Now()
 	var scheds []*distcron.Scheduler
-	for i := 0; i < instances; i++ {
+	for i := 0; i < rc.instances; i++ {
 		s, cli, err := startInstance(p, fmt.Sprintf("b%d", i), rec, counter)
 		if err != nil {
 			stopAll(scheds, &result{})
@@ -105,9 +110,9 @@ func runInProcess(p params, instances int, windowLen, warmup time.Duration, prof
 	startup := time.Since(begin)
 	var res result
 	m.started(&res)
-	start := time.Now().Add(warmup).Truncate(p.every).Add(p.every)
-	rec.setWindow(start, start.Add(windowLen))
-	c, err := waitWindow(start, windowLen, p.every, counter, profile, sample, "all")
+	start := time.Now().Add(rc.warmup).Truncate(p.every).Add(p.every)
+	rec.setWindow(start, start.Add(rc.window))
+	c, err := waitWindow(rc, start, p.every, counter, "all")
 	stopAll(scheds, &res)
 	if err != nil {
 		return result{}, err

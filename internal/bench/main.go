@@ -40,9 +40,12 @@ func main() {
 	id := flag.String("id", "", "internal: the instance id of a -child")
 	soak := flag.Bool("soak", false, "count runs without keeping one entry per tick (for long windows; duplicates are not told apart)")
 	sample := flag.Duration("sample", 0, "print live heap and goroutines of each process to stderr this often during the window (0: never)")
+	memprofile := flag.String("memprofile", "", "write an allocation profile (since start) here after the window (with -procs: one per instance, suffixed .b<i>)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the measured window here (with -procs: one per instance, suffixed .b<i>)")
 	flag.Parse()
 	p := params{jobs: *jobs, every: *every, lead: *lead, spread: *spread, namespace: *namespace}
+	rc := runConfig{instances: *instances, window: *duration, warmup: *warmup, noFsync: *noFsync, procs: *procs,
+		cpuprofile: *cpuprofile, memprofile: *memprofile, sample: *sample, soak: *soak}
 	if p.namespace == "" {
 		p.namespace = fmt.Sprintf("/distcron/bench-%d/", time.Now().UnixNano())
 	}
@@ -51,9 +54,9 @@ func main() {
 	}
 	var err error
 	if *child {
-		err = runChild(p, *id, *duration, *cpuprofile, *sample, *soak)
+		err = runChild(p, rc, *id)
 	} else {
-		err = run(p, *instances, *duration, *warmup, *noFsync, *procs, *cpuprofile, *sample, *soak)
+		err = run(p, rc)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -61,7 +64,30 @@ func main() {
 	}
 }
 
-func run(p params, instances int, window, warmup time.Duration, noFsync, procs bool, profile string, sample time.Duration, soak bool) error {
+// runConfig says how a run measures: how many instances, in which
+// processes, over which window, with which profiles.
+type runConfig struct {
+	instances              int
+	window, warmup, sample time.Duration
+	noFsync, procs, soak   bool
+	cpuprofile, memprofile string
+}
+
+// forChild is the config of a -procs child: its profile paths suffixed
+// with its id.
+func (rc runConfig) forChild(id string) []string {
+	args := []string{"-duration", rc.window.String(), "-sample", rc.sample.String(), fmt.Sprintf("-soak=%v", rc.soak)}
+	if rc.cpuprofile != "" {
+		args = append(args, "-cpuprofile", rc.cpuprofile+"."+id)
+	}
+	if rc.memprofile != "" {
+		args = append(args, "-memprofile", rc.memprofile+"."+id)
+	}
+	return args
+}
+
+func run(p params, rc runConfig) error {
+	noFsync := rc.noFsync
 	if len(p.endpoints) == 0 {
 		dir, err := os.MkdirTemp("", "distcron-bench-")
 		if err != nil {
@@ -75,22 +101,32 @@ func run(p params, instances int, window, warmup time.Duration, noFsync, procs b
 		defer c.Close()
 		p.endpoints = c.Endpoints()
 	}
-	s := summary{instances: instances, jobs: p.jobs, every: p.every, window: window, lead: p.lead,
-		spread: p.spread, fsync: !noFsync, procs: procs, soak: soak, cores: runtime.NumCPU()}
-	if procs {
-		results, err := runProcesses(p, instances, window, warmup, profile, sample, soak)
+	s := summary{instances: rc.instances, jobs: p.jobs, every: p.every, window: rc.window, lead: p.lead,
+		spread: p.spread, fsync: !noFsync, procs: rc.procs, soak: rc.soak, cores: runtime.NumCPU()}
+	if rc.procs {
+		results, err := runProcesses(p, rc)
 		if err != nil {
 			return err
 		}
 		s.results = results
 	} else {
-		res, err := runInProcess(p, instances, window, warmup, profile, sample, soak)
+		res, err := runInProcess(p, rc)
 		if err != nil {
 			return err
 		}
 		s.results = []result{res}
 	}
 	return s.print()
+}
+
+// writeAllocs writes the allocation profile (since the process started) to path.
+func writeAllocs(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return pprof.Lookup("allocs").WriteTo(f, 0)
 }
 
 // startProfile starts a CPU profile into path and returns its stop.

@@ -22,7 +22,7 @@ import (
 
 // runProcesses runs each instance in its own process; etcd, when embedded,
 // stays in this one.
-func runProcesses(p params, instances int, windowLen, warmup time.Duration, profile string, sample time.Duration, soak bool) ([]result, error) {
+func runProcesses(p params, rc runConfig) ([]result, error) {
 	type child struct {
 		cmd  *exec.Cmd
 		in   io.WriteCloser
@@ -42,13 +42,11 @@ func runProcesses(p params, instances int, windowLen, warmup time.Duration, prof
 	if err != nil {
 		return nil, err
 	}
-	for i := 0; i < instances; i++ {
-		args := []string{"-child", "-id", fmt.Sprintf("b%d", i), "-etcd", strings.Join(p.endpoints, ","), "-ns", p.namespace,
-			"-jobs", strconv.Itoa(p.jobs), "-every", p.every.String(), "-lead", p.lead.String(),
-			"-duration", windowLen.String(), fmt.Sprintf("-spread=%v", p.spread), "-sample", sample.String(), fmt.Sprintf("-soak=%v", soak)}
-		if profile != "" {
-			args = append(args, "-cpuprofile", fmt.Sprintf("%s.b%d", profile, i))
-		}
+	for i := 0; i < rc.instances; i++ {
+		id := fmt.Sprintf("b%d", i)
+		args := append([]string{"-child", "-id", id, "-etcd", strings.Join(p.endpoints, ","), "-ns", p.namespace,
+			"-jobs", strconv.Itoa(p.jobs), "-every", p.every.String(), "-lead", p.lead.String(), fmt.Sprintf("-spread=%v", p.spread)},
+			rc.forChild(id)...)
 		cmd := exec.Command(self, args...)
 		cmd.Stderr = os.Stderr
 		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -71,7 +69,7 @@ func runProcesses(p params, instances int, windowLen, warmup time.Duration, prof
 			return nil, fmt.Errorf("instance %d did not start: %q %v", i, line, err)
 		}
 	}
-	start := time.Now().Add(warmup).Truncate(p.every).Add(p.every)
+	start := time.Now().Add(rc.warmup).Truncate(p.every).Add(p.every)
 	for _, c := range children {
 		fmt.Fprintf(c.in, "%d\n", start.UnixNano())
 	}
@@ -91,8 +89,8 @@ func runProcesses(p params, instances int, windowLen, warmup time.Duration, prof
 }
 
 // runChild is one instance of a multi-process run (see runProcesses).
-func runChild(p params, id string, windowLen time.Duration, profile string, sample time.Duration, soak bool) error {
-	rec := newRecorder(soak)
+func runChild(p params, rc runConfig, id string) error {
+	rec := newRecorder(rc.soak)
 	counter := &txnCounter{}
 	m := beginMeasure()
 	begin := time.Now()
@@ -110,8 +108,8 @@ func runChild(p params, id string, windowLen time.Duration, profile string, samp
 		return fmt.Errorf("read the window's start: %w", err)
 	}
 	start := time.Unix(0, nanos)
-	rec.setWindow(start, start.Add(windowLen))
-	c, err := waitWindow(start, windowLen, p.every, counter, profile, sample, id)
+	rec.setWindow(start, start.Add(rc.window))
+	c, err := waitWindow(rc, start, p.every, counter, id)
 	stopAll([]*distcron.Scheduler{s}, &res)
 	if err != nil {
 		return err
