@@ -1,9 +1,11 @@
-// Command chaos is distcron's chaos drill: it starts an embedded 3-member
-// etcd cluster (fsync on) and several examples/node processes sharing it,
-// injects a seeded schedule of faults for a while (SIGKILL and restart with
-// a clock skew, SIGSTOP past the session TTL, one etcd member down, quorum
-// lost), stops the nodes gracefully and checks every run record: no tick
-// may run twice, and every missed tick must be explained by a fault.
+// Command chaos is distcron's chaos drill: it starts a 3-member etcd
+// cluster, one process per member (fsync on), and several examples/node
+// processes sharing it, injects a seeded schedule of faults for a while
+// (SIGKILL and restart with a clock skew, SIGSTOP past the session TTL,
+// one etcd member SIGKILLed and restarted, two SIGKILLed or SIGSTOPped so
+// that quorum is lost), stops the nodes gracefully and checks every run
+// record: no tick may run twice, and every missed tick must be explained
+// by a fault.
 //
 //	go run ./internal/chaos -duration 10m -seed 1
 //	go run ./internal/chaos -check /tmp/distcron-chaos-1-...   # check a kept run again
@@ -11,7 +13,7 @@
 //
 // The run directory (-dir, default a new temporary directory, kept) holds
 // run.json, faults.jsonl, nodes.jsonl, claims.jsonl, each node process's
-// records and stderr, and the report (report.txt, report.json). The exit
+// records and stderr, each etcd member process's log, and the report (report.txt, report.json). The exit
 // status is 0 when the check passes, 1 when it fails, 2 on a usage or
 // setup error. RELIABILITY.md describes the fault model and the rules.
 package main
@@ -59,6 +61,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&cfg.Warmup, "warmup", 3*time.Second, "healthy time before the first fault")
 	fs.DurationVar(&cfg.Cooldown, "cooldown", 5*time.Second, "healthy time after the last fault")
 	fs.StringVar(&cfg.NodeBin, "node-bin", "", "a built examples/node binary (default: build it)")
+	fs.StringVar(&cfg.MemberBin, "member-bin", "", "a built internal/embedetcd/cmd/etcdmember binary (default: build it)")
 	fs.StringVar(&recheck, "check", "", "only check the run kept in this directory")
 	fs.BoolVar(&planOnly, "plan", false, "print the fault plan and exit")
 	fs.BoolVar(&quiet, "q", false, "no progress lines on stderr")

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -18,6 +19,8 @@ import (
 
 // nodeBin is examples/node, built once for the package's tests (without
 // -race: the nodes are separate processes; the harness is this process).
+// TestChaosShort's harness builds the etcdmember command itself, while
+// the other tests run.
 var nodeBin string
 
 func TestMain(m *testing.M) {
@@ -53,11 +56,12 @@ func (l *testLog) Write(b []byte) (int, error) {
 }
 
 // TestChaosShort is the CI chaos run: three node processes on a 3-member
-// etcd cluster, about 50s of seeded faults with at least one of each kind
-// (the plan puts one of each first), then the exactly-once check. It fails
-// on any duplicate, any unexplained miss, any harness problem (a fault not
-// verified, a node that exited on its own), and when a fault kind was not
-// injected at all.
+// etcd cluster (one process per member), about 50s of seeded faults with
+// at least one of each kind (the plan puts one of each first; its two
+// quorum losses are one by SIGKILL and one by SIGSTOP), then the
+// exactly-once check. It fails on any duplicate, any unexplained miss,
+// any harness problem (a fault not verified, a node or etcd member that
+// exited on its own), and when a fault kind was not injected at all.
 func TestChaosShort(t *testing.T) {
 	if testing.Short() {
 		t.Skip("chaos run takes about 70s")
@@ -68,7 +72,7 @@ func TestChaosShort(t *testing.T) {
 		Dir: dir, Seed: 1, Duration: 50 * time.Second, Nodes: 3, Jobs: 12, Every: 250 * time.Millisecond,
 		Shell: "true", TTL: 2 * time.Second, MaxSkew: 5 * time.Second, NodeBin: nodeBin, Log: &testLog{t: t},
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
 	defer cancel()
 	start := time.Now()
 	if err := harness.Run(ctx, cfg); err != nil {
@@ -89,6 +93,14 @@ func TestChaosShort(t *testing.T) {
 		}
 		if f.Count == 0 || f.Verified == 0 {
 			t.Errorf("fault kind %s: %d injected, %d verified: the harness could not inject it", f.Kind, f.Count, f.Verified)
+		}
+	}
+	// The plan alternates the two ways of losing quorum; seed 1 has both.
+	for _, how := range []string{"SIGKILL", "SIGSTOP"} {
+		if !slices.ContainsFunc(in.Faults, func(f check.Fault) bool {
+			return f.Kind == check.KindQuorum && f.Verified && strings.Contains(f.Note, how)
+		}) {
+			t.Errorf("no verified quorum loss by %s", how)
 		}
 	}
 	if rep.Total.Expected < 1000 || rep.Total.Run < rep.Total.Expected/2 {

@@ -18,6 +18,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/distcron/distcron/internal/chaos/check"
+	"github.com/distcron/distcron/internal/chaos/harness"
 	"github.com/distcron/distcron/internal/etcdtest"
 )
 
@@ -220,7 +221,7 @@ func TestPausedNodeNeverRunsAnotherNodesTick(t *testing.T) {
 		}
 		stopped := false
 		for deadline := time.Now().Add(time.Second); !stopped && time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {
-			stopped = procStateForTest(victim.cmd.Process.Pid) == "T"
+			stopped = harness.ProcState(victim.cmd.Process.Pid) == "T"
 		}
 		if !stopped {
 			t.Fatalf("pause %d: the victim is not stopped", i)
@@ -372,17 +373,4 @@ func TestPausedNodeNeverRunsAnotherNodesTick(t *testing.T) {
 		t.Errorf("the pauses caught the victim between claim and start %d times within the grace and %d times past it; want both: the drill did not test its subject", leaseExpired, pastGrace)
 	}
 	t.Logf("%d records, %d claims", len(all), len(claims))
-}
-
-// procStateForTest reads a process's state letter from /proc.
-func procStateForTest(pid int) string {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return ""
-	}
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 || i+2 >= len(b) {
-		return ""
-	}
-	return string(b[i+2])
 }

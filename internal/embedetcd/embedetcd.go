@@ -2,15 +2,14 @@
 // one node for the quickstart and examples, or a cluster of several members
 // for tests that need quorum loss and member restarts. Data lives in a
 // caller-supplied directory; fsync stays on unless NoFsync is set.
+//
+// Its configuration helpers (Layout, MemberConfig.EmbedConfig, Serve) also
+// serve the etcdmember command (cmd/etcdmember), which runs one member as
+// its own process, for drills that kill or freeze members.
 package embedetcd
 
 import (
 	"errors"
-	"fmt"
-	"net"
-	"net/url"
-	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -35,11 +34,9 @@ type Options struct {
 // Member is one etcd server of a Cluster. Stop and Restart are safe for
 // concurrent use.
 type Member struct {
-	Name      string
-	ClientURL string
-	dir       string
-	peerURL   string
-	cluster   string
+	Name      string // "m0"..
+	ClientURL string // "http://127.0.0.1:<port>", kept across restarts
+	cfg       MemberConfig
 	opts      Options
 
 	mu   sync.Mutex
@@ -57,28 +54,13 @@ func Start(dir string, opts Options) (*Cluster, error) { return StartCluster(dir
 // StartCluster starts n members in subdirectories of dir, bound to free
 // ports on 127.0.0.1, and waits until every member serves.
 func StartCluster(dir string, n int, opts Options) (*Cluster, error) {
-	if n < 1 {
-		return nil, errors.New("embedetcd: need at least one member")
-	}
-	ports, err := freePorts(2 * n)
+	layout, err := Layout(dir, n)
 	if err != nil {
 		return nil, err
 	}
 	c := &Cluster{}
-	var initial []string
-	for i := 0; i < n; i++ {
-		m := &Member{
-			Name:      fmt.Sprintf("m%d", i),
-			ClientURL: fmt.Sprintf("http://127.0.0.1:%d", ports[2*i]),
-			peerURL:   fmt.Sprintf("http://127.0.0.1:%d", ports[2*i+1]),
-			dir:       filepath.Join(dir, fmt.Sprintf("m%d", i)),
-			opts:      opts,
-		}
-		initial = append(initial, m.Name+"="+m.peerURL)
-		c.Members = append(c.Members, m)
-	}
-	for _, m := range c.Members {
-		m.cluster = strings.Join(initial, ",")
+	for _, mc := range layout {
+		c.Members = append(c.Members, &Member{Name: mc.Name, ClientURL: mc.ClientURL, cfg: mc, opts: opts})
 	}
 	// Members of a multi-node cluster wait for each other, so start them together.
 	errs := make([]error, n)
@@ -111,8 +93,9 @@ func (c *Cluster) Close() {
 	}
 }
 
-// Stop stops the member (as a crash would, minus data loss). It is a no-op
-// when the member is already stopped.
+// Stop stops the member gracefully (etcd lets open client streams finish
+// and hands leadership over first); its data stays. It is a no-op when the
+// member is already stopped.
 func (m *Member) Stop() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -137,64 +120,14 @@ func (m *Member) Restart() error {
 	if m.etcd != nil {
 		return nil
 	}
-	cfg := embed.NewConfig()
-	cfg.Name = m.Name
-	cfg.Dir = m.dir
-	cfg.LogLevel = m.opts.LogLevel
-	if cfg.LogLevel == "" {
-		cfg.LogLevel = "fatal" // etcd logs benign errors on Close; failures surface as errors here
-	}
-	cfg.UnsafeNoFsync = m.opts.NoFsync
-	if m.opts.AutoCompaction != "" {
-		cfg.AutoCompactionMode = "periodic"
-		cfg.AutoCompactionRetention = m.opts.AutoCompaction
-	}
-	if m.opts.QuotaBackendBytes > 0 {
-		cfg.QuotaBackendBytes = m.opts.QuotaBackendBytes
-	}
-	cu, _ := url.Parse(m.ClientURL)
-	pu, _ := url.Parse(m.peerURL)
-	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{*cu}, []url.URL{*cu}
-	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{*pu}, []url.URL{*pu}
-	cfg.InitialCluster = m.cluster
-	cfg.InitialClusterToken = "distcron-embedded"
-	e, err := embed.StartEtcd(cfg)
+	cfg, err := m.cfg.EmbedConfig(m.opts)
 	if err != nil {
-		return fmt.Errorf("embedetcd: start %s: %w", m.Name, err)
+		return err
 	}
-	timeout := m.opts.StartTimeout
-	if timeout <= 0 {
-		timeout = 30 * time.Second
-	}
-	select {
-	case <-e.Server.ReadyNotify():
-	case err := <-e.Err():
-		e.Close()
-		return fmt.Errorf("embedetcd: %s failed: %w", m.Name, err)
-	case <-time.After(timeout):
-		e.Close()
-		return fmt.Errorf("embedetcd: %s not ready after %v", m.Name, timeout)
+	e, err := Serve(cfg, m.opts.StartTimeout)
+	if err != nil {
+		return err
 	}
 	m.etcd = e
 	return nil
-}
-
-// freePorts asks the kernel for n distinct free TCP ports on 127.0.0.1.
-func freePorts(n int) ([]int, error) {
-	ports := make([]int, 0, n)
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
-	for len(ports) < n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("embedetcd: free port: %w", err)
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
 }

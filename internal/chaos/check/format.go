@@ -32,12 +32,12 @@ const (
 const (
 	KindKill   = "kill"   // SIGKILL of a node process, restarted later (maybe skewed)
 	KindPause  = "pause"  // SIGSTOP of a node process for longer than its TTL, then SIGCONT
-	KindMember = "member" // one etcd member stopped and restarted (quorum kept)
-	KindQuorum = "quorum" // two of three etcd members stopped and restarted (quorum lost)
+	KindMember = "member" // one etcd member SIGKILLed and restarted from its data (quorum kept)
+	KindQuorum = "quorum" // two of three etcd members SIGKILLed and restarted, or SIGSTOPped and SIGCONTed (quorum lost)
 	// KindOutage is not injected: it is a span in which the harness's
 	// prober (a write every 50ms) saw no write commit for over 500ms,
-	// outside the quorum losses (a leader election after a member stop,
-	// say).
+	// outside the quorum losses (a leader election after the leader's
+	// SIGKILL, say).
 	KindOutage = "outage"
 )
 
@@ -105,16 +105,18 @@ type Manifest struct {
 type Fault struct {
 	Kind   string `json:"kind"`
 	Target string `json:"target"` // node id, or etcd member names "m0" / "m0,m2"
-	// Start is when the fault began (signal sent, member stopped, the
+	// Start is when the fault began (signal sent, member SIGKILLed, the
 	// last write that committed before quorum was lost); End is when it
-	// was over (SIGCONT sent, member serving again, the first write that
-	// committed after quorum was back, the killed node's next incarnation
-	// ready).
+	// was over (SIGCONT sent, the restarted member ready again, the first
+	// write that committed after quorum was back, the killed node's next
+	// incarnation ready).
 	Start time.Time `json:"start"`
 	End   time.Time `json:"end"`
-	// Began is when the harness began to inject the fault, if earlier than
-	// Start: stopping etcd members takes seconds (open client streams are
-	// let finish), during which the cluster is degraded but keeps quorum.
+	// Began is when the harness began to inject the fault (quorum faults:
+	// the signals), if earlier than Start. With members killed or stopped
+	// abruptly it is not: the last write before the loss was sent before
+	// the signals. (A graceful stop took seconds, during which the cluster
+	// still kept quorum; runs of that harness recorded it.)
 	Began time.Time `json:"began,omitzero"`
 	// Skew is the clock offset of the node incarnation hit (node faults);
 	// NewSkew that of the incarnation started after a kill.
@@ -122,8 +124,8 @@ type Fault struct {
 	NewSkew Duration `json:"new_skew,omitempty"`
 	// Verified says the harness saw the fault take effect: the process
 	// died of SIGKILL, the process state was "stopped", the member was
-	// down while the cluster still took writes, no write succeeded while
-	// quorum was lost.
+	// killed and the cluster still took writes, the members were killed
+	// or stopped and no write succeeded for most of the hold.
 	Verified bool   `json:"verified"`
 	Note     string `json:"note,omitempty"`
 }

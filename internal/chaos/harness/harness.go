@@ -1,9 +1,11 @@
-// Package harness runs a chaos drill: an embedded 3-member etcd cluster,
-// several examples/node processes sharing it, and a seeded schedule of
-// faults (SIGKILL and restart with clock skew, SIGSTOP past the session
-// TTL, an etcd member down, quorum lost). It leaves in its directory what
-// the checker (package check) reads: the run manifest, the fault log, the
-// node incarnations, every node's run records, and the claim keys.
+// Package harness runs a chaos drill: a 3-member etcd cluster of
+// etcdmember processes (one per member), several examples/node processes
+// sharing it, and a seeded schedule of faults (SIGKILL and restart with
+// clock skew, SIGSTOP past the session TTL, one etcd member SIGKILLed and
+// restarted, two SIGKILLed or SIGSTOPped: quorum lost). It leaves in its
+// directory what the checker (package check) reads: the run manifest, the
+// fault log, the node incarnations, every node's run records, and the
+// claim keys; and every etcd member process's log.
 package harness
 
 import (
@@ -26,7 +28,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/distcron/distcron/internal/chaos/check"
-	"github.com/distcron/distcron/internal/embedetcd"
 )
 
 // Library parameters the checker's rules depend on. They are the library's
@@ -41,21 +42,22 @@ const (
 
 // Config configures a run. Zero fields take the defaults noted.
 type Config struct {
-	Dir      string        // run directory, created if needed (required)
-	Seed     int64         // seed of the fault plan
-	Duration time.Duration // length of the fault phase (default 60s)
-	Nodes    int           // node processes (default 3)
-	Jobs     int           // Go func jobs per node, job-0.. (default 12)
-	Every    time.Duration // period of every job (default 250ms)
-	Shell    string        // if set, also a shell job shell-0 running this command
-	TTL      time.Duration // session TTL of the nodes (default 2s)
-	MaxSkew  time.Duration // restarted nodes get a clock skew in [-MaxSkew, MaxSkew] (default 5s; negative: none)
-	Kinds    []string      // fault kinds to inject (default all of check.Kinds)
-	MeanGap  time.Duration // mean time between fault starts (default 5s)
-	Warmup   time.Duration // healthy time before the first fault (default 3s)
-	Cooldown time.Duration // healthy time after the last fault (default 5s)
-	NodeBin  string        // a built examples/node; empty: build it
-	Log      io.Writer     // progress lines (default io.Discard)
+	Dir       string        // run directory, created if needed (required)
+	Seed      int64         // seed of the fault plan
+	Duration  time.Duration // length of the fault phase (default 60s)
+	Nodes     int           // node processes (default 3)
+	Jobs      int           // Go func jobs per node, job-0.. (default 12)
+	Every     time.Duration // period of every job (default 250ms)
+	Shell     string        // if set, also a shell job shell-0 running this command
+	TTL       time.Duration // session TTL of the nodes (default 2s)
+	MaxSkew   time.Duration // restarted nodes get a clock skew in [-MaxSkew, MaxSkew] (default 5s; negative: none)
+	Kinds     []string      // fault kinds to inject (default all of check.Kinds)
+	MeanGap   time.Duration // mean time between fault starts (default 5s)
+	Warmup    time.Duration // healthy time before the first fault (default 3s)
+	Cooldown  time.Duration // healthy time after the last fault (default 5s)
+	NodeBin   string        // a built examples/node; empty: build it
+	MemberBin string        // a built internal/embedetcd/cmd/etcdmember (one etcd member per process); empty: build it
+	Log       io.Writer     // progress lines (default io.Discard)
 }
 
 func (c Config) withDefaults() Config {
@@ -143,18 +145,19 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	h.scratch = scratch
-	if h.bin = cfg.NodeBin; h.bin == "" {
-		h.logf("building examples/node")
-		if h.bin, err = buildNode(ctx, scratch); err != nil {
-			return err
-		}
+	if h.bin, err = h.binary(ctx, cfg.NodeBin, "./examples/node"); err != nil {
+		return err
 	}
-	h.logf("starting a 3-member etcd cluster (fsync on)")
-	h.etcd, err = embedetcd.StartCluster(filepath.Join(scratch, "etcd"), 3, embedetcd.Options{})
+	memberBin, err := h.binary(ctx, cfg.MemberBin, "./internal/embedetcd/cmd/etcdmember")
 	if err != nil {
 		return err
 	}
-	h.cli, err = clientv3.New(clientv3.Config{Endpoints: h.etcd.Endpoints(), DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	h.logf("starting a 3-member etcd cluster, one process per member (fsync on)")
+	h.etcd, err = startEtcd(memberBin, filepath.Join(scratch, "etcd"), cfg.Dir, 3, h.memberLost)
+	if err != nil {
+		return err
+	}
+	h.cli, err = clientv3.New(clientv3.Config{Endpoints: h.etcd.eps, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
 	if err != nil {
 		return err
 	}
@@ -173,7 +176,7 @@ type harness struct {
 	t0      time.Time
 	scratch string
 	bin     string
-	etcd    *embedetcd.Cluster
+	etcd    *etcdCluster
 	cli     *clientv3.Client
 	etcdMu  sync.Mutex // one etcd fault at a time
 	prober  *prober
@@ -445,7 +448,7 @@ func (h *harness) cleanup() {
 		h.cli.Close()
 	}
 	if h.etcd != nil {
-		h.etcd.Close()
+		h.etcd.close()
 	}
 	if h.scratch != "" {
 		os.RemoveAll(h.scratch)
@@ -453,7 +456,7 @@ func (h *harness) cleanup() {
 }
 
 func (h *harness) commonArgs() []string {
-	args := []string{"-etcd", strings.Join(h.etcd.Endpoints(), ","), "-ns", namespace,
+	args := []string{"-etcd", strings.Join(h.etcd.eps, ","), "-ns", namespace,
 		"-jobs", fmt.Sprint(h.cfg.Jobs), "-every", h.cfg.Every.String(), "-ttl", h.cfg.TTL.String(), "-log-level", "info"}
 	if h.cfg.Shell != "" {
 		args = append(args, "-shell", h.cfg.Shell)
@@ -483,7 +486,7 @@ func (h *harness) start(n *node, skew time.Duration) error {
 	}
 	p.inc.StartRev = h.currentRev()
 	args := append(h.commonArgs(), "-id", n.id, "-skew", skew.String())
-	p.cmd = exec.Command(h.bin, args...)
+	p.cmd = child(h.bin, args...)
 	p.cmd.Stdout = p.stdout
 	var once sync.Once
 	p.cmd.Stderr = &lineWriter{w: p.stderr, line: func(l []byte) {
@@ -496,9 +499,6 @@ func (h *harness) start(n *node, skew time.Duration) error {
 			})
 		}
 	}}
-	// Own process group (a terminal's Ctrl-C reaches only the harness,
-	// which cleans up), and SIGKILL if the harness dies first.
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	p.inc.Started = time.Now().UTC()
 	if err := p.cmd.Start(); err != nil {
 		p.stdout.Close()
@@ -634,23 +634,33 @@ func (l *lineWriter) Write(b []byte) (int, error) {
 	return l.w.Write(b)
 }
 
-// buildNode builds examples/node into dir.
-func buildNode(ctx context.Context, dir string) (string, error) {
+// binary returns bin if set, else builds pkg into the scratch directory.
+func (h *harness) binary(ctx context.Context, bin, pkg string) (string, error) {
+	if bin != "" {
+		return bin, nil
+	}
+	h.logf("building %s", pkg)
+	return build(ctx, h.scratch, pkg)
+}
+
+// build builds the main package pkg of the module ("./examples/node")
+// into dir and returns the binary's path.
+func build(ctx context.Context, dir, pkg string) (string, error) {
 	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
 	if err != nil {
 		return "", fmt.Errorf("go env GOMOD: %w", err)
 	}
 	gomod := strings.TrimSpace(string(out))
 	if gomod == "" || gomod == os.DevNull {
-		return "", errors.New("not inside the distcron module: run from its directory, or pass a built node")
+		return "", errors.New("not inside the distcron module: run from its directory, or pass built binaries")
 	}
-	bin := filepath.Join(dir, "node")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./examples/node")
+	bin := filepath.Join(dir, filepath.Base(pkg))
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, pkg)
 	cmd.Dir = filepath.Dir(gomod)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("go build ./examples/node: %w\n%s", err, stderr.Bytes())
+		return "", fmt.Errorf("go build %s: %w\n%s", pkg, err, stderr.Bytes())
 	}
 	return bin, nil
 }
@@ -667,18 +677,4 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 	case <-ctx.Done():
 		return false
 	}
-}
-
-// procState reads the state letter of a process from /proc ("R", "S", "T"...).
-func procState(pid int) string {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return ""
-	}
-	// pid (comm) state ...: comm may hold spaces, so cut after the last ')'.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 || i+2 >= len(b) {
-		return ""
-	}
-	return string(b[i+2])
 }

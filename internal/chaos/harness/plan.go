@@ -14,10 +14,18 @@ import (
 type Step struct {
 	At      time.Duration // offset from the start of the fault phase
 	Kind    string        // one of check.Kinds
-	Hold    time.Duration // kill: down time before the restart; pause: time stopped; member, quorum: time down
+	Hold    time.Duration // kill: down time before the restart; pause: time stopped; member, quorum: time down or stopped
 	Node    int           // node faults: index of the target node
-	Members []int         // etcd faults: indexes of the members to stop
-	Skew    time.Duration // kill: clock skew of the restarted node
+	Members []int         // etcd faults: indexes of the members to hit (see Leader)
+	// Leader (etcd faults): the raft leader at the time is among the
+	// members hit, in place of the last of Members; otherwise it is not
+	// (another member replaces it). The leader is found when the fault
+	// starts.
+	Leader bool
+	// Freeze (quorum faults): SIGSTOP the members and SIGCONT them after
+	// Hold, instead of SIGKILL and a restart from their data directories.
+	Freeze bool
+	Skew   time.Duration // kill: clock skew of the restarted node
 }
 
 func (s Step) String() string {
@@ -27,7 +35,15 @@ func (s Step) String() string {
 	case check.KindPause:
 		return fmt.Sprintf("%7.2fs pause n%d for %v", s.At.Seconds(), s.Node, s.Hold)
 	default:
-		return fmt.Sprintf("%7.2fs %s: stop members %v for %v", s.At.Seconds(), s.Kind, s.Members, s.Hold)
+		how, again := "SIGKILL", "restart"
+		if s.Freeze {
+			how, again = "SIGSTOP", "SIGCONT"
+		}
+		lead := "without"
+		if s.Leader {
+			lead = "with"
+		}
+		return fmt.Sprintf("%7.2fs %s: %s etcd members %v %s the leader, %s after %v", s.At.Seconds(), s.Kind, how, s.Members, lead, again, s.Hold)
 	}
 }
 
@@ -35,6 +51,10 @@ func (s Step) String() string {
 // configuration give the same steps (kinds, targets, timings, skews). The
 // first steps inject each enabled kind once, in an order drawn from the
 // seed; the rest are drawn with weights kill 3, pause 3, member 2, quorum 2.
+// A member fault SIGKILLs one etcd member for 2-5s: the raft leader and a
+// follower in turn (the seed says which first). A quorum fault hits two
+// for 2-4s, by SIGKILL and by SIGSTOP in turn (the seed says which
+// first), the leader among them or not by a coin toss.
 // At most Nodes-1 nodes are planned down at once, and etcd faults never
 // overlap. Execution follows the plan as closely as the cluster allows (a
 // restart can take longer than planned); the fault log records what
@@ -55,6 +75,9 @@ func Plan(cfg Config) []Step {
 		}
 	}
 
+	// Member faults alternate leader and follower, quorum faults SIGKILL
+	// and SIGSTOP, so that a run with two of a kind has both.
+	leaderNext, freezeNext := rng.IntN(2) == 0, rng.IntN(2) == 0
 	nodeFree := make([]time.Duration, cfg.Nodes) // when each node is planned healthy again
 	var etcdFree time.Duration
 	var steps []Step
@@ -103,22 +126,29 @@ func Plan(cfg Config) []Step {
 			n := 1
 			if kind == check.KindQuorum {
 				n = 2
-				st.Hold = between(1500*time.Millisecond, 4*time.Second).Round(time.Millisecond)
+				st.Hold = between(2*time.Second, 4*time.Second).Round(time.Millisecond)
+				st.Leader = rng.IntN(2) == 0
 			} else {
-				st.Hold = between(time.Second, 4*time.Second).Round(time.Millisecond)
+				st.Hold = between(2*time.Second, 5*time.Second).Round(time.Millisecond)
 			}
 			st.Members = rng.Perm(3)[:n]
 			slices.Sort(st.Members)
-			// embedetcd's Stop takes up to ~8s (open client streams get
-			// etcd's request timeout), then the restart, a settling pause
-			// and the nodes' new sessions.
-			busyUntil = st.At + st.Hold + 12*time.Second
+			// The restart (a few seconds; the harness waits up to 10s
+			// more for a write while one member is down), a settling
+			// pause, and the nodes' new sessions.
+			busyUntil = st.At + st.Hold + 8*time.Second
 			etcdFree = busyUntil
 		}
 		// A fault that would not be over by the end of the phase is
 		// dropped, unless it is the first of its kind: then the run is
 		// just longer than planned.
 		if busyUntil <= cfg.Duration || i < len(first) {
+			switch kind {
+			case check.KindMember:
+				st.Leader, leaderNext = leaderNext, !leaderNext
+			case check.KindQuorum:
+				st.Freeze, freezeNext = freezeNext, !freezeNext
+			}
 			steps = append(steps, st)
 			if kind == check.KindKill || kind == check.KindPause {
 				t = st.At // etcd faults wait for each other, not node faults

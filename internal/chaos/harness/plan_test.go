@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"fmt"
 	"reflect"
 	"slices"
 	"testing"
@@ -41,6 +42,7 @@ func TestPlanRespectsItsConstraints(t *testing.T) {
 		t.Fatal("steps not in time order")
 	}
 	var etcdFree time.Duration
+	variants := map[string]int{}
 	for _, st := range steps {
 		switch st.Kind {
 		case check.KindKill:
@@ -57,9 +59,22 @@ func TestPlanRespectsItsConstraints(t *testing.T) {
 				t.Errorf("bad or overlapping etcd fault %v (etcd free at %v)", st, etcdFree)
 			}
 			etcdFree = st.At + st.Hold
+			variants[fmt.Sprintf("%s leader=%v freeze=%v", st.Kind, st.Leader, st.Freeze)]++
+			if st.Kind == check.KindMember && st.Freeze {
+				t.Errorf("member fault planned as a freeze: %v", st)
+			}
 		}
 		if st.At+st.Hold > cfg.Duration {
 			t.Errorf("fault past the end of the phase: %v", st)
+		}
+	}
+	// Member faults hit the leader and a follower, quorum faults kill and
+	// freeze, with and without the leader.
+	for _, v := range []string{"member leader=true freeze=false", "member leader=false freeze=false",
+		"quorum leader=true freeze=true", "quorum leader=false freeze=true",
+		"quorum leader=true freeze=false", "quorum leader=false freeze=false"} {
+		if variants[v] == 0 {
+			t.Errorf("no etcd fault %q in %v", v, variants)
 		}
 	}
 	// At most Nodes-1 node faults planned at once.
