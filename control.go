@@ -399,6 +399,16 @@ func (s *Scheduler) claimRequests() time.Duration {
 // still the version we saw) and put the running key; for catch-up runs
 // also create the tick's claim key. The deleter runs it.
 func (s *Scheduler) claimRequest(lease clientv3.LeaseID, j *job, req *runRequest) {
+	// Stop waits for claimWG before it waits for runs: a request claimed
+	// here either starts its run before that wait or is not claimed.
+	s.mu.Lock()
+	if s.state != stateStarted {
+		s.mu.Unlock()
+		return
+	}
+	s.claimWG.Add(1)
+	s.mu.Unlock()
+	defer s.claimWG.Done()
 	r := claimReq{job: j, tick: req.Tick, unit: req.Unit, shard: req.Shard, trigger: req.Trigger, attempt: max(req.Attempt, 1)}
 	cmps := []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(req.key), "=", req.modRev)}
 	ops := []clientv3.Op{clientv3.OpDelete(req.key), clientv3.OpPut(s.runKey(r), s.runningValue(r, s.cfg.clock.Now()), clientv3.WithLease(lease))}

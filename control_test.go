@@ -522,3 +522,50 @@ func TestSteerAJobRegisteredOnlyOnAnotherInstance(t *testing.T) {
 		t.Fatalf("Definition = %+v, %v", got, err)
 	}
 }
+
+// Stop racing with run requests (Trigger from a peer) never starts a run
+// after it returned, and does not race its wait for runs with a request
+// claimed meanwhile (the race detector watches the WaitGroups).
+func TestStopWhileRunRequestsArrive(t *testing.T) {
+	tc := newTestCluster(t)
+	peer, _ := tc.newScheduler("peer")
+	registerNoop(t, peer, []string{"j"}, "@every 1h")
+	tc.start(peer)
+	for round := 0; round < 12; round++ {
+		id := fmt.Sprintf("a%d", round)
+		a, _ := tc.newScheduler(id)
+		registerNoop(t, a, []string{"j"}, "@every 1h")
+		tc.start(a)
+		stopTriggers := make(chan struct{})
+		triggered := make(chan struct{})
+		go func() {
+			defer close(triggered)
+			for {
+				select {
+				case <-stopTriggers:
+					return
+				default:
+				}
+				_ = peer.Trigger(context.Background(), "j")
+				time.Sleep(time.Millisecond)
+			}
+		}()
+		waitFor(t, 10*time.Second, "a manual run on "+id, func() bool {
+			for _, r := range tc.sink.records() {
+				if r.Instance == id && r.Trigger == logsink.TriggerManual {
+					return true
+				}
+			}
+			return false
+		})
+		stopNow(t, a)
+		stopped := time.Now()
+		close(stopTriggers)
+		<-triggered
+		for _, r := range tc.sink.records() {
+			if r.Instance == id && r.Started.After(stopped) {
+				t.Errorf("round %d: %s started a run after Stop returned: %v", round, id, r)
+			}
+		}
+	}
+}

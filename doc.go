@@ -175,9 +175,10 @@
 // Stop(ctx) stops claiming, waits for runs in progress until ctx ends, then
 // cancels them (Go funcs see ctx cancelled; shell commands get SIGTERM, then
 // SIGKILL for the whole process group) and waits up to WithStopGrace for
-// them, flushes the sinks, resigns leadership and revokes the lease, so
-// peers see the instance leave at once. The caller closes the etcd client
-// afterwards.
+// them (they are recorded as killed, and Stop's error matches
+// ErrRunsCancelled), flushes the sinks, resigns leadership and revokes the
+// lease, so peers see the instance leave at once. The caller closes the
+// etcd client afterwards.
 //
 // # Run records and sinks
 //

@@ -32,6 +32,9 @@ var (
 	// ErrUnknownJob reports a job name that is neither registered on this
 	// instance nor defined in etcd.
 	ErrUnknownJob = errors.New("distcron: unknown job")
+	// ErrRunsCancelled reports that Stop's ctx ended before the runs in
+	// progress did, so they were cancelled (and recorded as killed).
+	ErrRunsCancelled = errors.New("distcron: runs in progress cancelled at stop")
 	// ErrKilled is the cancellation cause of a run stopped by Kill or by
 	// OverlapReplace; such runs are recorded as killed.
 	ErrKilled = errors.New("distcron: run killed")

@@ -186,8 +186,9 @@ func (s *Scheduler) Start(ctx context.Context) error {
 // cancels the rest and waits for them (at most the stop grace), flushes the
 // sinks, deletes the instance's registration and running keys, resigns
 // leadership and revokes the lease (so peers see the instance leave at
-// once). It returns ctx.Err() when runs had to be cancelled, or a sink
-// error when records could not be delivered. Stop before Start, or a second
+// once). When runs had to be cancelled it returns an error that matches
+// both ErrRunsCancelled and ctx.Err(); when records could not be
+// delivered, a sink error. Stop before Start, or a second
 // Stop, returns ErrNotStarted.
 func (s *Scheduler) Stop(ctx context.Context) error {
 	s.mu.Lock()
@@ -200,12 +201,15 @@ func (s *Scheduler) Stop(ctx context.Context) error {
 
 	close(s.stopLoop)
 	<-s.loopDone
-	s.claimWG.Wait() // claims in flight may still start runs (bounded by their own timeouts)
+	// Claims in flight (of ticks and of run requests) may still start runs,
+	// bounded by their own timeouts; no new one starts after this.
+	s.claimWG.Wait()
 
 	var errs []error
 	if !waitCtx(ctx, &s.runsWG) {
-		errs = append(errs, ctx.Err())
-		s.log.Warn("stop deadline reached: cancelling runs in progress", zap.Int64("runs", s.inflight.Load()))
+		n := s.inflight.Load()
+		errs = append(errs, fmt.Errorf("%w (%d): %w", ErrRunsCancelled, n, ctx.Err()))
+		s.log.Warn("stop deadline reached: cancelling runs in progress", zap.Int64("runs", n))
 		s.stopRuns()
 		graceCtx, cancel := context.WithTimeout(context.Background(), s.cfg.stopGrace)
 		if !waitCtx(graceCtx, &s.runsWG) {

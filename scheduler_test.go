@@ -327,8 +327,8 @@ func TestStopCancelsRunsPastItsDeadline(t *testing.T) {
 	<-started
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
-	if err := s.Stop(ctx); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("Stop = %v, want deadline exceeded", err)
+	if err := s.Stop(ctx); !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, ErrRunsCancelled) {
+		t.Fatalf("Stop = %v, want runs cancelled at the deadline", err)
 	}
 	killed := 0
 	for _, r := range tc.sink.records() {
