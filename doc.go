@@ -42,8 +42,8 @@
 // # Guarantees
 //
 // At most one run per tick per job (per shard), under instance crashes,
-// restarts, pauses longer than the session TTL, clock skew, and etcd leader
-// changes. A tick is missed only when no eligible instance can reach etcd
+// restarts, pauses longer than the session TTL, clock skew, and etcd member
+// crashes and leader changes (see RELIABILITY.md for the drills). A tick is missed only when no eligible instance can reach etcd
 // at that time, or when every eligible instance is at its
 // WithMaxConcurrentRuns cap, or when the instance that claimed it dies
 // before the job starts (within the claim lead). Missed ticks follow the
