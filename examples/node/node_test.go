@@ -126,6 +126,11 @@ func TestNodesKillAndStopExactlyOnce(t *testing.T) {
 	runs := map[string]int{}
 	for _, n := range nodes {
 		for _, r := range n.recs {
+			if r.Status == "lost" && r.Instance == "p0" {
+				// The leader's note of a run the killed node had in
+				// progress (or claimed) when it died: not a run.
+				continue
+			}
 			if r.Status != "succeeded" || r.Trigger != "schedule" || r.Token <= 0 || r.Started.Before(r.Tick.Add(-time.Millisecond)) {
 				t.Errorf("unexpected record %+v", r)
 			}
