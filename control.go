@@ -3,6 +3,7 @@ package distcron
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -13,30 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/distcron/distcron/internal/keys"
-	"github.com/distcron/distcron/logsink"
 )
-
-// runRequest asks for one run outside the schedule: a manual trigger, a
-// retry, a chained run, a misfire catch-up or the re-run of a lost run. It
-// is stored at control/requests/<job>/<id>; the instance that deletes it
-// (compare on its ModRevision) runs it, so it runs exactly once.
-type runRequest struct {
-	Job       string          `json:"job"`
-	Tick      time.Time       `json:"tick"`
-	Shard     int             `json:"shard"`
-	Unit      string          `json:"unit,omitempty"`
-	Trigger   logsink.Trigger `json:"trigger"`
-	Attempt   int             `json:"attempt"`
-	NotBefore time.Time       `json:"not_before"`
-	Requested time.Time       `json:"requested"`
-	By        string          `json:"by"`
-	// Claim makes the run also take the tick's claim key (catch-up runs),
-	// so it can never run beside a scheduled claim of the same tick.
-	Claim bool `json:"claim,omitempty"`
-
-	key    string
-	modRev int64
-}
 
 // killRequest cancels runs of a job: all of them, or those of ticks before
 // Before (OverlapReplace). It lives under a short lease.
@@ -51,12 +29,16 @@ type controlState struct {
 	mu       sync.Mutex
 	paused   map[string]bool
 	requests map[string]*runRequest // by key
-	kick     chan struct{}
+	// unresolved holds requests whose claim answer was lost, by key, until
+	// a read tells whether the run is ours (see claimRequest).
+	unresolved map[string]*runRequest
+	kick       chan struct{}
 }
 
 func (c *controlState) init() {
 	c.paused = make(map[string]bool)
 	c.requests = make(map[string]*runRequest)
+	c.unresolved = make(map[string]*runRequest)
 	c.kick = make(chan struct{}, 1)
 }
 
@@ -122,32 +104,16 @@ func (s *Scheduler) Resume(ctx context.Context, name string) error {
 	if err := s.knownJob(ctx, name); err != nil {
 		return err
 	}
-	if _, err := s.cli.Delete(ctx, s.keys.PausedJob(name)); err != nil {
-		return fmt.Errorf("distcron: resume %q: %w", name, err)
-	}
-	return nil
-}
-
-// Trigger asks the cluster to run the job once, now, on exactly one
-// eligible instance; the record says trigger=manual and its tick is the
-// request time. A Trigger coalesces with a manual run of the job that is
-// still pending or running, so concurrent calls from several instances cause
-// one run. It returns once the request is stored, not when the run happens.
-func (s *Scheduler) Trigger(ctx context.Context, name string) error {
-	if err := s.knownJob(ctx, name); err != nil {
-		return err
-	}
-	now := s.cfg.clock.Now().UTC().Truncate(time.Millisecond)
-	req := runRequest{Job: name, Tick: now, Trigger: logsink.TriggerManual, Attempt: 1, NotBefore: now, Requested: now, By: s.cfg.instanceID}
-	v, _ := json.Marshal(req)
-	key := s.keys.Request(name, "manual")
-	manualRuns := s.keys.RunningJob(name) + manualMark
-	_, err := s.cli.Txn(ctx).If(
-		clientv3.Compare(clientv3.CreateRevision(key), "=", 0),
-		clientv3.Compare(clientv3.CreateRevision(manualRuns), "=", 0).WithPrefix(),
-	).Then(clientv3.OpPut(key, string(v))).Commit()
+	// Ticks missed while paused are not misfires: move the last tick of a
+	// MisfireRunOnce job (when it has one) to now, so no catch-up replays them.
+	last := s.keys.LastTick(name)
+	_, err := s.cli.Txn(ctx).Then(
+		clientv3.OpDelete(s.keys.PausedJob(name)),
+		clientv3.OpTxn([]clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(last), ">", 0)},
+			[]clientv3.Op{clientv3.OpPut(last, keys.Tick(s.cfg.clock.Now()))}, nil),
+	).Commit()
 	if err != nil {
-		return fmt.Errorf("distcron: trigger %q: %w", name, err)
+		return fmt.Errorf("distcron: resume %q: %w", name, err)
 	}
 	return nil
 }
@@ -158,7 +124,18 @@ func (s *Scheduler) Trigger(ctx context.Context, name string) error {
 // The runs are recorded as killed. Kill returns once the request is stored.
 func (s *Scheduler) Kill(ctx context.Context, name string) error {
 	if err := s.knownJob(ctx, name); err != nil {
-		return err
+		if !errors.Is(err, ErrUnknownJob) {
+			return err
+		}
+		// A job deleted (or unregistered everywhere) while it runs: its
+		// runs still hold running keys, and Kill must reach them.
+		resp, rerr := s.cli.Get(ctx, s.keys.RunningJob(name), clientv3.WithPrefix(), clientv3.WithCountOnly())
+		if rerr != nil {
+			return fmt.Errorf("distcron: kill %q: %w", name, rerr)
+		}
+		if resp.Count == 0 {
+			return err
+		}
 	}
 	return s.putKill(ctx, name, time.Time{})
 }
@@ -173,29 +150,6 @@ func (s *Scheduler) putKill(ctx context.Context, name string, before time.Time) 
 		return fmt.Errorf("distcron: kill %q: %w", name, err)
 	}
 	return nil
-}
-
-// putRequest stores a run request under id unless one with that id exists:
-// ids are deterministic (a retry's attempt, a chained run's parent tick), so
-// a request is made at most once however often it is asked for.
-func (s *Scheduler) putRequest(ctx context.Context, req runRequest, id string) error {
-	v, err := json.Marshal(req)
-	if err != nil {
-		return err
-	}
-	key := s.keys.Request(req.Job, id)
-	_, err = s.cli.Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
-		Then(clientv3.OpPut(key, string(v))).Commit()
-	return err
-}
-
-// requestAsync stores a request from a run's goroutine, bounded in time.
-func (s *Scheduler) requestAsync(req runRequest, id string) {
-	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.sessionTTL)
-	defer cancel()
-	if err := s.putRequest(ctx, req, id); err != nil {
-		s.log.Error("store run request", zap.String("job", req.Job), zap.String("request", id), zap.Error(err))
-	}
 }
 
 // loadControl reads pause flags, run requests and definitions before the
@@ -324,7 +278,7 @@ func (s *Scheduler) applyControlEvent(ev *clientv3.Event) {
 			return
 		}
 		job := keys.JobOf(s.keys.Kills(), key)
-		if n := s.runsLocal.kill(job, kr.Before); n > 0 {
+		if n := s.owner.kill(job, kr.Before); n > 0 {
 			s.log.Info("killing runs", zap.String("job", job), zap.Int("runs", n), zap.String("by", kr.By))
 		}
 	case strings.HasPrefix(key, s.keys.Requests()):
@@ -339,100 +293,4 @@ func (s *Scheduler) applyControlEvent(ev *clientv3.Event) {
 			s.signal(s.control.kick)
 		}
 	}
-}
-
-// serveRequests claims and runs pending run requests this instance can
-// take: the job is registered and eligible here, the request is due, there
-// is a session and spare capacity. It wakes on new requests, on runs ending
-// (capacity) and when the next request comes due.
-func (s *Scheduler) serveRequests() {
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
-	for {
-		select {
-		case <-s.control.kick:
-		case <-timer.C:
-		case <-s.bgCtx.Done():
-			return
-		}
-		next := s.claimRequests()
-		timer.Reset(max(next, time.Millisecond))
-	}
-}
-
-// claimRequests tries every due request once and returns how long until
-// the next one comes due.
-func (s *Scheduler) claimRequests() time.Duration {
-	now := s.cfg.clock.Now()
-	wait := time.Hour
-	s.control.mu.Lock()
-	var due []*runRequest
-	for _, r := range s.control.requests {
-		if d := r.NotBefore.Sub(now); d > 0 {
-			wait = min(wait, d)
-			continue
-		}
-		due = append(due, r)
-	}
-	s.control.mu.Unlock()
-	slices.SortFunc(due, func(a, b *runRequest) int { return a.NotBefore.Compare(b.NotBefore) })
-	sess := s.sess.get()
-	if sess == nil || s.stopping() {
-		return min(wait, time.Second)
-	}
-	for _, r := range due {
-		s.mu.Lock()
-		j := s.jobs[r.Job]
-		s.mu.Unlock()
-		if j == nil || !j.eligible || j.refused != nil {
-			continue // another instance may take it; the leader expires stale ones
-		}
-		if limit := s.cfg.maxConcurrent; limit > 0 && s.inflight.Load() >= int64(limit) {
-			return min(wait, time.Second) // a run ending kicks us again
-		}
-		s.claimRequest(sess.Lease(), j, r)
-	}
-	return wait
-}
-
-// claimRequest takes one request in one transaction: delete it (if it is
-// still the version we saw) and put the running key; for catch-up runs
-// also create the tick's claim key. The deleter runs it.
-func (s *Scheduler) claimRequest(lease clientv3.LeaseID, j *job, req *runRequest) {
-	// Stop waits for claimWG before it waits for runs: a request claimed
-	// here either starts its run before that wait or is not claimed.
-	s.mu.Lock()
-	if s.state != stateStarted {
-		s.mu.Unlock()
-		return
-	}
-	s.claimWG.Add(1)
-	s.mu.Unlock()
-	defer s.claimWG.Done()
-	r := claimReq{job: j, tick: req.Tick, unit: req.Unit, shard: req.Shard, trigger: req.Trigger, attempt: max(req.Attempt, 1)}
-	cmps := []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(req.key), "=", req.modRev)}
-	ops := []clientv3.Op{clientv3.OpDelete(req.key), clientv3.OpPut(s.runKey(r), s.runningValue(r, s.cfg.clock.Now()), clientv3.WithLease(lease))}
-	if req.Claim {
-		cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(s.claimKey(r)), "=", 0))
-		ops = append(ops, clientv3.OpPut(s.claimKey(r), s.claimValue(lease)))
-	}
-	ctx, cancel := context.WithTimeout(s.bgCtx, s.cfg.sessionTTL)
-	resp, err := s.cli.Txn(ctx).If(cmps...).Then(ops...).Else(clientv3.OpGet(req.key, clientv3.WithCountOnly())).Commit()
-	cancel()
-	if err != nil {
-		s.log.Warn("claim run request", zap.String("job", req.Job), zap.Error(err))
-		return
-	}
-	if !resp.Succeeded {
-		if resp.Responses[0].GetResponseRange().GetCount() > 0 && req.Claim {
-			// The tick was claimed by the schedule meanwhile: drop the catch-up.
-			_, _ = s.cli.Delete(s.bgCtx, req.key)
-		}
-		return // another instance took it
-	}
-	s.control.mu.Lock()
-	delete(s.control.requests, req.key)
-	s.control.mu.Unlock()
-	s.inflight.Add(1)
-	s.startRun(r, resp.Header.Revision, nil, nil)
 }

@@ -25,6 +25,7 @@ type definitions struct {
 	applied map[string]string // name -> JSON currently applied
 	invalid map[string]error  // name -> why its definition was skipped
 	code    map[string]*job   // jobs registered in code, while a definition overrides them
+	pending map[string][]byte // name -> an invalid definition, applied again when its code job registers
 }
 
 // Define validates d and stores it in etcd; every instance picks it up
@@ -129,6 +130,7 @@ func (s *Scheduler) syncDefinitions(kvs []*mvccpb.KeyValue) {
 	for name := range s.defs.invalid {
 		if !seen[name] {
 			delete(s.defs.invalid, name)
+			delete(s.defs.pending, name)
 		}
 	}
 	s.defs.mu.Unlock()
@@ -152,7 +154,7 @@ func (s *Scheduler) applyDefinition(name string, value []byte) {
 	s.defs.mu.Lock()
 	defer s.defs.mu.Unlock()
 	if s.defs.applied == nil {
-		s.defs.applied, s.defs.invalid, s.defs.code = map[string]string{}, map[string]error{}, map[string]*job{}
+		s.defs.applied, s.defs.invalid, s.defs.code, s.defs.pending = map[string]string{}, map[string]error{}, map[string]*job{}, map[string][]byte{}
 	}
 	if s.defs.applied[name] == string(value) {
 		delete(s.defs.invalid, name)
@@ -168,10 +170,12 @@ func (s *Scheduler) applyDefinition(name string, value []byte) {
 	}
 	if err != nil {
 		s.defs.invalid[name] = err
+		s.defs.pending[name] = value
 		s.log.Warn("skipping invalid job definition", zap.String("job", name), zap.Error(err))
 		return
 	}
 	delete(s.defs.invalid, name)
+	delete(s.defs.pending, name)
 	s.defs.applied[name] = string(value)
 	s.replaceJob(j)
 	s.log.Info("job definition applied", zap.String("job", name), zap.String("kind", j.kind), zap.Bool("refused", j.refused != nil))
@@ -265,6 +269,7 @@ func (s *Scheduler) removeDefinition(name string) {
 	_, was := s.defs.applied[name]
 	delete(s.defs.applied, name)
 	delete(s.defs.invalid, name)
+	delete(s.defs.pending, name)
 	base := s.defs.code[name]
 	delete(s.defs.code, name)
 	s.defs.mu.Unlock()

@@ -35,6 +35,9 @@ var (
 	// ErrRunsCancelled reports that Stop's ctx ended before the runs in
 	// progress did, so they were cancelled (and recorded as killed).
 	ErrRunsCancelled = errors.New("distcron: runs in progress cancelled at stop")
+	// ErrPaused reports a Trigger of a job that is paused (by Pause or by
+	// its definition); Resume it first.
+	ErrPaused = errors.New("distcron: job is paused")
 	// ErrKilled is the cancellation cause of a run stopped by Kill or by
 	// OverlapReplace; such runs are recorded as killed.
 	ErrKilled = errors.New("distcron: run killed")

@@ -77,7 +77,7 @@ func (s *Scheduler) jobInfo(j *job) JobInfo {
 	}
 	return JobInfo{Name: j.name, Schedule: j.spec, Location: loc, Kind: j.kind, Source: j.source,
 		Paused: s.paused(j), Eligible: j.eligible, Refused: j.refused, Next: next, Overlap: j.cfg.overlap.String(),
-		Shards: j.cfg.shards, Broadcast: j.cfg.broadcast, Tags: j.cfg.tags, Running: s.runsLocal.count(j.name)}
+		Shards: j.cfg.shards, Broadcast: j.cfg.broadcast, Tags: j.cfg.tags, Running: s.owner.count(j.name)}
 }
 
 // Run is a run in progress somewhere in the cluster.

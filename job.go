@@ -276,8 +276,8 @@ func (s *Scheduler) newJob(name, spec string, sched Schedule, e executor.Executo
 
 func (s *Scheduler) add(j *job) error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if _, dup := s.jobs[j.name]; dup {
+		s.mu.Unlock()
 		return fmt.Errorf("%w: %q", ErrDuplicateJob, j.name)
 	}
 	s.jobs[j.name] = j
@@ -286,13 +286,28 @@ func (s *Scheduler) add(j *job) error {
 		s.signal(s.wake)
 		s.signal(s.reregister)
 	}
+	s.mu.Unlock()
+	// An override stored before this job was registered applies now.
+	s.defs.mu.Lock()
+	raw, pending := s.defs.pending[j.name]
+	s.defs.mu.Unlock()
+	if pending {
+		s.applyDefinition(j.name, raw)
+	}
 	return nil
 }
 
 // Unregister removes a job. Runs in progress finish, and a tick already
 // claimed (within the claim lead) still runs; no further tick of it is
-// claimed by this instance. It reports whether the job existed.
+// claimed by this instance. A definition that overrides the job's schedule
+// stays in etcd but no longer applies here. It reports whether the job
+// existed.
 func (s *Scheduler) Unregister(name string) bool {
+	// An override of the job has nothing left to override: a change of
+	// its definition must not bring the job back.
+	s.defs.mu.Lock()
+	delete(s.defs.code, name)
+	s.defs.mu.Unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	j, ok := s.jobs[name]

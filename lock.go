@@ -23,8 +23,9 @@ import (
 const maxTxnOps = 128
 
 // claimDepthOps is the most operations on any path through one nested claim
-// (Allow: 2; Forbid: 1 then 2; Replace: 3).
-const claimDepthOps = 3
+// (Allow: 2; Forbid: 1 then 2; Replace: 3; one more for MisfireRunOnce jobs,
+// which also record their last claimed tick).
+const claimDepthOps = 4
 
 // maxClaimBatch is how many ticks one claim transaction carries.
 const maxClaimBatch = maxTxnOps - claimDepthOps
@@ -37,6 +38,10 @@ type claimReq struct {
 	shard   int
 	trigger logsink.Trigger
 	attempt int
+	// run is the run's id within its job and unit, without the attempt;
+	// "" means the tick (scheduled runs, and catch-ups, which take the
+	// tick's claim). See runID.
+	run string
 	// backup: another instance is the preferred claimer; claim only if a
 	// read shows the tick still unclaimed.
 	backup bool
@@ -45,17 +50,27 @@ type claimReq struct {
 func (r claimReq) tickKey() string              { return keys.Tick(r.tick) }
 func (s *Scheduler) claimKey(r claimReq) string { return s.keys.Claim(r.tickKey(), r.job.name, r.unit) }
 
-// runKey is the running key of a run; retries of a tick get their own,
-// and manual runs are marked "m" so Trigger can see one in progress.
+// runID is the run's identity within its job and unit, without the
+// attempt: the tick for scheduled runs and catch-ups (both hold the tick's
+// claim, so at most one of them exists), "m<tick>" for manual runs (the
+// tick is the request time) and "c<tick>-<parent>" for chained runs (the
+// parent's tick and a hash of the parent run's key). Retries and re-runs
+// of a lost run keep the id of the run they repeat.
+func (r claimReq) runID() string {
+	if r.run != "" {
+		return r.run
+	}
+	return r.tickKey()
+}
+
+// runKey is the running key of a run: unique per job, unit, run id and
+// attempt, so no two runs ever share one (see runOwner).
 func (s *Scheduler) runKey(r claimReq) string {
-	tick := r.tickKey()
-	if r.trigger == logsink.TriggerManual {
-		tick = manualMark + tick
-	}
+	id := r.runID()
 	if r.attempt > 1 {
-		tick = fmt.Sprintf("%s#%d", tick, r.attempt)
+		id = fmt.Sprintf("%s#%d", id, r.attempt)
 	}
-	return s.keys.RunningRun(r.job.name, tick, r.unit)
+	return s.keys.RunningRun(r.job.name, id, r.unit)
 }
 
 // claimValue is what a claim key holds: the instance id and the lease of
@@ -64,9 +79,6 @@ func (s *Scheduler) runKey(r claimReq) string {
 func (s *Scheduler) claimValue(lease clientv3.LeaseID) string {
 	return fmt.Sprintf("%s %x", s.cfg.instanceID, int64(lease))
 }
-
-// manualMark prefixes the tick in the running keys of manual runs.
-const manualMark = "m"
 
 // claimState is what the claim transaction decided for one request.
 type claimState int
@@ -94,12 +106,16 @@ type runningValue struct {
 	Unit     string          `json:"unit,omitempty"`
 	Attempt  int             `json:"attempt"`
 	Trigger  logsink.Trigger `json:"trigger"`
+	Run      string          `json:"run,omitempty"` // claimReq.run
 	Claimed  time.Time       `json:"claimed"`
+	// RerunLost tells the leader to re-run the run if it is lost, even
+	// when the job is not registered on the leader.
+	RerunLost bool `json:"rerun_lost,omitempty"`
 }
 
 func (s *Scheduler) runningValue(r claimReq, now time.Time) string {
 	v, _ := json.Marshal(runningValue{Instance: s.cfg.instanceID, Tick: r.tick.UTC(), Shard: r.shard, Unit: r.unit,
-		Attempt: r.attempt, Trigger: r.trigger, Claimed: now.UTC()})
+		Attempt: r.attempt, Trigger: r.trigger, Run: r.run, Claimed: now.UTC(), RerunLost: r.job.cfg.rerunLost})
 	return string(v)
 }
 
@@ -112,14 +128,18 @@ func (s *Scheduler) runningValue(r claimReq, now time.Time) string {
 // the key and loses.
 func (s *Scheduler) claimOp(r claimReq, lease clientv3.LeaseID, now time.Time) clientv3.Op {
 	claimKey := s.claimKey(r)
-	putClaim := clientv3.OpPut(claimKey, s.claimValue(lease))
+	claimed := []clientv3.Op{clientv3.OpPut(claimKey, s.claimValue(lease))}
+	if r.job.cfg.misfire == MisfireRunOnce && r.unit == "" {
+		// The catch-up after an outage needs to know the job ran before.
+		claimed = append(claimed, clientv3.OpPut(s.keys.LastTick(r.job.name), r.tickKey()))
+	}
 	putRun := clientv3.OpPut(s.runKey(r), s.runningValue(r, now), clientv3.WithLease(lease))
-	win := []clientv3.Op{putClaim, putRun}
+	win := append(claimed[:len(claimed):len(claimed)], putRun)
 	switch r.job.cfg.overlap {
 	case OverlapForbid:
 		// Claim either way; start only if no run of the job is in progress.
 		idle := clientv3.Compare(clientv3.CreateRevision(s.keys.RunningJob(r.job.name, r.unit)), "=", 0).WithPrefix()
-		win = []clientv3.Op{clientv3.OpTxn([]clientv3.Cmp{idle}, win, []clientv3.Op{putClaim})}
+		win = []clientv3.Op{clientv3.OpTxn([]clientv3.Cmp{idle}, win, claimed)}
 	case OverlapReplace:
 		// Learn which runs are in progress, to stop them before starting.
 		win = append([]clientv3.Op{clientv3.OpGet(s.keys.RunningJob(r.job.name, r.unit), clientv3.WithPrefix(), clientv3.WithKeysOnly())}, win...)
@@ -207,6 +227,20 @@ func (s *Scheduler) resolveClaims(ctx context.Context, batch []claimReq, lease c
 				// Ours, but the running key is gone with our lease: the tick
 				// is claimed and nobody else may run it; record why it did not run.
 				out[i], tokens[i] = claimOutcome{state: claimSkipped, reason: "claimed, but the instance's lease expired before the start"}, claim[0].CreateRevision
+			}
+		}
+	}
+	// A won Replace claim must still stop the runs it replaces.
+	for i, r := range batch {
+		if out[i].state == claimWon && r.job.cfg.overlap == OverlapReplace {
+			resp, err := s.cli.Get(ctx, s.keys.RunningJob(r.job.name, r.unit), clientv3.WithPrefix(), clientv3.WithKeysOnly())
+			if err != nil {
+				return nil, nil, err
+			}
+			for _, kv := range resp.Kvs {
+				if k := string(kv.Key); k != s.runKey(r) {
+					out[i].replace = append(out[i].replace, k)
+				}
 			}
 		}
 	}

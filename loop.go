@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -175,7 +176,7 @@ func (s *Scheduler) claimAndRun(batch []claimReq, lease clientv3.LeaseID, dispat
 		token := tokens[i]
 		switch outcomes[i].state {
 		case claimOpen: // unresolved: a claim that did commit must not block Forbid
-			s.release.add(s.runKey(r))
+			s.owner.drop(s.runKey(r), lease)
 			s.inflight.Add(-1)
 		case claimLost:
 			s.counters.claimsLost.Add(1)
@@ -199,11 +200,11 @@ func (s *Scheduler) claimAndRun(batch []claimReq, lease clientv3.LeaseID, dispat
 				// Paused or cut off between claim and start: do not run it;
 				// no other instance can, so it is recorded as skipped.
 				s.inflight.Add(-1)
-				s.release.add(s.runKey(r))
+				s.owner.drop(s.runKey(r), lease)
 				s.emitSkipped(r, token, reason)
 				continue
 			}
-			s.startRun(r, token, outcomes[i].replace, &startCheck{lease: lease, at: checked})
+			s.startRun(r, token, lease, outcomes[i].replace, &startCheck{lease: lease, at: checked})
 		}
 	}
 }
@@ -256,15 +257,18 @@ func (s *Scheduler) requeueClaimed(batch []claimReq, dropped map[int]bool) {
 	s.requeue(rs)
 }
 
-// lateStart says why a won tick must not start at now, or "". A start
-// later than the misfire grace is refused. A start late by more than a
-// second (the process was paused, or cut off) first checks that the running
-// key still holds this session's lease: if not, the lease expired
-// meanwhile, the leader may have recorded the run as lost (and re-run it
-// with RerunLost), so starting it now could run it twice.
+// lateStart says why a won tick must not start at now, or "". A job
+// paused since its claim does not start. A start later than the misfire
+// grace is refused. A start late by more than a second (the process was
+// paused, or cut off) first checks that the running key still holds this
+// session's lease: if not, the lease expired meanwhile, the leader may have
+// recorded the run as lost (and re-run it with RerunLost), so starting it
+// now could run it twice.
 func (s *Scheduler) lateStart(r claimReq, lease clientv3.LeaseID, now time.Time) string {
 	late := now.Sub(r.tick)
 	switch {
+	case s.paused(r.job):
+		return "claimed, but the job was paused before the start"
 	case late > s.cfg.misfireGrace:
 		return fmt.Sprintf("claimed, but the instance reached the start %v late (misfire grace exceeded)", late.Round(time.Millisecond))
 	case late <= time.Second:
@@ -338,11 +342,17 @@ func later(a, b time.Time) time.Time {
 	return b
 }
 
-// logLimited logs a warning at most once per second.
+// logLimited logs a warning at most once per second per message, so one
+// busy warning never hides another.
 func (s *Scheduler) logLimited(msg string, fields ...zap.Field) {
 	now := time.Now().UnixNano()
-	last := s.lastWarn.Load()
-	if now-last < int64(time.Second) || !s.lastWarn.CompareAndSwap(last, now) {
+	v, ok := s.warned.Load(msg)
+	if !ok {
+		v, _ = s.warned.LoadOrStore(msg, new(atomic.Int64))
+	}
+	last := v.(*atomic.Int64)
+	prev := last.Load()
+	if prev != 0 && now-prev < int64(time.Second) || !last.CompareAndSwap(prev, now) {
 		return
 	}
 	s.log.Warn(msg, fields...)

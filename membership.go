@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"hash/fnv"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -91,4 +92,23 @@ func rendezvous(id, job string, tick time.Time) uint64 {
 	binary.LittleEndian.PutUint64(b[:], uint64(tick.UnixNano()))
 	h.Write(b[:])
 	return h.Sum64()
+}
+
+// eligible returns the live instances that have the job and carry its
+// tags (as their registrations say), sorted, with self among them when
+// self is eligible.
+func (m *membership) eligible(self string, j *job) []string {
+	m.mu.RLock()
+	var ids []string
+	for id, v := range m.members {
+		if hasAll(v.tags, j.cfg.tags) && (!v.complete || v.jobs[j.name]) {
+			ids = append(ids, id)
+		}
+	}
+	m.mu.RUnlock()
+	if j.eligible && !slices.Contains(ids, self) {
+		ids = append(ids, self)
+	}
+	slices.Sort(ids)
+	return ids
 }

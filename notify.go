@@ -46,10 +46,15 @@ type notifierEntry struct {
 }
 
 // notifier delivers notifications on one goroutine, started on first use.
+// Its queue is closed at Stop under mu, and every send checks closed under
+// mu first: a run abandoned at Stop that ends later finds the notifier
+// closed and its notification dropped, never a send on a closed channel.
 type notifier struct {
-	once  sync.Once
-	queue chan logsink.Record
-	done  chan struct{}
+	mu      sync.Mutex
+	queue   chan logsink.Record
+	done    chan struct{}
+	closed  bool
+	dropped uint64
 }
 
 func (s *Scheduler) notify(rec logsink.Record) {
@@ -63,21 +68,30 @@ func (s *Scheduler) notify(rec logsink.Record) {
 	if !want {
 		return
 	}
-	s.notifier.once.Do(func() {
-		s.notifier.queue = make(chan logsink.Record, 1024)
-		s.notifier.done = make(chan struct{})
-		go s.deliverNotifications()
-	})
+	n := &s.notifier
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed {
+		n.dropped++
+		s.logLimited("notification after stop: dropped", zap.String("job", rec.Job), zap.Time("tick", rec.Tick))
+		return
+	}
+	if n.queue == nil {
+		n.queue = make(chan logsink.Record, 1024)
+		n.done = make(chan struct{})
+		go s.deliverNotifications(n.queue, n.done)
+	}
 	select {
-	case s.notifier.queue <- rec:
+	case n.queue <- rec:
 	default:
+		n.dropped++
 		s.logLimited("notification queue full: dropped", zap.String("job", rec.Job), zap.Time("tick", rec.Tick))
 	}
 }
 
-func (s *Scheduler) deliverNotifications() {
-	defer close(s.notifier.done)
-	for rec := range s.notifier.queue {
+func (s *Scheduler) deliverNotifications(queue <-chan logsink.Record, done chan<- struct{}) {
+	defer close(done)
+	for rec := range queue {
 		for _, e := range s.cfg.notifiers {
 			if !e.when(rec) {
 				continue
@@ -91,20 +105,21 @@ func (s *Scheduler) deliverNotifications() {
 	}
 }
 
-// stopNotifier delivers what is queued, until ctx ends.
-func (s *Scheduler) stopNotifier(ctx context.Context) {
-	started := false
-	s.notifier.once.Do(func() {}) // no notifier goroutine will start after this
-	if s.notifier.queue != nil {
-		started = true
-		close(s.notifier.queue)
-	}
-	if !started {
+// stop closes the notifier for good and delivers what is queued, until
+// ctx ends.
+func (n *notifier) stop(ctx context.Context, log *zap.Logger) {
+	n.mu.Lock()
+	wasClosed := n.closed
+	n.closed = true
+	queue, done := n.queue, n.done
+	n.mu.Unlock()
+	if wasClosed || queue == nil {
 		return
 	}
+	close(queue)
 	select {
-	case <-s.notifier.done:
+	case <-done:
 	case <-ctx.Done():
-		s.log.Warn("stop: notifications still being delivered")
+		log.Warn("stop: notifications still being delivered")
 	}
 }

@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"strings"
-	"sync"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -15,75 +15,6 @@ import (
 	"github.com/distcron/distcron/logsink"
 )
 
-// localRun is one of this instance's runs in progress.
-type localRun struct {
-	job    string
-	tick   time.Time
-	value  string // the running key's value, to re-attach it to a new lease
-	cancel context.CancelCauseFunc
-}
-
-// runningSet tracks this instance's runs in progress by running key, so a
-// new session can re-attach them and kill requests can find them.
-type runningSet struct {
-	mu   sync.Mutex
-	runs map[string]*localRun
-}
-
-func (r *runningSet) add(key string, run *localRun) {
-	r.mu.Lock()
-	if r.runs == nil {
-		r.runs = make(map[string]*localRun)
-	}
-	r.runs[key] = run
-	r.mu.Unlock()
-}
-
-func (r *runningSet) remove(key string) {
-	r.mu.Lock()
-	delete(r.runs, key)
-	r.mu.Unlock()
-}
-
-// snapshot returns running key -> value.
-func (r *runningSet) snapshot() map[string]string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	m := make(map[string]string, len(r.runs))
-	for k, run := range r.runs {
-		m[k] = run.value
-	}
-	return m
-}
-
-// kill cancels the runs of job (of ticks before before, unless it is zero)
-// with cause ErrKilled and reports how many.
-func (r *runningSet) kill(job string, before time.Time) int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	n := 0
-	for _, run := range r.runs {
-		if run.job == job && (before.IsZero() || run.tick.Before(before)) {
-			run.cancel(ErrKilled)
-			n++
-		}
-	}
-	return n
-}
-
-// count returns how many runs of job are in progress here.
-func (r *runningSet) count(job string) int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	n := 0
-	for _, run := range r.runs {
-		if run.job == job {
-			n++
-		}
-	}
-	return n
-}
-
 // startCheck is the lateStart check a scheduled tick passed before
 // startRun: which lease holds its claim, and when the check was made.
 type startCheck struct {
@@ -91,26 +22,33 @@ type startCheck struct {
 	at    time.Time
 }
 
-// startRun starts a claimed tick on its own goroutine. The capacity slot
-// was taken at dispatch and is returned when the run ends. replace lists
+// startRun starts a claimed run on its own goroutine; its running key is
+// on lease. The capacity slot was taken at dispatch and is returned when
+// the run ends. replace lists
 // running keys that OverlapReplace must see gone before the run starts.
 // check, when not nil, is repeated at the moment of the start if that
 // comes more than a second after it (the process was paused in between).
-func (s *Scheduler) startRun(r claimReq, token int64, replace []string, check *startCheck) {
+func (s *Scheduler) startRun(r claimReq, token int64, lease clientv3.LeaseID, replace []string, check *startCheck) {
 	runKey := s.runKey(r)
+	if !s.runs.add() {
+		// Stop has given up waiting for runs: a claim that resolved after
+		// that does not start (no other instance may run it either).
+		s.inflight.Add(-1)
+		s.owner.drop(runKey, lease)
+		s.emitSkipped(r, token, "claimed, but the instance was stopping")
+		return
+	}
 	ctx, cancel := context.WithCancelCause(s.runsCtx)
-	s.runsLocal.add(runKey, &localRun{job: r.job.name, tick: r.tick, value: s.runningValue(r, s.cfg.clock.Now()), cancel: cancel})
-	s.runsWG.Add(1)
+	s.owner.start(runKey, &localRun{job: r.job.name, tick: r.tick, value: s.runningValue(r, s.cfg.clock.Now()), lease: lease, cancel: cancel})
 	go func() {
-		defer s.runsWG.Done()
+		defer s.runs.done()
 		defer s.inflight.Add(-1)
 		defer cancel(nil)
 		if len(replace) > 0 {
 			s.replaceRuns(r, replace)
 		}
 		rec, ran := s.execute(ctx, r, token, check)
-		s.runsLocal.remove(runKey)
-		s.release.add(runKey)
+		s.owner.finish(runKey)
 		s.emit(rec)
 		if ran {
 			s.afterRun(r, rec)
@@ -227,13 +165,11 @@ func stepRecords(steps []executor.StepResult) []logsink.StepRecord {
 func (s *Scheduler) afterRun(r claimReq, rec logsink.Record) {
 	failed := rec.Status == logsink.StatusFailed || rec.Status == logsink.StatusTimeout
 	if rp := r.job.cfg.retry; failed && r.attempt < rp.maxAttempts {
-		next := r
-		next.attempt = r.attempt + 1
 		wait := rp.backoffFor(r.attempt)
-		s.requestAsync(runRequest{Job: r.job.name, Tick: r.tick.UTC(), Shard: r.shard, Unit: r.unit,
-			Trigger: logsink.TriggerRetry, Attempt: next.attempt, NotBefore: s.cfg.clock.Now().Add(wait).UTC(),
-			Requested: s.cfg.clock.Now().UTC(), By: s.cfg.instanceID},
-			fmt.Sprintf("retry-%s-%s-%d", r.tickKey(), r.unit, next.attempt))
+		now := s.cfg.clock.Now().UTC()
+		s.requestAsync(runRequest{Job: r.job.name, Tick: r.tick.UTC(), Shard: r.shard, Unit: r.unit, Run: r.run,
+			Trigger: logsink.TriggerRetry, Attempt: r.attempt + 1, NotBefore: now.Add(wait), Requested: now, By: s.cfg.instanceID},
+			retryID(r.unit, r.runID(), r.attempt+1))
 	}
 	var chain []string
 	switch {
@@ -242,13 +178,30 @@ func (s *Scheduler) afterRun(r claimReq, rec logsink.Record) {
 	case failed && r.attempt >= r.job.cfg.retry.maxAttempts:
 		chain = r.job.cfg.onFailure // only once the last attempt failed
 	}
-	for _, target := range chain {
-		now := s.cfg.clock.Now().UTC()
-		s.requestAsync(runRequest{Job: target, Tick: r.tick.UTC(), Trigger: logsink.TriggerChain, Attempt: 1,
-			NotBefore: now, Requested: now, By: s.cfg.instanceID},
-			fmt.Sprintf("after-%s-%s-%s-%d", r.job.name, r.tickKey(), r.unit, r.attempt))
+	if len(chain) > 0 {
+		// One chained run per parent run: its id names the parent run.
+		parent := shortHash(s.runKey(r))
+		for _, target := range chain {
+			now := s.cfg.clock.Now().UTC()
+			s.requestAsync(runRequest{Job: target, Tick: r.tick.UTC(), Run: "c" + r.tickKey() + "-" + parent,
+				Trigger: logsink.TriggerChain, Attempt: 1, NotBefore: now, Requested: now, By: s.cfg.instanceID},
+				"after-"+parent)
+		}
 	}
 	s.notify(rec)
+}
+
+// retryID is the request id of attempt n of a run: one request per run
+// and attempt, however often it is asked for.
+func retryID(unit, run string, n int) string {
+	return fmt.Sprintf("retry-%s-%s-%d", unit, run, n)
+}
+
+// shortHash is a 64-bit FNV-1a hash of s in hex, to name a run compactly.
+func shortHash(s string) string {
+	h := fnv.New64a()
+	h.Write([]byte(s))
+	return fmt.Sprintf("%016x", h.Sum64())
 }
 
 // emitSkipped records a tick this instance claimed but did not run.

@@ -48,13 +48,13 @@ type Scheduler struct {
 	// Claims and runs in flight.
 	claimSem  chan struct{}
 	claimWG   sync.WaitGroup
-	runsWG    sync.WaitGroup
+	runs      runGroup
 	runsCtx   context.Context
 	stopRuns  context.CancelFunc
 	inflight  atomic.Int64 // pending claims + runs in progress (capacity)
-	runsLocal runningSet
+	owner     runOwner     // this instance's running keys
 	leadStats leadTracker
-	lastWarn  atomic.Int64
+	warned    sync.Map // log message -> *atomic.Int64, last time logged (logLimited)
 	counters  counters
 
 	// Background goroutines tied to the scheduler's life.
@@ -64,7 +64,6 @@ type Scheduler struct {
 	sess      sessionHolder
 	prevLease atomic.Int64 // lease of the session being replaced, during renewal
 	leader    atomic.Bool
-	release   releaser
 	control   controlState
 	pipelines []*logsink.Pipeline
 	notifier  notifier
@@ -120,7 +119,7 @@ func New(cli *clientv3.Client, opts ...Option) (*Scheduler, error) {
 		}
 		s.pipelines = append(s.pipelines, p)
 	}
-	s.release.init(s)
+	s.owner.init(s)
 	s.control.init()
 	return s, nil
 }
@@ -173,7 +172,7 @@ func (s *Scheduler) Start(ctx context.Context) error {
 	n := len(s.jobs)
 	s.mu.Unlock()
 
-	s.goBG(s.release.run)
+	s.goBG(s.owner.run)
 	s.goBG(s.watchControl)
 	s.goBG(func() { s.keepSession(sess) })
 	go s.loop()
@@ -181,15 +180,26 @@ func (s *Scheduler) Start(ctx context.Context) error {
 	return nil
 }
 
-// Stop shuts the scheduler down gracefully, like http.Server.Shutdown: it
-// stops claiming ticks, waits for runs in progress until ctx ends, then
-// cancels the rest and waits for them (at most the stop grace), flushes the
-// sinks, deletes the instance's registration and running keys, resigns
-// leadership and revokes the lease (so peers see the instance leave at
-// once). When runs had to be cancelled it returns an error that matches
-// both ErrRunsCancelled and ctx.Err(); when records could not be
-// delivered, a sink error. Stop before Start, or a second
-// Stop, returns ErrNotStarted.
+// Stop shuts the scheduler down gracefully, like http.Server.Shutdown:
+// it stops claiming ticks and waits for runs in progress until ctx ends.
+// If ctx ends first, it cancels the runs (recorded as killed) and waits for
+// them at most the stop grace (WithStopGrace), then abandons the rest. It
+// then leaves etcd, which takes at most stopLeaveTimeout: deletes the keys
+// of finished runs and revokes the lease, so the registration, leadership
+// and the keys of abandoned runs vanish at once and peers see the instance
+// leave. Last it flushes the sinks, until ctx ends (at least
+// stopFlushTimeout, and at most that long when ctx has no deadline).
+//
+// So Stop returns at most the stop grace plus 2s after ctx ends, in every
+// failure mode (etcd unreachable, sinks down, runs that ignore
+// cancellation), and within 1s plus the time runs take when ctx has no
+// deadline. Nothing it leaves behind can panic the host: a run abandoned
+// here may end any time later; its record is then dropped.
+//
+// When runs had to be cancelled it returns an error that matches both
+// ErrRunsCancelled and ctx.Err(); when records could not be delivered, an
+// error matching logsink.ErrUndelivered that says how many. Stop before
+// Start, or a second Stop, returns ErrNotStarted.
 func (s *Scheduler) Stop(ctx context.Context) error {
 	s.mu.Lock()
 	if s.state != stateStarted {
@@ -201,55 +211,79 @@ func (s *Scheduler) Stop(ctx context.Context) error {
 
 	close(s.stopLoop)
 	<-s.loopDone
-	// Claims in flight (of ticks and of run requests) may still start runs,
-	// bounded by their own timeouts; no new one starts after this.
-	s.claimWG.Wait()
-
 	var errs []error
-	if !waitCtx(ctx, &s.runsWG) {
+	// Claims in flight (of ticks and of run requests) may still start
+	// runs; both waits end with ctx.
+	if !waitCtx(ctx, &s.claimWG) || !s.runs.wait(ctx) {
 		n := s.inflight.Load()
 		errs = append(errs, fmt.Errorf("%w (%d): %w", ErrRunsCancelled, n, ctx.Err()))
 		s.log.Warn("stop deadline reached: cancelling runs in progress", zap.Int64("runs", n))
+		s.runs.close() // a claim resolving from now on is recorded skipped, not run
 		s.stopRuns()
 		graceCtx, cancel := context.WithTimeout(context.Background(), s.cfg.stopGrace)
-		if !waitCtx(graceCtx, &s.runsWG) {
+		if !s.runs.wait(graceCtx) {
 			s.log.Error("runs ignored cancellation; abandoning them", zap.Duration("grace", s.cfg.stopGrace))
 		}
 		cancel()
 	}
+	s.runs.close()
 	s.stopRuns()
+	s.stopBG() // background work ends; none of it is needed to leave
 
-	// Cleanup runs with the caller's ctx, or a fresh bounded one when it
-	// has already ended: the final record write must not be skipped.
-	cleanCtx, cancel := ctx, context.CancelFunc(func() {})
-	if ctx.Err() != nil {
-		cleanCtx, cancel = context.WithTimeout(context.Background(), s.cfg.stopGrace)
+	if err := s.leave(); err != nil {
+		s.log.Warn("leave etcd at stop (peers see the instance leave when its lease expires)", zap.Error(err))
 	}
+
+	flushCtx, cancel := stopFlushContext(ctx)
 	defer cancel()
 	for _, p := range s.pipelines {
-		if err := p.Stop(cleanCtx); err != nil {
+		if err := p.Stop(flushCtx); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	s.stopNotifier(cleanCtx)
-	// Leave cleanly: finished runs' keys first, then the registration, so
-	// the leader can tell a clean exit from a crash (see lost-run detection).
-	if err := s.release.flush(cleanCtx); err != nil {
-		s.log.Warn("release running keys at stop", zap.Error(err))
-	}
-	if sess := s.sess.get(); sess != nil {
-		if _, err := s.cli.Delete(cleanCtx, s.keys.Instance(s.cfg.instanceID)); err != nil {
-			s.log.Warn("deregister", zap.Error(err))
-		}
-	}
-
-	s.stopBG() // ends keepSession: resigns and revokes the lease
-	if !waitCtx(cleanCtx, &s.bgWG) {
-		s.log.Error("background work did not end in time (etcd unreachable?)")
-		errs = append(errs, fmt.Errorf("distcron: stop: %w", context.DeadlineExceeded))
+	s.notifier.stop(flushCtx, s.log)
+	if !waitCtx(flushCtx, &s.bgWG) {
+		s.log.Warn("background work still ending after stop")
 	}
 	s.log.Info("stopped")
 	return errors.Join(errs...)
+}
+
+// How long Stop may spend leaving etcd, and flushing sinks past ctx.
+const (
+	stopLeaveTimeout = time.Second
+	stopFlushTimeout = time.Second
+)
+
+// stopFlushContext bounds the sink flush at Stop: ctx, but at least
+// stopFlushTimeout from now, and exactly that when ctx has no deadline.
+func stopFlushContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if d, ok := ctx.Deadline(); ok && time.Until(d) > stopFlushTimeout {
+		return context.WithDeadline(context.WithoutCancel(ctx), d)
+	}
+	return context.WithTimeout(context.WithoutCancel(ctx), stopFlushTimeout)
+}
+
+// leave deletes the keys of finished runs, then revokes the lease (the
+// registration, the election key and the keys of runs abandoned at Stop go
+// with it), all within stopLeaveTimeout. The order lets the leader tell a
+// clean exit from a crash (see lost-run detection).
+func (s *Scheduler) leave() error {
+	ctx, cancel := context.WithTimeout(context.Background(), stopLeaveTimeout)
+	defer cancel()
+	sess := s.sess.get()
+	s.sess.set(nil)
+	relCtx, relCancel := context.WithTimeout(ctx, stopLeaveTimeout/2)
+	err := s.owner.flush(relCtx)
+	relCancel()
+	if sess == nil {
+		return err
+	}
+	sess.Orphan() // stop its keep-alive; revoke with our own deadline
+	if _, rerr := s.cli.Revoke(ctx, sess.Lease()); rerr != nil {
+		err = errors.Join(err, fmt.Errorf("revoke lease: %w", rerr))
+	}
+	return err
 }
 
 // goBG runs f on a background goroutine that Stop waits for.

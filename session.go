@@ -6,7 +6,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
 	"go.uber.org/zap"
 )
@@ -50,7 +49,7 @@ func (s *Scheduler) newSession(ctx context.Context) (*concurrency.Session, error
 // session ends (lease expired, etcd unreachable past the TTL) it stops
 // claiming, creates a new session, re-registers, re-attaches the running
 // keys of runs still in progress (a run is not killed because the lease
-// blinked) and campaigns again. On Stop it resigns and revokes the lease.
+// blinked) and campaigns again. On Stop it resigns; Stop revokes the lease.
 func (s *Scheduler) keepSession(sess *concurrency.Session) {
 	for {
 		campaignCtx, stopCampaign := context.WithCancel(s.bgCtx)
@@ -68,8 +67,7 @@ func (s *Scheduler) keepSession(sess *concurrency.Session) {
 			s.log.Warn("campaign did not end in time; leaving it to finish with the client")
 		}
 		if !lost {
-			s.closeSession(sess)
-			return
+			return // Stop revokes the lease (see Scheduler.leave)
 		}
 		s.log.Error("etcd session lost: not claiming until a new session is up", zap.Int64("lease", int64(sess.Lease())))
 		s.prevLease.Store(int64(sess.Lease()))
@@ -131,28 +129,11 @@ func (s *Scheduler) renewSession() *concurrency.Session {
 	}
 }
 
-// reattachRuns re-puts the running keys of this instance's runs under the
-// new lease, in batches of maxTxnOps. A run that ended meanwhile may have
-// had its key re-put after the releaser deleted it: those keys are queued
-// for release again.
+// reattachRuns puts the running keys of this instance's runs in progress
+// on the new session's lease (see runOwner.reattach).
 func (s *Scheduler) reattachRuns(ctx context.Context, sess *concurrency.Session) error {
-	before := s.runsLocal.snapshot()
-	var ops []clientv3.Op
-	for k, v := range before {
-		ops = append(ops, clientv3.OpPut(k, v, clientv3.WithLease(sess.Lease())))
-	}
-	for len(ops) > 0 {
-		n := min(len(ops), maxTxnOps)
-		if _, err := s.cli.Txn(ctx).Then(ops[:n]...).Commit(); err != nil {
-			return fmt.Errorf("reattach running keys: %w", err)
-		}
-		ops = ops[n:]
-	}
-	after := s.runsLocal.snapshot()
-	for k := range before {
-		if _, still := after[k]; !still {
-			s.release.add(k)
-		}
+	if err := s.owner.reattach(ctx, sess.Lease()); err != nil {
+		return fmt.Errorf("reattach running keys: %w", err)
 	}
 	return nil
 }

@@ -8,22 +8,26 @@ import (
 
 // Stats is a snapshot of this instance's counters since Start, for metrics.
 type Stats struct {
-	ClaimsWon     uint64                  // ticks (or units) this instance claimed
-	ClaimsLost    uint64                  // claims another instance won first
-	ClaimErrors   uint64                  // claim requests that failed (their ticks were given up or resolved)
-	Misfired      uint64                  // ticks skipped because they were too old to claim
-	LeftToPeers   uint64                  // ticks not claimed because this instance was at capacity
-	RunsStarted   uint64                  // runs started here (scheduled, manual, retries, ...)
-	BackupClaims  uint64                  // ticks this instance claimed as backup of the preferred claimer
-	RunsInFlight  int64                   // claims pending plus runs in progress here
-	ClaimLeadNs   int64                   // the current claim lead, in nanoseconds
-	Leader        bool                    // whether this instance leads
-	SinkPipelines []logsink.PipelineStats // one per sink, in WithSinks order
+	ClaimsWon    uint64 // ticks (or units) this instance claimed
+	ClaimsLost   uint64 // claims another instance won first
+	ClaimErrors  uint64 // claim requests that failed (their ticks were given up or resolved)
+	Misfired     uint64 // ticks skipped because they were too old to claim
+	LeftToPeers  uint64 // ticks not claimed because this instance was at capacity
+	RunsStarted  uint64 // runs started here (scheduled, manual, retries, ...)
+	BackupClaims uint64 // ticks this instance claimed as backup of the preferred claimer
+	// LostRunsUnchecked counts the times this instance, as leader, could
+	// not examine a range of etcd history for lost runs because it was
+	// compacted first (each is also logged as an error).
+	LostRunsUnchecked uint64
+	RunsInFlight      int64                   // claims pending plus runs in progress here
+	ClaimLeadNs       int64                   // the current claim lead, in nanoseconds
+	Leader            bool                    // whether this instance leads
+	SinkPipelines     []logsink.PipelineStats // one per sink, in WithSinks order
 }
 
 // counters are the scheduler's monotonic counters.
 type counters struct {
-	claimsWon, claimsLost, claimErrors, misfired, leftToPeers, runsStarted, backupClaims atomic.Uint64
+	claimsWon, claimsLost, claimErrors, misfired, leftToPeers, runsStarted, backupClaims, lostUnchecked atomic.Uint64
 }
 
 // Stats returns a snapshot of the instance's counters. It does not block
@@ -33,7 +37,7 @@ func (s *Scheduler) Stats() Stats {
 		ClaimsWon: s.counters.claimsWon.Load(), ClaimsLost: s.counters.claimsLost.Load(),
 		ClaimErrors: s.counters.claimErrors.Load(), Misfired: s.counters.misfired.Load(),
 		LeftToPeers: s.counters.leftToPeers.Load(), RunsStarted: s.counters.runsStarted.Load(),
-		BackupClaims: s.counters.backupClaims.Load(),
+		BackupClaims: s.counters.backupClaims.Load(), LostRunsUnchecked: s.counters.lostUnchecked.Load(),
 		RunsInFlight: s.inflight.Load(), ClaimLeadNs: int64(s.lead()), Leader: s.leader.Load(),
 	}
 	for _, p := range s.pipelines {

@@ -10,6 +10,8 @@
 //	control/paused/<job>           pause flag
 //	control/kill/<job>/<id>        kill request (short lease)
 //	control/requests/<job>/<id>    run request: manual, retry, catchup, chained
+//	last/<job>                     last claimed tick of a MisfireRunOnce job
+//	duties/lost-cursor             revision up to which the leaders handled lost runs
 //
 // A unit is "s<n>" for shard n of a sharded job and "i<instance>" for one
 // instance's run of a broadcast job; plain jobs have none.
@@ -112,6 +114,14 @@ func (l Layout) Requests() string { return l.Control() + "requests/" }
 
 // Request is one run request for a job.
 func (l Layout) Request(job, id string) string { return l.Requests() + job + "/" + id }
+
+// LastTick is the key holding the last claimed tick of a job (kept for
+// MisfireRunOnce jobs only; the catch-up after an outage reads it).
+func (l Layout) LastTick(job string) string { return l.prefix + "last/" + job }
+
+// LostCursor is the key holding the revision up to which the leaders have
+// handled registration deletes (lost-run detection), fixed-width decimal.
+func (l Layout) LostCursor() string { return l.prefix + "duties/lost-cursor" }
 
 // JobOf returns the job name in a key below prefix (the first path element).
 func JobOf(prefix, key string) string {

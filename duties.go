@@ -1,0 +1,479 @@
+package distcron
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/client/v3/concurrency"
+	"go.uber.org/zap"
+
+	"github.com/distcron/distcron/internal/keys"
+	"github.com/distcron/distcron/logsink"
+)
+
+// duties are the leader's housekeeping for one term: claim GC, lost-run
+// detection, the misfire catch-up and request expiry. Firing never waits
+// for them.
+//
+// Fencing. Every write of the duties is a transaction conditioned on the
+// leadership this instance holds: its election key still exists with the
+// create revision it campaigned with. A deposed leader (its lease expired
+// while it was paused or cut off; a successor holds the election) finds
+// that compare false, writes nothing, and ends its duties.
+//
+// Lost runs, once. The leaders share a cursor, duties/lost-cursor: the
+// revision up to which registration deletes have been handled. A term
+// watches registration deletes from the cursor on; for each it finds the
+// runs the instance had in progress and, in one fenced transaction that
+// also requires the cursor unchanged, moves the cursor past the delete and
+// stores the re-run requests (RerunLost). Only when that transaction
+// commits are the runs recorded lost. So a leader change neither replays a
+// delete already handled (the cursor is past it) nor skips one (the cursor
+// is not moved until the delete is handled); two leaders cannot both
+// handle one delete (the cursor compare fails for the second).
+//
+// Restartable. Any watch error (compaction, no raft leader, a lost stream)
+// ends the watch; the duties read the cursor again and watch again from
+// it. When the history from the cursor on was compacted, the deletes in
+// the compacted range cannot be examined: that is logged as an error and
+// counted, and detection resumes at the compaction revision. The cursor is
+// moved forward on watch progress notifications as well, so an idle
+// cluster does not leave it behind the compaction.
+type duties struct {
+	s     *Scheduler
+	sess  *concurrency.Session
+	fence clientv3.Cmp
+	// fromRev is where lost-run detection starts when there is no cursor
+	// yet (the first leader of a namespace): the revision this instance
+	// began to campaign at, so a predecessor's own death is covered.
+	fromRev int64
+	// cursor is the handled revision and cursorMod the cursor key's
+	// ModRevision as this term last wrote or read it (0: no key).
+	cursor, cursorMod int64
+	// caught remembers the tick each MisfireRunOnce job was last checked
+	// for, so each missed tick costs one transaction.
+	caught map[string]time.Time
+}
+
+// errDeposed reports that a fenced write found this instance no longer
+// leader.
+var errDeposed = errors.New("distcron: no longer leader")
+
+func newDuties(s *Scheduler, sess *concurrency.Session, e *concurrency.Election, fromRev int64) *duties {
+	return &duties{
+		s: s, sess: sess, fromRev: fromRev, caught: make(map[string]time.Time),
+		fence: clientv3.Compare(clientv3.CreateRevision(e.Key()), "=", e.Rev()),
+	}
+}
+
+// run does the duties until ctx ends, the session ends or the instance is
+// found deposed.
+func (d *duties) run(ctx context.Context) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-d.sess.Done():
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	lostDone := make(chan struct{})
+	go func() {
+		defer close(lostDone)
+		if d.watchLostRuns(ctx) == errDeposed {
+			cancel()
+		}
+	}()
+	defer func() { <-lostDone }()
+
+	s := d.s
+	gc := time.NewTicker(s.claimGCInterval())
+	defer gc.Stop()
+	second := time.NewTicker(time.Second)
+	defer second.Stop()
+	for i := 0; ; i++ {
+		if i%60 == 0 {
+			if err := d.expireRequests(ctx); err == errDeposed {
+				return
+			}
+		}
+		if err := d.catchUp(ctx); err == errDeposed {
+			return
+		}
+		select {
+		case <-gc.C:
+			n, err := d.gcClaims(ctx)
+			switch {
+			case err == errDeposed:
+				return
+			case err != nil && ctx.Err() == nil:
+				s.logLimited("claim GC", zap.Error(err))
+			case n > 0:
+				s.log.Debug("claim GC", zap.Int64("deleted", n))
+			}
+		case <-second.C:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// fenced commits then as one transaction if this instance still leads;
+// errDeposed if it does not.
+func (d *duties) fenced(ctx context.Context, then ...clientv3.Op) (*clientv3.TxnResponse, error) {
+	resp, err := d.s.cli.Txn(ctx).If(d.fence).Then(then...).Commit()
+	if err != nil {
+		return nil, err
+	}
+	if !resp.Succeeded {
+		return nil, errDeposed
+	}
+	return resp, nil
+}
+
+func (s *Scheduler) claimGCInterval() time.Duration {
+	return min(max(s.cfg.claimRetention/10, time.Second), 30*time.Second)
+}
+
+// gcClaims deletes the claims of ticks older than the claim retention (by
+// the leader's clock) in one range delete: claim keys start with the tick.
+func (d *duties) gcClaims(ctx context.Context) (int64, error) {
+	s := d.s
+	cutoff := keys.Tick(s.cfg.clock.Now().Add(-s.cfg.claimRetention))
+	resp, err := d.fenced(ctx, clientv3.OpDelete(s.keys.Claims(), clientv3.WithRange(s.keys.ClaimsBefore(cutoff))))
+	if err != nil {
+		return 0, err
+	}
+	return resp.Responses[0].GetResponseDeleteRange().GetDeleted(), nil
+}
+
+// requestExpiry is how long a run request may wait for an eligible
+// instance before the leader deletes it.
+const requestExpiry = 10 * time.Minute
+
+// expireRequests deletes run requests nobody could take for requestExpiry
+// (their job is registered nowhere, or no instance is eligible).
+func (d *duties) expireRequests(ctx context.Context) error {
+	s := d.s
+	resp, err := s.cli.Get(ctx, s.keys.Requests(), clientv3.WithPrefix())
+	if err != nil {
+		return err
+	}
+	cutoff := s.cfg.clock.Now().Add(-requestExpiry)
+	for _, kv := range resp.Kvs {
+		var req runRequest
+		if json.Unmarshal(kv.Value, &req) == nil && req.NotBefore.Before(cutoff) {
+			key := string(kv.Key)
+			unchanged := clientv3.Compare(clientv3.ModRevision(key), "=", kv.ModRevision)
+			if _, err := d.fenced(ctx, clientv3.OpTxn([]clientv3.Cmp{unchanged}, []clientv3.Op{clientv3.OpDelete(key)}, nil)); err != nil {
+				return err
+			}
+			s.log.Warn("run request expired untaken", zap.String("job", req.Job), zap.String("key", key))
+		}
+	}
+	return nil
+}
+
+// catchUp applies MisfireRunOnce: for each such job registered here (not
+// sharded, not broadcast, not paused), the newest tick whose age is within
+// [catchUpAfter, starting deadline] gets one catch-up run if it is still
+// unclaimed and the job ran before it (last/<job>, written by every claim of
+// the job, holds an earlier tick). The checks and the request are one
+// fenced transaction; the request takes the tick's claim when it runs, so
+// it never runs beside a scheduled claim of that tick, and a backlog is
+// never replayed. It works for any period: nothing depends on the claim
+// retention.
+func (d *duties) catchUp(ctx context.Context) error {
+	s := d.s
+	now := s.cfg.clock.Now()
+	s.mu.Lock()
+	var jobs []*job
+	for _, j := range s.jobs {
+		if j.cfg.misfire == MisfireRunOnce && j.cfg.shards == 0 && !j.cfg.broadcast {
+			jobs = append(jobs, j)
+		}
+	}
+	s.mu.Unlock()
+	for _, j := range jobs {
+		tick := newestTick(j.schedule, now.Add(-j.cfg.startDeadline), now.Add(-s.catchUpAfter()))
+		if tick.IsZero() || d.caught[j.name].Equal(tick) || s.paused(j) {
+			continue
+		}
+		r := claimReq{job: j, tick: tick}
+		req := runRequest{Job: j.name, Tick: tick.UTC(), Trigger: logsink.TriggerCatchup, Attempt: 1,
+			NotBefore: now.UTC(), Requested: now.UTC(), By: s.cfg.instanceID, Claim: true}
+		v, _ := json.Marshal(req)
+		reqKey := s.keys.Request(j.name, "catchup-"+r.tickKey())
+		missed := []clientv3.Cmp{
+			clientv3.Compare(clientv3.Value(s.keys.LastTick(j.name)), "<", r.tickKey()),
+			clientv3.Compare(clientv3.CreateRevision(s.claimKey(r)), "=", 0),
+			clientv3.Compare(clientv3.CreateRevision(reqKey), "=", 0),
+		}
+		resp, err := d.fenced(ctx, clientv3.OpTxn(missed, []clientv3.Op{clientv3.OpPut(reqKey, string(v))}, nil))
+		if err != nil {
+			return err
+		}
+		d.caught[j.name] = tick
+		if resp.Responses[0].GetResponseTxn().GetSucceeded() {
+			s.log.Info("misfire: requesting one catch-up run", zap.String("job", j.name), zap.Time("tick", tick))
+		}
+	}
+	return nil
+}
+
+// catchUpAfter is how old an unclaimed tick must be before the catch-up
+// takes it: past the backups' claims, so a tick in flight is not taken.
+func (s *Scheduler) catchUpAfter() time.Duration {
+	return max(time.Second, 2*s.backupDelay())
+}
+
+// newestTick returns the last tick of sched in (from, to], or zero.
+func newestTick(sched Schedule, from, to time.Time) time.Time {
+	var last time.Time
+	for t, i := sched.Next(from), 0; !t.IsZero() && !t.After(to) && i < 1_000_000; t, i = sched.Next(t), i+1 {
+		last = t
+	}
+	return last
+}
+
+// cursorValue formats a revision for the cursor key.
+func cursorValue(rev int64) string { return fmt.Sprintf("%020d", rev) }
+
+// loadCursor reads the lost-run cursor (fenced: a deposed leader stops).
+func (d *duties) loadCursor(ctx context.Context) error {
+	resp, err := d.fenced(ctx, clientv3.OpGet(d.s.keys.LostCursor()))
+	if err != nil {
+		return err
+	}
+	kvs := resp.Responses[0].GetResponseRange().GetKvs()
+	if len(kvs) == 0 {
+		d.cursor, d.cursorMod = d.fromRev-1, 0
+		return nil
+	}
+	rev, err := strconv.ParseInt(string(kvs[0].Value), 10, 64)
+	if err != nil {
+		return fmt.Errorf("distcron: malformed lost-run cursor %q: %w", kvs[0].Value, err)
+	}
+	d.cursor, d.cursorMod = rev, kvs[0].ModRevision
+	return nil
+}
+
+// advance moves the cursor to rev, with ops in the same transaction; it
+// fails unless this instance leads and the cursor is as it last saw it.
+func (d *duties) advance(ctx context.Context, rev int64, ops ...clientv3.Op) error {
+	key := d.s.keys.LostCursor()
+	unchanged := clientv3.Compare(clientv3.ModRevision(key), "=", d.cursorMod)
+	then := append([]clientv3.Op{clientv3.OpPut(key, cursorValue(rev))}, ops...)
+	resp, err := d.s.cli.Txn(ctx).If(d.fence, unchanged).Then(then...).Commit()
+	if err != nil {
+		return err
+	}
+	if !resp.Succeeded {
+		return errDeposed // another leader moved the cursor, or we lost the election
+	}
+	d.cursor, d.cursorMod = rev, resp.Header.Revision
+	return nil
+}
+
+// lostWatchBackoff spaces re-watches after errors.
+const lostWatchBackoff = 500 * time.Millisecond
+
+// watchLostRuns follows registration deletes from the cursor until ctx
+// ends or the instance is deposed (errDeposed), re-reading the cursor and
+// watching again after any error.
+func (d *duties) watchLostRuns(ctx context.Context) error {
+	s := d.s
+	for ctx.Err() == nil {
+		err := d.loadCursor(ctx)
+		if err == nil {
+			wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+			wch := s.cli.Watch(wctx, s.keys.Instances(), clientv3.WithPrefix(), clientv3.WithRev(d.cursor+1),
+				clientv3.WithFilterPut(), clientv3.WithPrevKV())
+			err = d.followDeletes(wctx, wch)
+			cancel()
+		}
+		if err == errDeposed {
+			return err
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		s.logLimited("lost-run watch ended; watching again from the cursor", zap.Error(err), zap.Int64("cursor", d.cursor))
+		select {
+		case <-time.After(lostWatchBackoff):
+		case <-ctx.Done():
+		}
+	}
+	return nil
+}
+
+// followDeletes handles the deletes wch delivers, asks for progress
+// notifications now and then to move the cursor while nothing happens,
+// and returns the error that ended the watch.
+func (d *duties) followDeletes(wctx context.Context, wch clientv3.WatchChan) error {
+	s := d.s
+	progress := time.NewTicker(s.claimGCInterval())
+	defer progress.Stop()
+	for {
+		select {
+		case resp, ok := <-wch:
+			if !ok {
+				return errors.New("watch closed")
+			}
+			if resp.CompactRevision != 0 {
+				return d.skipCompacted(wctx, resp.CompactRevision)
+			}
+			if err := resp.Err(); err != nil {
+				return err
+			}
+			if resp.IsProgressNotify() {
+				if rev := resp.Header.Revision; rev > d.cursor {
+					if err := d.advance(wctx, rev); err != nil {
+						return err
+					}
+				}
+				continue
+			}
+			for _, ev := range resp.Events {
+				if err := d.handleDelete(wctx, ev); err != nil {
+					return err
+				}
+			}
+		case <-progress.C:
+			_ = s.cli.RequestProgress(wctx) // answered on wch
+		case <-wctx.Done():
+			return wctx.Err()
+		}
+	}
+}
+
+// skipCompacted moves the cursor over history that was compacted before
+// it was examined, and says so loudly.
+func (d *duties) skipCompacted(ctx context.Context, compactRev int64) error {
+	s := d.s
+	s.counters.lostUnchecked.Add(1)
+	s.log.Error("lost-run detection: etcd history compacted before it was examined; instances that died in this range are not checked for lost runs",
+		zap.Int64("from_revision", d.cursor+1), zap.Int64("to_revision", compactRev-1))
+	if err := d.advance(ctx, compactRev-1); err != nil {
+		return err
+	}
+	return rpctypes.ErrCompacted
+}
+
+// handleDelete handles one registration delete: the runs the instance had
+// in progress just before it (on the registration's lease) are lost. They
+// are recorded lost, and re-run with RerunLost, once the cursor moved past
+// the delete (see duties).
+func (d *duties) handleDelete(ctx context.Context, ev *clientv3.Event) error {
+	s := d.s
+	id := strings.TrimPrefix(string(ev.Kv.Key), s.keys.Instances())
+	at := ev.Kv.ModRevision
+	if id == s.cfg.instanceID {
+		return d.advance(ctx, at) // our own registration: our runs go on
+	}
+	resp, err := s.cli.Get(ctx, s.keys.Running(), clientv3.WithPrefix(), clientv3.WithRev(at-1))
+	if errors.Is(err, rpctypes.ErrCompacted) {
+		s.counters.lostUnchecked.Add(1)
+		s.log.Error("lost-run detection: history compacted before it was examined; not checking this instance's runs",
+			zap.String("runner", id), zap.Int64("revision", at))
+		return d.advance(ctx, at)
+	}
+	if err != nil {
+		return err
+	}
+	var lease int64
+	if ev.PrevKv != nil {
+		lease = ev.PrevKv.Lease
+	}
+	now := s.cfg.clock.Now().UTC()
+	var recs []logsink.Record
+	var ops []clientv3.Op
+	for _, kv := range resp.Kvs {
+		rec, rerun, ok := s.lostRun(kv, id, lease, now)
+		if !ok {
+			continue
+		}
+		recs = append(recs, rec)
+		if rerun != nil {
+			v, _ := json.Marshal(rerun)
+			key := s.keys.Request(rerun.Job, retryID(rerun.Unit, rerun.Run, rerun.Attempt))
+			ops = append(ops, clientv3.OpTxn([]clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(key), "=", 0)},
+				[]clientv3.Op{clientv3.OpPut(key, string(v))}, nil))
+		}
+	}
+	// Re-run requests beyond one transaction's room go in advances of
+	// their own (rare: a crash with hundreds of RerunLost runs).
+	for len(ops) > maxTxnOps-1 {
+		if err := d.commitLost(ctx, at-1, ops[:maxTxnOps-1]); err != nil {
+			return err
+		}
+		ops = ops[maxTxnOps-1:]
+	}
+	if err := d.commitLost(ctx, at, ops); err != nil {
+		return err
+	}
+	for _, rec := range recs {
+		s.log.Warn("run lost", zap.String("job", rec.Job), zap.Time("tick", rec.Tick), zap.String("runner", id))
+		s.emit(rec)
+		s.notify(rec)
+	}
+	return nil
+}
+
+// commitLost moves the cursor to rev with ops. An ambiguous failure is
+// read back: the cursor at rev (or beyond) under our leadership means it
+// committed.
+func (d *duties) commitLost(ctx context.Context, rev int64, ops []clientv3.Op) error {
+	err := d.advance(ctx, rev, ops...)
+	if err == nil || err == errDeposed || ctx.Err() != nil {
+		return err
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), claimAttemptTimeout)
+	defer cancel()
+	resp, rerr := d.fenced(rctx, clientv3.OpGet(d.s.keys.LostCursor()))
+	if rerr != nil {
+		return errors.Join(err, rerr)
+	}
+	kvs := resp.Responses[0].GetResponseRange().GetKvs()
+	if len(kvs) == 1 && string(kvs[0].Value) >= cursorValue(rev) {
+		d.cursor, d.cursorMod = rev, kvs[0].ModRevision
+		return nil
+	}
+	return err // not applied: the watch restarts from the cursor and sees the delete again
+}
+
+// lostRun reads one running key of a deleted registration: the record of
+// the lost run and, for RerunLost jobs, the request of its next attempt.
+func (s *Scheduler) lostRun(kv *mvccpb.KeyValue, id string, lease int64, now time.Time) (logsink.Record, *runRequest, bool) {
+	var rv runningValue
+	if json.Unmarshal(kv.Value, &rv) != nil || rv.Instance != id || (lease != 0 && kv.Lease != lease) {
+		return logsink.Record{}, nil, false
+	}
+	job := keys.JobOf(s.keys.Running(), string(kv.Key))
+	attempt := max(rv.Attempt, 1)
+	rec := logsink.Record{Job: job, Tick: rv.Tick.UTC(), Shard: rv.Shard, Instance: id, Trigger: rv.Trigger,
+		Attempt: attempt, Token: kv.CreateRevision, Started: rv.Claimed, Finished: now,
+		Duration: now.Sub(rv.Claimed), Status: logsink.StatusLost,
+		Error: fmt.Sprintf("instance %s lost its etcd lease while running (crashed, paused or cut off)", id)}
+	rerun := rv.RerunLost
+	if !rerun {
+		s.mu.Lock()
+		j := s.jobs[job]
+		s.mu.Unlock()
+		rerun = j != nil && j.cfg.rerunLost
+	}
+	if !rerun {
+		return rec, nil, true
+	}
+	return rec, &runRequest{Job: job, Tick: rv.Tick.UTC(), Shard: rv.Shard, Unit: rv.Unit, Run: rv.Run,
+		Trigger: logsink.TriggerRetry, Attempt: attempt + 1, NotBefore: now, Requested: now, By: s.cfg.instanceID}, true
+}

@@ -1,0 +1,269 @@
+package distcron
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+)
+
+// runOwner is the one owner of this instance's running keys.
+//
+// A running key (running/<job>/[<unit>/]<run>) says that one run is in
+// progress. It is created by the claim that wins the run (a tick's claim,
+// or a run request's claim), on the session lease of the claimant, and its
+// name is unique per run: job, unit (shard or broadcast instance), the run
+// id (the tick, marked by trigger and lineage for runs off the schedule)
+// and the attempt. No other instance ever creates a key of that name.
+//
+// Only this type deletes running keys, and only with a transaction
+// conditioned on the key still being on the lease this instance put it on.
+// So whatever this instance failed to learn about its own claims (an
+// answer lost, a batch refused with ErrLeaseNotFound after a pause past the
+// TTL), it can never delete another instance's key: that key is on another
+// lease, and the delete does not apply. A key this instance did create and
+// did not learn about goes either with its lease or with the conditional
+// delete queued for it.
+//
+// After a session renewal the keys of runs still in progress are put again
+// on the new lease (reattach), and the lease recorded for each is updated,
+// so their later delete is conditioned on the right lease.
+type runOwner struct {
+	s       *Scheduler
+	mu      sync.Mutex
+	runs    map[string]*localRun // in progress here, by running key
+	pending []heldKey            // to delete, each on the lease it was put on
+	sending sync.Mutex           // one delete request at a time
+	kick    chan struct{}
+}
+
+// localRun is one of this instance's runs in progress.
+type localRun struct {
+	job    string
+	tick   time.Time
+	value  string           // the running key's value, to re-attach it to a new lease
+	lease  clientv3.LeaseID // the lease the key is on
+	cancel context.CancelCauseFunc
+}
+
+// heldKey is a running key this instance put on lease.
+type heldKey struct {
+	key   string
+	lease clientv3.LeaseID
+}
+
+func (r *runOwner) init(s *Scheduler) {
+	r.s = s
+	r.runs = make(map[string]*localRun)
+	r.kick = make(chan struct{}, 1)
+}
+
+// start records a run that has begun under key.
+func (r *runOwner) start(key string, run *localRun) {
+	r.mu.Lock()
+	r.runs[key] = run
+	r.mu.Unlock()
+}
+
+// finish forgets a run that ended and queues the delete of its key.
+func (r *runOwner) finish(key string) {
+	r.mu.Lock()
+	run := r.runs[key]
+	delete(r.runs, key)
+	if run != nil {
+		r.pending = append(r.pending, heldKey{key, run.lease})
+	}
+	r.mu.Unlock()
+	r.s.signal(r.kick)
+}
+
+// drop queues the delete of a key this instance may have put on lease for
+// a run it did not start (skipped, or its claim unresolved). If the key is
+// not there, or is another instance's, the delete changes nothing.
+func (r *runOwner) drop(key string, lease clientv3.LeaseID) {
+	r.mu.Lock()
+	r.pending = append(r.pending, heldKey{key, lease})
+	r.mu.Unlock()
+	r.s.signal(r.kick)
+}
+
+// kill cancels the runs of job (of ticks before before, unless it is zero)
+// with cause ErrKilled and reports how many.
+func (r *runOwner) kill(job string, before time.Time) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, run := range r.runs {
+		if run.job == job && (before.IsZero() || run.tick.Before(before)) {
+			run.cancel(ErrKilled)
+			n++
+		}
+	}
+	return n
+}
+
+// count returns how many runs of job are in progress here.
+func (r *runOwner) count(job string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, run := range r.runs {
+		if run.job == job {
+			n++
+		}
+	}
+	return n
+}
+
+// reattach puts the keys of the runs in progress on lease, in batches of
+// maxTxnOps. A run that ended meanwhile had its delete queued for its old
+// lease, which now matches nothing: its key is queued again for the new one.
+func (r *runOwner) reattach(ctx context.Context, lease clientv3.LeaseID) error {
+	r.mu.Lock()
+	snapshot := make(map[string]string, len(r.runs))
+	for k, run := range r.runs {
+		snapshot[k] = run.value
+	}
+	r.mu.Unlock()
+	ops := make([]clientv3.Op, 0, len(snapshot))
+	for k, v := range snapshot {
+		ops = append(ops, clientv3.OpPut(k, v, clientv3.WithLease(lease)))
+	}
+	for len(ops) > 0 {
+		n := min(len(ops), maxTxnOps)
+		if _, err := r.s.cli.Txn(ctx).Then(ops[:n]...).Commit(); err != nil {
+			return err
+		}
+		ops = ops[n:]
+	}
+	r.mu.Lock()
+	for k := range snapshot {
+		if run := r.runs[k]; run != nil {
+			run.lease = lease
+		} else {
+			r.pending = append(r.pending, heldKey{k, lease})
+		}
+	}
+	r.mu.Unlock()
+	r.s.signal(r.kick)
+	return nil
+}
+
+// releaseBatch is how many conditional deletes go in one transaction: each
+// is a nested transaction of one compare and one delete.
+const releaseBatch = maxTxnOps / 2
+
+// run deletes queued keys until the scheduler stops; Stop flushes the rest.
+func (r *runOwner) run() {
+	for {
+		select {
+		case <-r.kick:
+		case <-r.s.bgCtx.Done():
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.s.bgCtx, 5*time.Second)
+		err := r.flush(ctx)
+		cancel()
+		if err != nil && r.s.bgCtx.Err() == nil {
+			// The keys carry the session lease: if etcd stays away they
+			// expire with it. Otherwise try again shortly.
+			r.s.logLimited("release running keys", zap.Error(err))
+			select {
+			case <-time.After(500 * time.Millisecond):
+				r.s.signal(r.kick)
+			case <-r.s.bgCtx.Done():
+			}
+		}
+	}
+}
+
+// flush deletes every queued key that is still on the lease it was put
+// on; what it could not send stays queued.
+func (r *runOwner) flush(ctx context.Context) error {
+	r.sending.Lock()
+	defer r.sending.Unlock()
+	r.mu.Lock()
+	held := r.pending
+	r.pending = nil
+	r.mu.Unlock()
+	for len(held) > 0 {
+		n := min(len(held), releaseBatch)
+		ops := make([]clientv3.Op, n)
+		for i, h := range held[:n] {
+			ops[i] = releaseOp(h)
+		}
+		if _, err := r.s.cli.Txn(ctx).Then(ops...).Commit(); err != nil {
+			r.mu.Lock()
+			r.pending = append(held, r.pending...)
+			r.mu.Unlock()
+			return err
+		}
+		held = held[n:]
+	}
+	return nil
+}
+
+// releaseOp deletes h.key only while it is on h.lease.
+func releaseOp(h heldKey) clientv3.Op {
+	return clientv3.OpTxn([]clientv3.Cmp{clientv3.Compare(clientv3.LeaseValue(h.key), "=", h.lease)},
+		[]clientv3.Op{clientv3.OpDelete(h.key)}, nil)
+}
+
+// runGroup counts runs in progress and closes for new ones at Stop. Unlike
+// a sync.WaitGroup it may be waited on while runs are still being added.
+type runGroup struct {
+	mu     sync.Mutex
+	n      int
+	closed bool
+	idle   chan struct{} // closed when n drops to 0
+}
+
+// add counts a new run; false once the group is closed.
+func (g *runGroup) add() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return false
+	}
+	if g.n == 0 {
+		g.idle = make(chan struct{})
+	}
+	g.n++
+	return true
+}
+
+// done ends a run counted by add.
+func (g *runGroup) done() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.n--; g.n == 0 {
+		close(g.idle)
+	}
+}
+
+// close refuses new runs.
+func (g *runGroup) close() {
+	g.mu.Lock()
+	g.closed = true
+	g.mu.Unlock()
+}
+
+// wait blocks until no run is in progress (true) or ctx ends (false).
+func (g *runGroup) wait(ctx context.Context) bool {
+	for {
+		g.mu.Lock()
+		if g.n == 0 {
+			g.mu.Unlock()
+			return true
+		}
+		idle := g.idle
+		g.mu.Unlock()
+		select {
+		case <-idle:
+		case <-ctx.Done():
+			return false
+		}
+	}
+}
