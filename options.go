@@ -46,7 +46,7 @@ func defaultConfig() config {
 		claimLead:      20 * time.Millisecond,
 		misfireGrace:   5 * time.Second,
 		clock:          SystemClock(),
-		stopGrace:      10 * time.Second,
+		stopGrace:      2 * time.Second,
 	}
 }
 
@@ -137,7 +137,8 @@ func WithRemoteHTTP(hosts ...string) Option {
 
 // WithStopGrace bounds how long Stop waits for cancelled runs to return
 // after its context ends, so a job that ignores cancellation cannot hang
-// shutdown. Default 10s.
+// shutdown; Stop then takes at most 2s more to leave etcd and flush the
+// sinks. Default 2s.
 func WithStopGrace(d time.Duration) Option { return func(c *config) { c.stopGrace = d } }
 
 func (c *config) validate() error {

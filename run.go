@@ -59,10 +59,13 @@ func (s *Scheduler) startRun(r claimReq, token int64, lease clientv3.LeaseID, re
 	}()
 }
 
+// replaceWait bounds how long OverlapReplace waits for the runs it stops.
+const replaceWait = 10 * time.Second
+
 // replaceRuns stops the given runs of r's job (OverlapReplace) and waits,
-// at most the stop grace, until their running keys are gone.
+// at most replaceWait, until their running keys are gone.
 func (s *Scheduler) replaceRuns(r claimReq, keys []string) {
-	ctx, cancel := context.WithTimeout(s.runsCtx, s.cfg.stopGrace)
+	ctx, cancel := context.WithTimeout(s.runsCtx, replaceWait)
 	defer cancel()
 	if err := s.putKill(ctx, r.job.name, r.tick); err != nil {
 		s.log.Warn("replace: kill request", zap.String("job", r.job.name), zap.Error(err))
