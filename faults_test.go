@@ -1,0 +1,158 @@
+package distcron
+
+import (
+	"context"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/distcron/distcron/internal/etcdfault"
+	"github.com/distcron/distcron/internal/keys"
+	"github.com/distcron/distcron/logsink"
+)
+
+// blockUntilDone is a job body that runs until its run is cancelled.
+func blockUntilDone(ctx context.Context) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// Issue 9, defect 3: lost-run detection must survive watch errors. The
+// leader's watch of registrations ends compacted, or cancelled (as when the
+// member has no raft leader); a run lost by a crash afterwards must still
+// be recorded lost.
+func TestLostRunDetectionSurvivesWatchErrors(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		compact bool
+	}{{"compacted", true}, {"cancelled", false}} {
+		t.Run(tt.name, func(t *testing.T) {
+			tc := newTestCluster(t)
+			leader, lcli := tc.newScheduler("leader")
+			faults := etcdfault.Wrap(lcli)
+			tc.start(leader)
+			waitFor(t, 10*time.Second, "leadership", leader.IsLeader)
+			runner, rcli := tc.newScheduler("runner")
+			if err := runner.RegisterFunc("long", "@every 1s", blockUntilDone); err != nil {
+				t.Fatal(err)
+			}
+			tc.start(runner)
+			waitFor(t, 5*time.Second, "a run in progress", func() bool {
+				runs, err := leader.Running(context.Background())
+				return err == nil && len(runs) > 0
+			})
+			if n := faults.FailWatches(tc.ns+"instances/", tt.compact); n == 0 {
+				t.Fatal("no watch of registrations to break")
+			}
+			rcli.Close() // the runner crashes: its lease expires with its runs
+			waitFor(t, 15*time.Second, "the crashed runner's run recorded lost", func() bool {
+				for _, r := range recordsOf(tc.sink, "long") {
+					if r.Status == logsink.StatusLost && r.Instance == "runner" {
+						return true
+					}
+				}
+				return false
+			})
+		})
+	}
+}
+
+// Issue 9, defect 4: an instance whose claims stay unresolved (here every
+// claim request fails with ErrLeaseNotFound, as after a pause past its TTL)
+// must never delete another instance's running key. The winner's runs take
+// 3s, so a running key deleted well before that was deleted by the loser.
+func TestUnresolvedClaimsNeverDeleteAPeersRunningKey(t *testing.T) {
+	tc := newTestCluster(t)
+	const work = 3 * time.Second
+	job := func(ctx context.Context) error {
+		select {
+		case <-time.After(work):
+		case <-ctx.Done():
+		}
+		return nil
+	}
+	winner, _ := tc.newScheduler("winner")
+	loser, lcli := tc.newScheduler("loser")
+	for _, s := range []*Scheduler{winner, loser} {
+		if err := s.RegisterFunc("hold", "@every 1s", job); err != nil {
+			t.Fatal(err)
+		}
+	}
+	faults := etcdfault.Wrap(lcli)
+	faults.Add(etcdfault.Rule{Kind: etcdfault.Txn, Key: tc.ns + "claims/", Action: etcdfault.Fail, Err: rpctypes.ErrLeaseNotFound})
+
+	watchCli, _ := tc.newScheduler("watcher") // only for its client
+	wctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var early atomic.Int64
+	var deletes atomic.Int64
+	wch := watchCli.cli.Watch(wctx, tc.ns+"running/hold/", clientv3.WithPrefix(), clientv3.WithFilterPut())
+	go func() {
+		for resp := range wch {
+			for _, ev := range resp.Events {
+				deletes.Add(1)
+				tick, err := keys.ParseTick(strings.TrimPrefix(string(ev.Kv.Key), tc.ns+"running/hold/"))
+				if err == nil && time.Since(tick) < work-500*time.Millisecond {
+					early.Add(1)
+					t.Logf("running key %s deleted %v after its tick", ev.Kv.Key, time.Since(tick))
+				}
+			}
+		}
+	}()
+	tc.start(winner)
+	tc.start(loser)
+	waitFor(t, 20*time.Second, "the loser's failed claims and the winner's finished runs", func() bool {
+		return faults.Hits() >= 6 && deletes.Load() >= 3
+	})
+	if n := early.Load(); n > 0 {
+		t.Fatalf("%d running keys of the winner were deleted while its runs were in progress", n)
+	}
+	for _, r := range recordsOf(tc.sink, "hold") {
+		if r.Instance == "loser" && r.Status != logsink.StatusSkipped {
+			t.Fatalf("the loser ran %+v without a claim", r)
+		}
+	}
+}
+
+// Issue 9, defect 7: a run request whose claim committed with its answer
+// lost must still run, once, and must not leave a running key behind that
+// makes later Triggers silent no-ops.
+func TestRequestClaimWithLostAnswerStillRunsOnce(t *testing.T) {
+	tc := newTestCluster(t)
+	s, cli := tc.newScheduler("n0")
+	var runs atomic.Int64
+	if err := s.RegisterFunc("manual", "@yearly", func(context.Context) error { runs.Add(1); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	faults := etcdfault.Wrap(cli)
+	tc.start(s)
+	caller, _ := tc.newScheduler("caller") // not started: triggers through its own client
+	// The first request claim (a Txn that deletes the request) commits, and its answer is lost.
+	faults.Add(etcdfault.Rule{Kind: etcdfault.Txn, Key: tc.ns + "control/requests/manual/", Action: etcdfault.LoseAnswer, Times: 1})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := caller.Trigger(ctx, "manual"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the triggered run", func() bool { return len(recordsOf(tc.sink, "manual")) >= 1 })
+	if faults.Hits() != 1 {
+		t.Fatalf("the fault hit %d times, want 1", faults.Hits())
+	}
+	// A later Trigger runs again: nothing stray blocks it.
+	waitFor(t, 5*time.Second, "no manual run in progress", func() bool {
+		runs, err := s.Running(ctx)
+		return err == nil && len(runs) == 0
+	})
+	if err := caller.Trigger(ctx, "manual"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the second triggered run", func() bool { return len(recordsOf(tc.sink, "manual")) >= 2 })
+	assertNoDuplicates(t, tc.sink.records())
+	if n := runs.Load(); n != 2 {
+		t.Fatalf("%d runs, want 2", n)
+	}
+}
