@@ -12,7 +12,11 @@
 //	err = sched.RegisterFunc("report", "0 7 * * MON-FRI", report, distcron.Timeout(time.Minute))
 //	err = sched.RegisterShell("cleanup", "@every 10m", "find /tmp/x -mtime +1 -delete")
 //	err = sched.Start(ctx)
-//	defer sched.Stop(context.Background())
+//	defer func() {
+//		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+//		defer cancel()
+//		_ = sched.Stop(ctx) // waits for runs up to 30s, then at most ~4s more
+//	}()
 //
 // Every instance that shares the namespace and registers a job competes for
 // its ticks; instances may register different jobs. A job's context carries
@@ -41,9 +45,12 @@
 //
 // # Guarantees
 //
-// At most one run per tick per job (per shard), under instance crashes,
-// restarts, pauses longer than the session TTL, clock skew, and etcd member
-// crashes and leader changes (see RELIABILITY.md for the drills). A tick is missed only when no eligible instance can reach etcd
+// At most one run per tick per job (per shard, per attempt), for every
+// trigger kind (schedule, Trigger, retry, chain, re-run of a lost run,
+// catch-up), under instance crashes, restarts, pauses longer than the
+// session TTL, clock skew, etcd member crashes and leader changes,
+// compaction, and answers lost in flight (see RELIABILITY.md for the
+// drills, the per-trigger table and the figures). A tick is missed only when no eligible instance can reach etcd
 // at that time, or when every eligible instance is at its
 // WithMaxConcurrentRuns cap, or when the instance that claimed it dies
 // before the job starts (within the claim lead). Missed ticks follow the
@@ -73,11 +80,13 @@
 //	instances/<id>                 JSON registration (id, host, pid, tags, jobs); session lease
 //	leader/                        election keys; session lease
 //	claims/<tick>/<job>[/<unit>]   the claim of one tick: "<instance id> <session lease, hex>"
-//	running/<job>/[<unit>/]<tick>  a run in progress; the runner's session lease
+//	running/<job>/[<unit>/]<run>   a run in progress; the runner's session lease
 //	defs/<job>                     a job definition (JSON, see Definition)
 //	control/paused/<job>           pause flag (Pause, Resume)
 //	control/kill/<job>/<id>        kill request (Kill, OverlapReplace); short lease
 //	control/requests/<job>/<id>    run request (Trigger, retries, chaining, catch-up)
+//	last/<job>                     last claimed tick of a MisfireRunOnce job
+//	duties/lost-cursor             revision up to which the leaders handled lost runs
 //
 // Ticks are written in UTC with a fixed width
 // ("2006-01-02T15:04:05.000000000Z"), so byte order is time order. A unit is
@@ -85,6 +94,14 @@
 // Broadcast job. A tick is claimed by creating its claim key if it does not
 // exist (CreateRevision = 0), together with the running key, in one
 // transaction; losing is normal and silent.
+//
+// A run's key names it uniquely: <run> is the tick for scheduled runs and
+// catch-ups (both hold the tick's claim), "m<tick>" for a manual run,
+// "c<tick>-<hash of the parent run>" for a chained run, followed by
+// "#<attempt>" from the second attempt on. Only the instance that created
+// a running key deletes it, in a transaction conditioned on the key still
+// being on its lease, so an instance that failed to learn the fate of its
+// own claims can never delete another's.
 //
 // Claim keys are kept for WithClaimRetention (default 1m), then the leader
 // deletes every older claim with one range delete (the tick comes first in
@@ -116,8 +133,16 @@
 // A run whose instance loses its lease mid-run (crash, long pause, cut off
 // from etcd) is recorded as lost by the leader: it sees the registration
 // vanish together with running keys, and reads which runs were in progress
-// just before. RerunLost re-runs such a run elsewhere; an instance that was
-// only cut off may still finish the original, so that can duplicate work.
+// just before. Each such run is recorded lost once, however often the
+// leader changes: the leaders share a cursor (duties/lost-cursor) that is
+// moved past a registration delete in the same transaction that stores the
+// re-run requests, and only then are the records written. The leader's
+// writes are fenced on its election key, so a deposed leader writes
+// nothing; its watch is restarted from the cursor after any error. History
+// compacted before the leader read it cannot be examined: that is logged
+// as an error and counted (Stats.LostRunsUnchecked). RerunLost re-runs a
+// lost run elsewhere, as the next attempt; an instance that was only cut
+// off may still finish the original, so that can duplicate work.
 //
 // # Overlap, capacity, groups
 //
@@ -136,9 +161,15 @@
 // Every instance can steer the whole cluster, through etcd:
 //
 //   - Trigger runs a job now, once, on exactly one eligible instance
-//     (trigger manual); it coalesces with a manual run still pending or
-//     running, so concurrent Triggers cause one run.
-//   - Kill cancels a job's runs wherever they are: Go funcs see ctx
+//     (trigger manual); every shard of a Sharded job, once on every
+//     eligible instance of a Broadcast job. It coalesces with a manual run
+//     still pending (or, for plain jobs, running), so concurrent Triggers
+//     cause one run. Run requests (Trigger, retries, chained runs,
+//     catch-ups, re-runs) are claimed like ticks, read back after an
+//     ambiguous answer, and subject to pause and the overlap policy:
+//     Trigger on a paused job returns ErrPaused.
+//   - Kill cancels a job's runs wherever they are (also of a job deleted
+//     while it runs): Go funcs see ctx
 //     cancelled (context.Cause is ErrKilled), shell commands get SIGTERM,
 //     then SIGKILL for their process group; the runs are recorded as killed.
 //   - Pause and Resume stop and restart a job's scheduled ticks on every
@@ -146,9 +177,11 @@
 //   - Retry re-runs failed attempts with exponential backoff, each attempt
 //     its own record, possibly on another instance. OnSuccess and OnFailure
 //     trigger other jobs, exactly once per parent run (trigger chain).
-//   - Misfire(MisfireRunOnce, deadline): after a cluster-wide outage, the
-//     first leader requests one catch-up run for the newest missed tick if
-//     it is within the deadline and the job ran before the outage.
+//   - Misfire(MisfireRunOnce, deadline): when no instance claimed a tick
+//     (a cluster-wide outage, etcd unreachable), the leader requests one
+//     catch-up run for the newest missed tick if it is between 1s and the
+//     deadline old and the job ran before it (last/<job> holds an earlier
+//     tick), for any period. Ticks missed while paused are not caught up.
 //   - WithNotifier sends failure (or any) records to webhooks or mail; see
 //     package notify.
 //   - JobInfos, JobInfo, Running and Instances show the cluster's state.
@@ -174,11 +207,16 @@
 //
 // Stop(ctx) stops claiming, waits for runs in progress until ctx ends, then
 // cancels them (Go funcs see ctx cancelled; shell commands get SIGTERM, then
-// SIGKILL for the whole process group) and waits up to WithStopGrace for
-// them (they are recorded as killed, and Stop's error matches
-// ErrRunsCancelled), flushes the sinks, resigns leadership and revokes the
-// lease, so peers see the instance leave at once. The caller closes the
-// etcd client afterwards.
+// SIGKILL for the whole process group) and waits up to WithStopGrace
+// (default 2s) for them (they are recorded as killed, and Stop's error
+// matches ErrRunsCancelled). It then leaves etcd within 1s (the keys of
+// finished runs are deleted, the lease revoked, so peers see the instance
+// leave at once) and flushes the sinks until ctx ends, for at least 1s
+// (exactly 1s when ctx has no deadline); records it could not deliver are
+// reported in its error (logsink.ErrUndelivered). So Stop returns at most
+// the stop grace plus about 2s after ctx ends, whatever is down; a run it
+// abandoned may end later without harm. The caller closes the etcd client
+// afterwards.
 //
 // # Run records and sinks
 //

@@ -24,7 +24,7 @@ const (
 	// that ends just before the tick does not block it.
 	OverlapForbid
 	// OverlapReplace kills the runs in progress (wherever they run) and then
-	// starts the new one; it waits for them to end at most the stop grace.
+	// starts the new one; it waits for them to end at most 10s.
 	OverlapReplace
 )
 
