@@ -184,6 +184,9 @@ func (s *Scheduler) claimRequests() time.Duration {
 		j := s.jobs[r.Job]
 		s.mu.Unlock()
 		if j == nil || !j.eligible || j.refused != nil {
+			s.control.mu.Lock()
+			delete(s.control.unresolved, r.key) // not ours to run any more; a key of ours goes with the lease
+			s.control.mu.Unlock()
 			continue // another instance may take it; the leader expires stale ones
 		}
 		if strings.HasPrefix(r.Unit, "i") && r.Unit != "i"+s.cfg.instanceID {
