@@ -73,7 +73,7 @@ func BenchmarkClaimTick(b *testing.B) {
 							b.Error(err)
 							return
 						}
-						if out[0].state == claimWon {
+						if out[0].State == claimWon {
 							won.Add(1)
 						}
 					}()
@@ -149,7 +149,7 @@ func BenchmarkClaimBatch(b *testing.B) {
 			reqs[k].tick = time.Unix(int64(i+1), 0)
 		}
 		out, _, err := s.claim(ctx, reqs, sessions[0].Lease())
-		if err != nil || out[0].state != claimWon {
+		if err != nil || out[0].State != claimWon {
 			b.Fatalf("claim: %v %v", out, err)
 		}
 	}

@@ -7,11 +7,11 @@ import (
 	"fmt"
 	"time"
 
-	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
+	"github.com/distcron/distcron/internal/claim"
 	"github.com/distcron/distcron/internal/keys"
 	"github.com/distcron/distcron/logsink"
 )
@@ -22,13 +22,8 @@ import (
 // levels above it.
 const maxTxnOps = 128
 
-// claimDepthOps is the most operations on any path through one nested claim
-// (Allow: 2; Forbid: 1 then 2; Replace: 3; one more for MisfireRunOnce jobs,
-// which also record their last claimed tick).
-const claimDepthOps = 4
-
 // maxClaimBatch is how many ticks one claim transaction carries.
-const maxClaimBatch = maxTxnOps - claimDepthOps
+const maxClaimBatch = maxTxnOps - claim.DepthOps
 
 // claimReq asks for one tick (or one unit of a tick) of one job.
 type claimReq struct {
@@ -80,23 +75,18 @@ func (s *Scheduler) claimValue(lease clientv3.LeaseID) string {
 	return fmt.Sprintf("%s %x", s.cfg.instanceID, int64(lease))
 }
 
-// claimState is what the claim transaction decided for one request.
-type claimState int
-
-const (
-	claimLost    claimState = iota // another instance claimed this tick
-	claimWon                       // this instance runs the tick
-	claimSkipped                   // won, but overlap Forbid found a run in progress
-	claimOpen                      // (read back after a failed request) nobody holds the tick yet
+// A claim's outcome, as decided by package claim.
+type (
+	claimState   = claim.State
+	claimOutcome = claim.Outcome
 )
 
-// claimOutcome is the decision for one request; for OverlapReplace it also
-// lists the running keys of the job that the new run must replace.
-type claimOutcome struct {
-	state   claimState
-	replace []string
-	reason  string // why a skipped claim was not run, when not overlap Forbid
-}
+const (
+	claimLost    = claim.Lost
+	claimWon     = claim.Won
+	claimSkipped = claim.Skipped
+	claimOpen    = claim.Open
+)
 
 // runningValue is stored at the running key while a run is in progress.
 type runningValue struct {
@@ -119,32 +109,15 @@ func (s *Scheduler) runningValue(r claimReq, now time.Time) string {
 	return string(v)
 }
 
-// claimOp builds the nested transaction that claims one tick: create
-// claims/<tick>/<job> if it does not exist, and with it the running key,
-// attached to the session lease. An instance whose lease has expired cannot
-// claim at all, so a process paused past its TTL cannot slip a late claim
-// through; claims are kept (WithClaimRetention) far longer than the TTL plus
-// the misfire grace plus any clock skew, so a claim sent late always finds
-// the key and loses.
-func (s *Scheduler) claimOp(r claimReq, lease clientv3.LeaseID, now time.Time) clientv3.Op {
-	claimKey := s.claimKey(r)
-	claimed := []clientv3.Op{clientv3.OpPut(claimKey, s.claimValue(lease))}
+// claimSpec describes the claim of r for package claim.
+func (s *Scheduler) claimSpec(r claimReq, lease clientv3.LeaseID, now time.Time) claim.Spec {
+	sp := claim.Spec{ClaimKey: s.claimKey(r), ClaimValue: s.claimValue(lease), RunKey: s.runKey(r),
+		RunValue: s.runningValue(r, now), JobRuns: s.keys.RunningJob(r.job.name, r.unit), Overlap: claim.Overlap(r.job.cfg.overlap)}
 	if r.job.cfg.misfire == MisfireRunOnce && r.unit == "" {
 		// The catch-up after an outage needs to know the job ran before.
-		claimed = append(claimed, clientv3.OpPut(s.keys.LastTick(r.job.name), r.tickKey()))
+		sp.LastKey, sp.LastValue = s.keys.LastTick(r.job.name), r.tickKey()
 	}
-	putRun := clientv3.OpPut(s.runKey(r), s.runningValue(r, now), clientv3.WithLease(lease))
-	win := append(claimed[:len(claimed):len(claimed)], putRun)
-	switch r.job.cfg.overlap {
-	case OverlapForbid:
-		// Claim either way; start only if no run of the job is in progress.
-		idle := clientv3.Compare(clientv3.CreateRevision(s.keys.RunningJob(r.job.name, r.unit)), "=", 0).WithPrefix()
-		win = []clientv3.Op{clientv3.OpTxn([]clientv3.Cmp{idle}, win, claimed)}
-	case OverlapReplace:
-		// Learn which runs are in progress, to stop them before starting.
-		win = append([]clientv3.Op{clientv3.OpGet(s.keys.RunningJob(r.job.name, r.unit), clientv3.WithPrefix(), clientv3.WithKeysOnly())}, win...)
-	}
-	return clientv3.OpTxn([]clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(claimKey), "=", 0)}, win, nil)
+	return sp
 }
 
 // claim sends one transaction for up to maxClaimBatch requests and reports
@@ -157,7 +130,7 @@ func (s *Scheduler) claim(ctx context.Context, reqs []claimReq, lease clientv3.L
 	now := s.cfg.clock.Now()
 	ops := make([]clientv3.Op, len(reqs))
 	for i, r := range reqs {
-		ops[i] = s.claimOp(r, lease, now)
+		ops[i] = claim.Op(s.claimSpec(r, lease, now), lease)
 	}
 	resp, err := s.cli.Txn(ctx).Then(ops...).Commit()
 	if err != nil {
@@ -165,44 +138,21 @@ func (s *Scheduler) claim(ctx context.Context, reqs []claimReq, lease clientv3.L
 	}
 	out := make([]claimOutcome, len(reqs))
 	for i, r := range resp.Responses {
-		out[i] = claimResult(r.GetResponseTxn(), reqs[i].job.cfg.overlap)
+		out[i] = claim.Result(r.GetResponseTxn(), claim.Overlap(reqs[i].job.cfg.overlap))
 	}
 	return out, resp.Header.Revision, nil
 }
 
-// claimResult reads one nested claim transaction's response.
-func claimResult(t *pb.TxnResponse, overlap OverlapPolicy) claimOutcome {
-	if t == nil || !t.Succeeded {
-		return claimOutcome{state: claimLost}
-	}
-	switch overlap {
-	case OverlapForbid:
-		if len(t.Responses) == 0 || !t.Responses[0].GetResponseTxn().GetSucceeded() {
-			return claimOutcome{state: claimSkipped}
-		}
-	case OverlapReplace:
-		var running []string
-		if len(t.Responses) > 0 {
-			for _, kv := range t.Responses[0].GetResponseRange().GetKvs() {
-				running = append(running, string(kv.Key))
-			}
-		}
-		return claimOutcome{state: claimWon, replace: running}
-	}
-	return claimOutcome{state: claimWon}
-}
-
-// resolveClaims reads back the keys of a batch whose claim request failed
-// in a way that leaves its fate unknown (the transaction may have committed
-// with its answer lost). A tick is ours iff its running key exists on our
-// lease (its create revision is the token); a tick whose claim names this
-// session but has no run key on our lease was skipped (Forbid) or lost its
-// lease before the start; a tick whose claim key is absent is still open
-// and may be claimed again.
+// resolveClaims reads back the claims of a batch whose request failed in a
+// way that leaves its fate unknown (the transaction may have committed with
+// its answer lost); see claim.Resolve. A won Replace claim also reads the
+// runs it must stop.
 func (s *Scheduler) resolveClaims(ctx context.Context, batch []claimReq, lease clientv3.LeaseID) ([]claimOutcome, []int64, error) {
+	specs := make([]claim.Spec, len(batch))
 	ops := make([]clientv3.Op, 0, 2*len(batch))
-	for _, r := range batch {
-		ops = append(ops, clientv3.OpGet(s.runKey(r)), clientv3.OpGet(s.claimKey(r)))
+	for i, r := range batch {
+		specs[i] = s.claimSpec(r, lease, time.Time{})
+		ops = append(ops, claim.ReadBack(specs[i])...)
 	}
 	out := make([]claimOutcome, len(batch))
 	tokens := make([]int64, len(batch))
@@ -214,37 +164,35 @@ func (s *Scheduler) resolveClaims(ctx context.Context, batch []claimReq, lease c
 		}
 		for k := 0; k+1 < len(resp.Responses); k += 2 {
 			i := (start + k) / 2
-			run := resp.Responses[k].GetResponseRange().GetKvs()
-			claim := resp.Responses[k+1].GetResponseRange().GetKvs()
-			switch {
-			case len(run) == 1 && clientv3.LeaseID(run[0].Lease) == lease:
-				out[i], tokens[i] = claimOutcome{state: claimWon}, run[0].CreateRevision
-			case len(claim) == 0:
-				out[i] = claimOutcome{state: claimOpen}
-			case string(claim[0].Value) == s.claimValue(lease) && batch[i].job.cfg.overlap == OverlapForbid && len(run) == 0:
-				out[i], tokens[i] = claimOutcome{state: claimSkipped}, claim[0].CreateRevision
-			case string(claim[0].Value) == s.claimValue(lease):
-				// Ours, but the running key is gone with our lease: the tick
-				// is claimed and nobody else may run it; record why it did not run.
-				out[i], tokens[i] = claimOutcome{state: claimSkipped, reason: "claimed, but the instance's lease expired before the start"}, claim[0].CreateRevision
-			}
+			out[i], tokens[i] = claim.Resolve(specs[i], resp.Responses[k].GetResponseRange().GetKvs(),
+				resp.Responses[k+1].GetResponseRange().GetKvs(), lease)
 		}
 	}
-	// A won Replace claim must still stop the runs it replaces.
 	for i, r := range batch {
-		if out[i].state == claimWon && r.job.cfg.overlap == OverlapReplace {
-			resp, err := s.cli.Get(ctx, s.keys.RunningJob(r.job.name, r.unit), clientv3.WithPrefix(), clientv3.WithKeysOnly())
+		if out[i].State == claimWon && r.job.cfg.overlap == OverlapReplace {
+			replace, err := s.runsToReplace(ctx, r)
 			if err != nil {
 				return nil, nil, err
 			}
-			for _, kv := range resp.Kvs {
-				if k := string(kv.Key); k != s.runKey(r) {
-					out[i].replace = append(out[i].replace, k)
-				}
-			}
+			out[i].Replace = replace
 		}
 	}
 	return out, tokens, nil
+}
+
+// runsToReplace lists the running keys of r's job (unit) other than r's.
+func (s *Scheduler) runsToReplace(ctx context.Context, r claimReq) ([]string, error) {
+	resp, err := s.cli.Get(ctx, s.keys.RunningJob(r.job.name, r.unit), clientv3.WithPrefix(), clientv3.WithKeysOnly())
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, kv := range resp.Kvs {
+		if k := string(kv.Key); k != s.runKey(r) {
+			out = append(out, k)
+		}
+	}
+	return out, nil
 }
 
 // claimAttemptTimeout bounds one claim request, so that a stuck connection
@@ -263,7 +211,7 @@ func (s *Scheduler) claimRetrying(batch []claimReq, lease clientv3.LeaseID, dead
 	pending := make([]int, len(batch))
 	for i := range pending {
 		pending[i] = i
-		out[i] = claimOutcome{state: claimOpen}
+		out[i] = claimOutcome{State: claimOpen}
 	}
 	// The deadline is on the scheduler's clock; wait on the machine's.
 	wallDeadline := time.Now().Add(deadline.Sub(s.cfg.clock.Now()))
@@ -280,7 +228,7 @@ func (s *Scheduler) claimRetrying(batch []claimReq, lease clientv3.LeaseID, dead
 			var lostRetry []int // a retry may lose to our own earlier attempt, committed late
 			for k, i := range pending {
 				out[i], tokens[i] = res[k], token
-				if attempt > 1 && res[k].state == claimLost {
+				if attempt > 1 && res[k].State == claimLost {
 					lostRetry = append(lostRetry, i)
 				}
 			}
@@ -308,7 +256,7 @@ func (s *Scheduler) claimRetrying(batch []claimReq, lease clientv3.LeaseID, dead
 			var open []int
 			for k, i := range pending {
 				out[i], tokens[i] = res[k], toks[k]
-				if res[k].state == claimOpen {
+				if res[k].State == claimOpen {
 					open = append(open, i)
 				}
 			}

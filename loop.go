@@ -174,7 +174,7 @@ func (s *Scheduler) claimAndRun(batch []claimReq, lease clientv3.LeaseID, dispat
 	defer waiter.stop()
 	for i, r := range batch {
 		token := tokens[i]
-		switch outcomes[i].state {
+		switch outcomes[i].State {
 		case claimOpen: // unresolved: a claim that did commit must not block Forbid
 			s.owner.drop(s.runKey(r), lease)
 			s.inflight.Add(-1)
@@ -184,7 +184,7 @@ func (s *Scheduler) claimAndRun(batch []claimReq, lease clientv3.LeaseID, dispat
 		case claimSkipped:
 			s.counters.claimsWon.Add(1)
 			s.inflight.Add(-1)
-			reason := outcomes[i].reason
+			reason := outcomes[i].Reason
 			if reason == "" {
 				reason = "overlap forbid: a run of this job is in progress"
 			}
@@ -204,7 +204,7 @@ func (s *Scheduler) claimAndRun(batch []claimReq, lease clientv3.LeaseID, dispat
 				s.emitSkipped(r, token, reason)
 				continue
 			}
-			s.startRun(r, token, lease, outcomes[i].replace, &startCheck{lease: lease, at: checked})
+			s.startRun(r, token, lease, outcomes[i].Replace, &startCheck{lease: lease, at: checked})
 		}
 	}
 }

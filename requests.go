@@ -257,16 +257,16 @@ func (s *Scheduler) claimRequest(lease clientv3.LeaseID, j *job, req *runRequest
 		s.logLimited("claim run request: outcome unknown, will read back again", zap.String("job", req.Job), zap.Error(err))
 		return false
 	}
-	switch out.state {
+	switch out.State {
 	case claimWon:
 		s.forgetRequest(req)
 		s.counters.claimsWon.Add(1)
-		s.startRun(r, token, lease, out.replace, nil)
+		s.startRun(r, token, lease, out.Replace, nil)
 		return true
 	case claimSkipped:
 		s.forgetRequest(req)
 		s.inflight.Add(-1)
-		s.emitSkipped(r, token, out.reason)
+		s.emitSkipped(r, token, out.Reason)
 	case claimOpen:
 		s.inflight.Add(-1)
 		return false // not applied: try again
@@ -319,17 +319,17 @@ func (s *Scheduler) claimRequestTxn(ctx context.Context, lease clientv3.LeaseID,
 			_, _ = s.cli.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(req.key), "=", req.modRev)).
 				Then(clientv3.OpDelete(req.key)).Commit()
 		}
-		return claimOutcome{state: claimLost}, 0, nil
+		return claimOutcome{State: claimLost}, 0, nil
 	}
-	out := claimOutcome{state: claimWon}
+	out := claimOutcome{State: claimWon}
 	switch r.job.cfg.overlap {
 	case OverlapForbid:
 		if !resp.Responses[len(resp.Responses)-1].GetResponseTxn().GetSucceeded() {
-			out = claimOutcome{state: claimSkipped, reason: "overlap forbid: a run of this job is in progress"}
+			out = claimOutcome{State: claimSkipped, Reason: "overlap forbid: a run of this job is in progress"}
 		}
 	case OverlapReplace:
 		for _, kv := range resp.Responses[0].GetResponseRange().GetKvs() {
-			out.replace = append(out.replace, string(kv.Key))
+			out.Replace = append(out.Replace, string(kv.Key))
 		}
 	}
 	return out, resp.Header.Revision, nil
@@ -350,25 +350,21 @@ func (s *Scheduler) readBackRequest(ctx context.Context, lease clientv3.LeaseID,
 		return s.wonRequest(rctx, r, run[0].CreateRevision)
 	}
 	if kvs := resp.Responses[1].GetResponseRange().GetKvs(); len(kvs) == 1 && kvs[0].ModRevision == req.modRev {
-		return claimOutcome{state: claimOpen}, 0, nil
+		return claimOutcome{State: claimOpen}, 0, nil
 	}
-	return claimOutcome{state: claimLost}, 0, nil
+	return claimOutcome{State: claimLost}, 0, nil
 }
 
 // wonRequest is the outcome of a request found won on read-back: for
 // Replace it lists the other runs of the job (unit) to stop.
 func (s *Scheduler) wonRequest(ctx context.Context, r claimReq, token int64) (claimOutcome, int64, error) {
-	out := claimOutcome{state: claimWon}
+	out := claimOutcome{State: claimWon}
 	if r.job.cfg.overlap == OverlapReplace {
-		resp, err := s.cli.Get(ctx, s.keys.RunningJob(r.job.name, r.unit), clientv3.WithPrefix(), clientv3.WithKeysOnly())
+		replace, err := s.runsToReplace(ctx, r)
 		if err != nil {
 			return claimOutcome{}, 0, err
 		}
-		for _, kv := range resp.Kvs {
-			if k := string(kv.Key); k != s.runKey(r) {
-				out.replace = append(out.replace, k)
-			}
-		}
+		out.Replace = replace
 	}
 	return out, token, nil
 }

@@ -7,6 +7,8 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+
+	"github.com/distcron/distcron/internal/claim"
 )
 
 // runOwner is the one owner of this instance's running keys.
@@ -192,7 +194,7 @@ func (r *runOwner) flush(ctx context.Context) error {
 		n := min(len(held), releaseBatch)
 		ops := make([]clientv3.Op, n)
 		for i, h := range held[:n] {
-			ops[i] = releaseOp(h)
+			ops[i] = claim.Release(h.key, h.lease)
 		}
 		if _, err := r.s.cli.Txn(ctx).Then(ops...).Commit(); err != nil {
 			r.mu.Lock()
@@ -203,12 +205,6 @@ func (r *runOwner) flush(ctx context.Context) error {
 		held = held[n:]
 	}
 	return nil
-}
-
-// releaseOp deletes h.key only while it is on h.lease.
-func releaseOp(h heldKey) clientv3.Op {
-	return clientv3.OpTxn([]clientv3.Cmp{clientv3.Compare(clientv3.LeaseValue(h.key), "=", h.lease)},
-		[]clientv3.Op{clientv3.OpDelete(h.key)}, nil)
 }
 
 // runGroup counts runs in progress and closes for new ones at Stop. Unlike

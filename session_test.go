@@ -202,15 +202,15 @@ func TestReadBackNeverTakesAPredecessorsClaim(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out[0].state != claimLost {
-		t.Fatalf("a predecessor's claim read back as %v, want lost", out[0].state)
+	if out[0].State != claimLost {
+		t.Fatalf("a predecessor's claim read back as %v, want lost", out[0].State)
 	}
 	// Our own claim without its running key is a claim whose lease expired.
 	if _, err := cli.Put(ctx, s.claimKey(r), s.claimValue(lease)); err != nil {
 		t.Fatal(err)
 	}
 	out, _, err = s.resolveClaims(ctx, []claimReq{r}, lease)
-	if err != nil || out[0].state != claimSkipped || out[0].reason == "" {
+	if err != nil || out[0].State != claimSkipped || out[0].Reason == "" {
 		t.Fatalf("own claim without run key: %+v, %v", out[0], err)
 	}
 }

@@ -1,0 +1,141 @@
+// Package claim builds and reads the etcd transactions of distcron's
+// per-tick claim, as pure functions: no Scheduler, no network.
+//
+// A claim of one tick (or one unit of it) is a nested transaction: if the
+// claim key does not exist, create it, and with it the run's running key on
+// the claimant's session lease. A claim on an expired lease fails as a
+// whole, so an instance paused past its TTL cannot slip a late claim
+// through. Forbid claims either way but creates the running key only if no
+// run of the job (unit) is in progress; Replace also reads the running keys
+// it must stop. Many claims go in one transaction, one nested transaction
+// each, and each reports its own result.
+package claim
+
+import (
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// Overlap is the job's overlap policy, as the claim sees it.
+type Overlap int
+
+// Overlap policies (distcron.OverlapAllow, OverlapForbid, OverlapReplace).
+const (
+	Allow Overlap = iota
+	Forbid
+	Replace
+)
+
+// DepthOps is the most operations on any path through one claim (Allow: 2;
+// Forbid: 1 then 2; Replace: 3; one more with a LastKey). etcd charges
+// nested transactions against its max-txn-ops (128 by default), so a batch
+// holds at most 128 - DepthOps claims.
+const DepthOps = 4
+
+// Spec is one claim.
+type Spec struct {
+	ClaimKey   string // claims/<tick>/<job>[/<unit>]
+	ClaimValue string // "<instance id> <lease hex>": who claimed
+	RunKey     string // the run's running key
+	RunValue   string // the running key's value
+	JobRuns    string // prefix of the running keys of the job (unit): Forbid and Replace look there
+	// LastKey, when set, is written LastValue by the claim (won or
+	// skipped): the last claimed tick of a MisfireRunOnce job.
+	LastKey, LastValue string
+	Overlap            Overlap
+}
+
+// Op is the nested transaction of one claim on lease.
+func Op(sp Spec, lease clientv3.LeaseID) clientv3.Op {
+	claimed := []clientv3.Op{clientv3.OpPut(sp.ClaimKey, sp.ClaimValue)}
+	if sp.LastKey != "" {
+		claimed = append(claimed, clientv3.OpPut(sp.LastKey, sp.LastValue))
+	}
+	putRun := clientv3.OpPut(sp.RunKey, sp.RunValue, clientv3.WithLease(lease))
+	win := append(claimed[:len(claimed):len(claimed)], putRun)
+	switch sp.Overlap {
+	case Forbid:
+		// Claim either way; start only if no run of the job is in progress.
+		idle := clientv3.Compare(clientv3.CreateRevision(sp.JobRuns), "=", 0).WithPrefix()
+		win = []clientv3.Op{clientv3.OpTxn([]clientv3.Cmp{idle}, win, claimed)}
+	case Replace:
+		// Learn which runs are in progress, to stop them before starting.
+		win = append([]clientv3.Op{clientv3.OpGet(sp.JobRuns, clientv3.WithPrefix(), clientv3.WithKeysOnly())}, win...)
+	}
+	return clientv3.OpTxn([]clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(sp.ClaimKey), "=", 0)}, win, nil)
+}
+
+// State is what a claim decided.
+type State int
+
+// Claim states.
+const (
+	Lost    State = iota // another instance claimed the tick
+	Won                  // this instance runs it
+	Skipped              // claimed, but not to be run (Forbid found a run in progress, or see Outcome.Reason)
+	Open                 // (read back after a failed request) nobody holds the tick yet
+)
+
+// Outcome is the decision for one claim; for Replace it lists the running
+// keys the new run must stop first.
+type Outcome struct {
+	State   State
+	Replace []string
+	Reason  string // why a Skipped claim was not run, when not Forbid
+}
+
+// Result reads one nested claim transaction's response.
+func Result(t *pb.TxnResponse, o Overlap) Outcome {
+	if t == nil || !t.Succeeded {
+		return Outcome{State: Lost}
+	}
+	switch o {
+	case Forbid:
+		if len(t.Responses) == 0 || !t.Responses[0].GetResponseTxn().GetSucceeded() {
+			return Outcome{State: Skipped}
+		}
+	case Replace:
+		var running []string
+		if len(t.Responses) > 0 {
+			for _, kv := range t.Responses[0].GetResponseRange().GetKvs() {
+				running = append(running, string(kv.Key))
+			}
+		}
+		return Outcome{State: Won, Replace: running}
+	}
+	return Outcome{State: Won}
+}
+
+// ReadBack are the reads that tell a claim's fate after an ambiguous
+// failure: the running key, then the claim key.
+func ReadBack(sp Spec) []clientv3.Op {
+	return []clientv3.Op{clientv3.OpGet(sp.RunKey), clientv3.OpGet(sp.ClaimKey)}
+}
+
+// Resolve reads the answers to ReadBack. The claim is ours iff the running
+// key exists on our lease (its create revision is the token). A claim key
+// holding our ClaimValue without a running key on our lease was skipped
+// (Forbid) or lost its lease before the start: nobody else may run it. An
+// absent claim key is still open. Anything else is another instance's.
+// Replace's list is not known from these reads (Outcome.Replace is nil).
+func Resolve(sp Spec, run, claimed []*mvccpb.KeyValue, lease clientv3.LeaseID) (Outcome, int64) {
+	switch {
+	case len(run) == 1 && clientv3.LeaseID(run[0].Lease) == lease:
+		return Outcome{State: Won}, run[0].CreateRevision
+	case len(claimed) == 0:
+		return Outcome{State: Open}, 0
+	case string(claimed[0].Value) == sp.ClaimValue && sp.Overlap == Forbid && len(run) == 0:
+		return Outcome{State: Skipped}, claimed[0].CreateRevision
+	case string(claimed[0].Value) == sp.ClaimValue:
+		return Outcome{State: Skipped, Reason: "claimed, but the instance's lease expired before the start"}, claimed[0].CreateRevision
+	}
+	return Outcome{State: Lost}, 0
+}
+
+// Release deletes a running key only while it is on lease, so an instance
+// can never delete a key another instance put there.
+func Release(key string, lease clientv3.LeaseID) clientv3.Op {
+	return clientv3.OpTxn([]clientv3.Cmp{clientv3.Compare(clientv3.LeaseValue(key), "=", lease)},
+		[]clientv3.Op{clientv3.OpDelete(key)}, nil)
+}
