@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 
@@ -39,6 +40,11 @@ func (s *Scheduler) Define(ctx context.Context, d Definition) error {
 	if err := d.Validate(); err != nil {
 		return err
 	}
+	if d.Kind != "" {
+		if err := s.refuseCodeJob(ctx, d.Name); err != nil {
+			return err
+		}
+	}
 	if s.cfg.remoteHTTP && len(s.cfg.httpHosts) > 0 {
 		if _, _, err := d.compile(s.cfg.httpHosts); err != nil {
 			return err
@@ -53,6 +59,26 @@ func (s *Scheduler) Define(ctx context.Context, d Definition) error {
 	}
 	if _, err := s.cli.Put(ctx, s.keys.Def(d.Name), string(v)); err != nil {
 		return fmt.Errorf("distcron: define %q: %w", d.Name, err)
+	}
+	return nil
+}
+
+// refuseCodeJob returns an error wrapping ErrCodeJob when name is a job
+// registered in code here or on a live instance.
+func (s *Scheduler) refuseCodeJob(ctx context.Context, name string) error {
+	refused := fmt.Errorf("%w: %w: %q: a definition may override only its schedule, zone and pause (no kind)", ErrInvalidDefinition, ErrCodeJob, name)
+	if slices.Contains(s.codeJobs(), name) {
+		return refused
+	}
+	resp, err := s.cli.Get(ctx, s.keys.Instances(), clientv3.WithPrefix())
+	if err != nil {
+		return fmt.Errorf("distcron: define %q: %w", name, err)
+	}
+	for _, kv := range resp.Kvs {
+		var in Instance
+		if json.Unmarshal(kv.Value, &in) == nil && slices.Contains(in.CodeJobs, name) {
+			return refused
+		}
 	}
 	return nil
 }
@@ -225,6 +251,13 @@ func (s *Scheduler) jobFromDefinition(d Definition) (*job, error) {
 			j.spec = d.Schedule
 		}
 		return &j, nil
+	}
+	s.mu.Lock()
+	cur := s.jobs[d.Name]
+	s.mu.Unlock()
+	if s.defs.code[d.Name] != nil || cur != nil && (cur.source == sourceCode || cur.source == sourceOverride) {
+		// Code wins: a definition never replaces a job registered in code.
+		return nil, fmt.Errorf("%w: %w: %q: a definition may override only its schedule, zone and pause (no kind)", ErrInvalidDefinition, ErrCodeJob, d.Name)
 	}
 	cfg, err := s.jobConfig(d.Name, opts)
 	if err != nil {

@@ -43,6 +43,11 @@ var (
 	ErrKilled = errors.New("distcron: run killed")
 	// ErrInvalidDefinition reports a job definition that does not validate.
 	ErrInvalidDefinition = errors.New("distcron: invalid job definition")
+	// ErrCodeJob reports a definition with a kind whose name is a job
+	// registered in code (here or on a live instance): a definition may
+	// only override such a job's schedule-level fields (no kind). It is
+	// returned wrapped together with ErrInvalidDefinition.
+	ErrCodeJob = errors.New("distcron: a job registered in code has this name")
 	// ErrRefused reports a remotely defined job kind this instance does not
 	// run (see WithRemoteShell and WithRemoteHTTP).
 	ErrRefused = errors.New("distcron: job kind not enabled on this instance")

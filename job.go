@@ -276,9 +276,15 @@ func (s *Scheduler) newJob(name, spec string, sched Schedule, e executor.Executo
 
 func (s *Scheduler) add(j *job) error {
 	s.mu.Lock()
-	if _, dup := s.jobs[j.name]; dup {
-		s.mu.Unlock()
-		return fmt.Errorf("%w: %q", ErrDuplicateJob, j.name)
+	replaced := false
+	if old, dup := s.jobs[j.name]; dup {
+		if old.source != sourceDefinition {
+			s.mu.Unlock()
+			return fmt.Errorf("%w: %q", ErrDuplicateJob, j.name)
+		}
+		// Code wins over a definition of the same name (see ErrCodeJob).
+		s.queue.remove(old)
+		replaced = true
 	}
 	s.jobs[j.name] = j
 	if s.state == stateStarted {
@@ -290,6 +296,10 @@ func (s *Scheduler) add(j *job) error {
 	// An override stored before this job was registered applies now.
 	s.defs.mu.Lock()
 	raw, pending := s.defs.pending[j.name]
+	if replaced && s.defs.applied != nil {
+		delete(s.defs.applied, j.name)
+		s.defs.invalid[j.name] = fmt.Errorf("%w: %w: %q", ErrInvalidDefinition, ErrCodeJob, j.name)
+	}
 	s.defs.mu.Unlock()
 	if pending {
 		s.applyDefinition(j.name, raw)

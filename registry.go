@@ -31,6 +31,9 @@ type Instance struct {
 	Started  time.Time `json:"started"`
 	Jobs     []string  `json:"jobs,omitempty"` // jobs it may run (tags, not refused); sorted; at most 1000 names
 	JobCount int       `json:"job_count"`
+	// CodeJobs are the jobs registered in code on the instance (sorted, at
+	// most 1000 names): definitions with a kind may not take these names.
+	CodeJobs []string `json:"code_jobs,omitempty"`
 	// RemoteShell and RemoteHTTP say whether the instance runs shell and
 	// HTTP jobs from definitions (WithRemoteShell, WithRemoteHTTP).
 	RemoteShell bool `json:"remote_shell"`
@@ -42,10 +45,12 @@ type Instance struct {
 func (s *Scheduler) register(ctx context.Context, sess *concurrency.Session) error {
 	host, _ := os.Hostname()
 	jobs := s.eligibleJobs()
+	code := s.codeJobs()
 	inst := Instance{
 		ID: s.cfg.instanceID, Host: host, PID: os.Getpid(), Version: Version,
 		Tags: s.cfg.tags, Started: s.startedAt.UTC(), JobCount: len(jobs),
 		Jobs: jobs[:min(len(jobs), maxRegisteredNames)], RemoteShell: s.cfg.remoteShell, RemoteHTTP: s.cfg.remoteHTTP,
+		CodeJobs: code[:min(len(code), maxRegisteredNames)],
 	}
 	val, err := json.Marshal(inst)
 	if err != nil {
@@ -79,6 +84,21 @@ func (s *Scheduler) eligibleJobs() []string {
 	names := make([]string, 0, len(s.jobs))
 	for n, j := range s.jobs {
 		if j.eligible {
+			names = append(names, n)
+		}
+	}
+	s.mu.Unlock()
+	slices.Sort(names)
+	return names
+}
+
+// codeJobs returns the sorted names of the jobs registered in code here
+// (overridden or not).
+func (s *Scheduler) codeJobs() []string {
+	s.mu.Lock()
+	var names []string
+	for n, j := range s.jobs {
+		if j.source == sourceCode || j.source == sourceOverride {
 			names = append(names, n)
 		}
 	}
