@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -45,6 +46,19 @@ func (s *Scheduler) Define(ctx context.Context, d Definition) error {
 			return err
 		}
 	}
+	if d.Schedule != "" {
+		loc := s.cfg.location
+		if d.Location != "" {
+			loc, _ = time.LoadLocation(d.Location) // validated above
+		}
+		sched, err := ParseSchedule(d.Schedule, loc)
+		if err != nil {
+			return d.invalid("%v", err)
+		}
+		if err := s.checkFloor(d, sched); err != nil {
+			return err
+		}
+	}
 	if s.cfg.remoteHTTP && len(s.cfg.httpHosts) > 0 {
 		if _, _, err := d.compile(s.cfg.httpHosts); err != nil {
 			return err
@@ -59,6 +73,30 @@ func (s *Scheduler) Define(ctx context.Context, d Definition) error {
 	}
 	if _, err := s.cli.Put(ctx, s.keys.Def(d.Name), string(v)); err != nil {
 		return fmt.Errorf("distcron: define %q: %w", d.Name, err)
+	}
+	return nil
+}
+
+// floorSamples is how many consecutive fires checkFloor looks at.
+const floorSamples = 64
+
+// checkFloor refuses a schedule from the network whose fires come closer
+// together than WithRemoteScheduleFloor, judged on its next fires.
+func (s *Scheduler) checkFloor(d Definition, sched Schedule) error {
+	floor := s.cfg.remoteFloor
+	if floor <= 0 {
+		return nil
+	}
+	prev := sched.Next(s.cfg.clock.Now())
+	for i := 0; i < floorSamples && !prev.IsZero(); i++ {
+		next := sched.Next(prev)
+		if next.IsZero() {
+			return nil
+		}
+		if gap := next.Sub(prev); gap < floor {
+			return d.invalid("schedule %q fires %v apart, below the floor of %v for schedules from the network (WithRemoteScheduleFloor)", d.Schedule, gap, floor)
+		}
+		prev = next
 	}
 	return nil
 }
@@ -248,6 +286,9 @@ func (s *Scheduler) jobFromDefinition(d Definition) (*job, error) {
 			if j.schedule, err = ParseSchedule(d.Schedule, cfg.location); err != nil {
 				return nil, err
 			}
+			if err := s.checkFloor(d, j.schedule); err != nil {
+				return nil, err
+			}
 			j.spec = d.Schedule
 		}
 		return &j, nil
@@ -265,6 +306,9 @@ func (s *Scheduler) jobFromDefinition(d Definition) (*job, error) {
 	}
 	sched, err := ParseSchedule(d.Schedule, cfg.location)
 	if err != nil {
+		return nil, err
+	}
+	if err := s.checkFloor(d, sched); err != nil {
 		return nil, err
 	}
 	j := s.newJob(d.Name, d.Schedule, sched, exec, cfg, d.Kind)

@@ -34,6 +34,7 @@ type config struct {
 	remoteShell    bool
 	remoteHTTP     bool
 	httpHosts      []string
+	remoteFloor    time.Duration
 }
 
 func defaultConfig() config {
@@ -47,6 +48,7 @@ func defaultConfig() config {
 		misfireGrace:   5 * time.Second,
 		clock:          SystemClock(),
 		stopGrace:      2 * time.Second,
+		remoteFloor:    time.Second,
 	}
 }
 
@@ -135,6 +137,13 @@ func WithRemoteHTTP(hosts ...string) Option {
 	return func(c *config) { c.remoteHTTP, c.httpHosts = true, append([]string(nil), hosts...) }
 }
 
+// WithRemoteScheduleFloor sets the shortest interval between two fires
+// that a schedule arriving over the network (a definition, or an override
+// of a code job's schedule) may have; a faster one is refused as invalid,
+// and the job keeps its previous schedule. Jobs registered in code are not
+// limited. Default 1s.
+func WithRemoteScheduleFloor(d time.Duration) Option { return func(c *config) { c.remoteFloor = d } }
+
 // WithStopGrace bounds how long Stop waits for cancelled runs to return
 // after its context ends, so a job that ignores cancellation cannot hang
 // shutdown; Stop then takes at most 2s more to leave etcd and flush the
@@ -190,6 +199,9 @@ func (c *config) validate() error {
 	}
 	if c.clock == nil {
 		return bad("nil clock")
+	}
+	if c.remoteFloor < 0 {
+		return bad("remote schedule floor %v is negative", c.remoteFloor)
 	}
 	if c.stopGrace < 0 {
 		return bad("stop grace %v is negative", c.stopGrace)
