@@ -40,6 +40,12 @@ type claimReq struct {
 	// backup: another instance is the preferred claimer; claim only if a
 	// read shows the tick still unclaimed.
 	backup bool
+	// noRun: claim the tick only to record it skipped (this instance is at
+	// its concurrency cap and no peer took the tick).
+	noRun bool
+	// again: a second chance given by retryAtCapacity; its job is queued
+	// for later ticks already, so handling it must not requeue the job.
+	again bool
 }
 
 func (r claimReq) tickKey() string              { return keys.Tick(r.tick) }
@@ -112,7 +118,10 @@ func (s *Scheduler) runningValue(r claimReq, now time.Time) string {
 // claimSpec describes the claim of r for package claim.
 func (s *Scheduler) claimSpec(r claimReq, lease clientv3.LeaseID, now time.Time) claim.Spec {
 	sp := claim.Spec{ClaimKey: s.claimKey(r), ClaimValue: s.claimValue(lease), RunKey: s.runKey(r),
-		RunValue: s.runningValue(r, now), JobRuns: s.keys.RunningJob(r.job.name, r.unit), Overlap: claim.Overlap(r.job.cfg.overlap)}
+		RunValue: s.runningValue(r, now), JobRuns: s.keys.RunningJob(r.job.name, r.unit), Overlap: claim.Overlap(r.job.cfg.overlap), NoRun: r.noRun}
+	if r.noRun {
+		sp.Overlap = claim.Allow
+	}
 	if r.job.cfg.misfire == MisfireRunOnce && r.unit == "" {
 		// The catch-up after an outage needs to know the job ran before.
 		sp.LastKey, sp.LastValue = s.keys.LastTick(r.job.name), r.tickKey()

@@ -99,6 +99,7 @@ func (s *Scheduler) dispatch(due []claimReq, now time.Time) {
 			kept, rest = s.preferred(kept, int(free))
 			s.counters.leftToPeers.Add(uint64(len(rest)))
 			s.requeue(rest)
+			s.retryAtCapacity(rest, sess.Lease())
 		}
 	}
 	s.inflight.Add(int64(len(kept)))
@@ -191,6 +192,11 @@ func (s *Scheduler) claimAndRun(batch []claimReq, lease clientv3.LeaseID, dispat
 			s.emitSkipped(r, token, reason)
 		case claimWon:
 			s.counters.claimsWon.Add(1)
+			if r.noRun {
+				s.inflight.Add(-1)
+				s.emitSkipped(r, token, fmt.Sprintf("no instance with a free slot took the tick: this one is at its concurrency cap (WithMaxConcurrentRuns %d)", s.cfg.maxConcurrent))
+				continue
+			}
 			if r.backup {
 				s.counters.backupClaims.Add(1)
 			}
@@ -207,6 +213,55 @@ func (s *Scheduler) claimAndRun(batch []claimReq, lease clientv3.LeaseID, dispat
 			s.startRun(r, token, lease, outcomes[i].Replace, &startCheck{lease: lease, at: checked})
 		}
 	}
+}
+
+// retryAtCapacity gives the ticks an instance at its concurrency cap left
+// to its peers a second chance, twice the backup delay after the first of
+// them (after the peers' own backups): those a read shows still unclaimed
+// are claimed, as many as there are free slots then, to run; the rest are
+// claimed only to be recorded skipped, so a tick no instance had room for
+// leaves a record instead of vanishing.
+func (s *Scheduler) retryAtCapacity(rest []claimReq, lease clientv3.LeaseID) {
+	if len(rest) == 0 {
+		return
+	}
+	s.mu.Lock()
+	if s.state != stateStarted {
+		s.mu.Unlock()
+		return
+	}
+	s.claimWG.Add(1)
+	s.mu.Unlock()
+	go func() {
+		defer s.claimWG.Done()
+		timer := s.cfg.clock.NewTimer(rest[0].tick.Add(2 * s.backupDelay()).Sub(s.cfg.clock.Now()))
+		defer timer.Stop()
+		select {
+		case <-timer.C():
+		case <-s.stopLoop:
+			return
+		}
+		free := int(max(int64(s.cfg.maxConcurrent)-s.inflight.Load(), 0))
+		reqs := make([]claimReq, len(rest))
+		for i, r := range rest {
+			r.backup, r.noRun, r.again = true, i >= free, true
+			reqs[i] = r
+		}
+		s.inflight.Add(int64(len(reqs)))
+		for len(reqs) > 0 {
+			n := batchEnd(reqs)
+			batch := reqs[:n:n]
+			reqs = reqs[n:]
+			select {
+			case s.claimSem <- struct{}{}:
+			case <-s.stopLoop:
+				s.inflight.Add(-int64(len(batch) + len(reqs)))
+				return
+			}
+			s.claimWG.Add(1)
+			go s.claimAndRun(batch, lease, s.cfg.clock.Now())
+		}
+	}()
 }
 
 // dropClaimed removes from batch the backup requests whose tick a read
@@ -327,7 +382,7 @@ func (s *Scheduler) requeueFrom(reqs []claimReq, from time.Time) {
 	}
 	s.mu.Lock()
 	for _, r := range reqs {
-		if s.jobs[r.job.name] == r.job && r.job.index < 0 {
+		if !r.again && s.jobs[r.job.name] == r.job && r.job.index < 0 {
 			s.enqueue(r.job, later(r.tick, from))
 		}
 	}

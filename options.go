@@ -49,6 +49,7 @@ func defaultConfig() config {
 		clock:          SystemClock(),
 		stopGrace:      2 * time.Second,
 		remoteFloor:    time.Second,
+		maxConcurrent:  DefaultMaxConcurrentRuns,
 	}
 }
 
@@ -88,9 +89,19 @@ func WithPipelineOptions(opts ...logsink.PipelineOption) Option {
 // registration, leadership and running keys vanish. Default 10s; minimum 1s.
 func WithSessionTTL(d time.Duration) Option { return func(c *config) { c.sessionTTL = d } }
 
+// DefaultMaxConcurrentRuns is the default of WithMaxConcurrentRuns.
+const DefaultMaxConcurrentRuns = 256
+
 // WithMaxConcurrentRuns caps the runs this instance executes at once. An
-// instance at its cap does not claim ticks, so idle peers take them.
-// Default 0: no cap.
+// instance at its cap does not claim ticks, so idle peers take them; a tick
+// no instance with a free slot took is claimed by an instance at its cap
+// once its peers' backups had their chance, and recorded skipped with the
+// reason, so it never vanishes unrecorded. The cap counts claims sent ahead
+// of their tick as well as runs in progress, so an instance firing
+// thousands of ticks per second should raise it (or pass 0: no cap).
+// Default 256: far above what an ordinary app runs at once, low enough
+// that a job every 10ms against a slow endpoint cannot exhaust the
+// process's file descriptors.
 func WithMaxConcurrentRuns(n int) Option { return func(c *config) { c.maxConcurrent = n } }
 
 // WithLocation sets the default time zone for cron fields of jobs that set

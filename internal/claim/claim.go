@@ -44,6 +44,9 @@ type Spec struct {
 	// skipped): the last claimed tick of a MisfireRunOnce job.
 	LastKey, LastValue string
 	Overlap            Overlap
+	// NoRun claims the tick without creating a running key: the claimant
+	// records it skipped (for example, at its concurrency cap).
+	NoRun bool
 }
 
 // Op is the nested transaction of one claim on lease.
@@ -51,6 +54,9 @@ func Op(sp Spec, lease clientv3.LeaseID) clientv3.Op {
 	claimed := []clientv3.Op{clientv3.OpPut(sp.ClaimKey, sp.ClaimValue)}
 	if sp.LastKey != "" {
 		claimed = append(claimed, clientv3.OpPut(sp.LastKey, sp.LastValue))
+	}
+	if sp.NoRun {
+		return clientv3.OpTxn([]clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(sp.ClaimKey), "=", 0)}, claimed, nil)
 	}
 	putRun := clientv3.OpPut(sp.RunKey, sp.RunValue, clientv3.WithLease(lease))
 	win := append(claimed[:len(claimed):len(claimed)], putRun)
@@ -125,6 +131,8 @@ func Resolve(sp Spec, run, claimed []*mvccpb.KeyValue, lease clientv3.LeaseID) (
 		return Outcome{State: Won}, run[0].CreateRevision
 	case len(claimed) == 0:
 		return Outcome{State: Open}, 0
+	case string(claimed[0].Value) == sp.ClaimValue && sp.NoRun:
+		return Outcome{State: Won}, claimed[0].CreateRevision
 	case string(claimed[0].Value) == sp.ClaimValue && sp.Overlap == Forbid && len(run) == 0:
 		return Outcome{State: Skipped}, claimed[0].CreateRevision
 	case string(claimed[0].Value) == sp.ClaimValue:
