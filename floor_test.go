@@ -23,7 +23,7 @@ func TestRemoteScheduleFloor(t *testing.T) {
 	for _, d := range []Definition{
 		{Name: "fast", Kind: "shell", Schedule: "@every 10ms", Shell: &ShellSpec{Command: "df"}},
 		{Name: "fast", Kind: "shell", Schedule: "*/1 * * * * * *", Shell: &ShellSpec{Command: "df"}}, // every second: allowed
-		{Name: "fast-code", Schedule: "@every 10ms"}, // an override
+		{Name: "fast-code", Schedule: "@every 10ms"},                                                 // an override
 	} {
 		err := s.Define(ctx, d)
 		allowed := d.Schedule == "*/1 * * * * * *"
