@@ -129,6 +129,21 @@ func NewWebhook(rawURL string, opts ...WebhookOption) (*Webhook, error) {
 	return &Webhook{url: u.String(), header: c.header, timeout: c.timeout, client: c.client}, nil
 }
 
+// redactURL hides the path and query of the webhook URL in a transport
+// error (they often carry the hook's secret), keeping scheme and host.
+func redactURL(err error) error {
+	var ue *url.Error
+	if !errors.As(err, &ue) {
+		return err
+	}
+	if u, perr := url.Parse(ue.URL); perr == nil {
+		redacted := *ue
+		redacted.URL = u.Scheme + "://" + u.Host + "/..."
+		return &redacted
+	}
+	return err
+}
+
 // Notify POSTs rec, encoded as JSON like the logsink JSON sink encodes it
 // (encoding/json on [logsink.Record]), and blocks until the response
 // arrives, the timeout passes or ctx is done. A status other than 2xx is an
@@ -148,7 +163,7 @@ func (w *Webhook) Notify(ctx context.Context, rec logsink.Record) error {
 	req.Header = w.header.Clone()
 	resp, err := w.client.Do(req)
 	if err != nil {
-		return fmt.Errorf("distcron: webhook: %w", err)
+		return fmt.Errorf("distcron: webhook: %w", redactURL(err))
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 200 && resp.StatusCode <= 299 {

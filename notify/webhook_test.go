@@ -157,3 +157,22 @@ func TestNewWebhookValidation(t *testing.T) {
 		t.Errorf("valid webhook: %v", err)
 	}
 }
+
+// Issue 10: transport errors must not carry the webhook URL's path and
+// query (where hook services put their secret) into logs.
+func TestWebhookErrorsHideTheURLsSecrets(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	base := srv.URL
+	srv.Close() // connection refused from now on
+	w, err := NewWebhook(base + "/hooks/SECRET-PATH?token=SECRET-QUERY")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = w.Notify(context.Background(), logsink.Record{Job: "j"})
+	if err == nil {
+		t.Fatal("a webhook to a closed port succeeded")
+	}
+	if msg := err.Error(); strings.Contains(msg, "SECRET") || !strings.Contains(msg, strings.TrimPrefix(base, "http://")) {
+		t.Fatalf("error %q should name the host and hide the path and query", msg)
+	}
+}
