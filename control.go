@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
@@ -141,15 +142,50 @@ func (s *Scheduler) Kill(ctx context.Context, name string) error {
 }
 
 func (s *Scheduler) putKill(ctx context.Context, name string, before time.Time) error {
-	lease, err := s.cli.Grant(ctx, 30)
-	if err != nil {
-		return fmt.Errorf("distcron: kill %q: %w", name, err)
-	}
 	v, _ := json.Marshal(killRequest{Before: before, By: s.cfg.instanceID})
-	if _, err := s.cli.Put(ctx, s.keys.Kill(name, randomSuffix()), string(v), clientv3.WithLease(lease.ID)); err != nil {
-		return fmt.Errorf("distcron: kill %q: %w", name, err)
+	key := s.keys.Kill(name, randomSuffix())
+	for attempt := 0; ; attempt++ {
+		lease, err := s.kills.lease(ctx, s.cli, attempt > 0)
+		if err == nil {
+			_, err = s.cli.Put(ctx, key, string(v), clientv3.WithLease(lease))
+		}
+		if err == nil {
+			return nil
+		}
+		if attempt > 0 || !errors.Is(err, rpctypes.ErrLeaseNotFound) {
+			return fmt.Errorf("distcron: kill %q: %w", name, err)
+		}
 	}
-	return nil
+}
+
+// Kill requests live under a short lease shared by this instance's kills:
+// watchers act on the put, and the key vanishes within killTTL.
+const (
+	killTTL      = 30 * time.Second
+	killLeaseUse = 20 * time.Second // a kill lease is reused this long after its grant
+)
+
+// killLeases hands out the lease for kill requests, granting a new one
+// only when the current one is older than killLeaseUse, so a burst of
+// kills costs one lease.
+type killLeases struct {
+	mu      sync.Mutex
+	id      clientv3.LeaseID
+	granted time.Time
+}
+
+func (k *killLeases) lease(ctx context.Context, cli *clientv3.Client, fresh bool) (clientv3.LeaseID, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if !fresh && k.id != 0 && time.Since(k.granted) < killLeaseUse {
+		return k.id, nil
+	}
+	g, err := cli.Grant(ctx, int64(killTTL/time.Second))
+	if err != nil {
+		return 0, err
+	}
+	k.id, k.granted = g.ID, time.Now()
+	return k.id, nil
 }
 
 // loadControl reads pause flags, run requests and definitions before the

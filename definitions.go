@@ -271,12 +271,15 @@ func (s *Scheduler) jobFromDefinition(d Definition) (*job, error) {
 				base = cur
 			}
 		}
+		var j job
+		if base != nil {
+			j = *base // under s.mu: the loop moves the code job in the queue
+		}
 		s.mu.Unlock()
 		if base == nil {
 			return nil, fmt.Errorf("%w: job %q: an override (no kind) needs a job registered in code with that name", ErrInvalidDefinition, d.Name)
 		}
 		s.defs.code[d.Name] = base
-		j := *base
 		j.index, j.source, j.defPaused = -1, sourceOverride, d.Paused
 		if d.Schedule != "" {
 			cfg := base.cfg

@@ -100,17 +100,15 @@ func (d *duties) run(ctx context.Context) {
 	defer gc.Stop()
 	second := time.NewTicker(time.Second)
 	defer second.Stop()
-	for i := 0; ; i++ {
-		if i%60 == 0 {
-			if err := d.expireRequests(ctx); err == errDeposed {
-				return
-			}
-		}
+	for {
 		if err := d.catchUp(ctx); err == errDeposed {
 			return
 		}
 		select {
 		case <-gc.C:
+			if err := d.expireRequests(ctx); err == errDeposed {
+				return
+			}
 			n, err := d.gcClaims(ctx)
 			switch {
 			case err == errDeposed:
@@ -161,7 +159,8 @@ func (d *duties) gcClaims(ctx context.Context) (int64, error) {
 const requestExpiry = 10 * time.Minute
 
 // expireRequests deletes run requests nobody could take for requestExpiry
-// (their job is registered nowhere, or no instance is eligible).
+// (their job is registered nowhere, or no instance is eligible), and
+// records each as skipped, so the request does not vanish unseen.
 func (d *duties) expireRequests(ctx context.Context) error {
 	s := d.s
 	resp, err := s.cli.Get(ctx, s.keys.Requests(), clientv3.WithPrefix())
@@ -174,10 +173,18 @@ func (d *duties) expireRequests(ctx context.Context) error {
 		if json.Unmarshal(kv.Value, &req) == nil && req.NotBefore.Before(cutoff) {
 			key := string(kv.Key)
 			unchanged := clientv3.Compare(clientv3.ModRevision(key), "=", kv.ModRevision)
-			if _, err := d.fenced(ctx, clientv3.OpTxn([]clientv3.Cmp{unchanged}, []clientv3.Op{clientv3.OpDelete(key)}, nil)); err != nil {
+			resp, err := d.fenced(ctx, clientv3.OpTxn([]clientv3.Cmp{unchanged}, []clientv3.Op{clientv3.OpDelete(key)}, nil))
+			if err != nil {
 				return err
 			}
+			if !resp.Responses[0].GetResponseTxn().GetSucceeded() {
+				continue // taken meanwhile
+			}
 			s.log.Warn("run request expired untaken", zap.String("job", req.Job), zap.String("key", key))
+			now := s.cfg.clock.Now().UTC()
+			s.emit(logsink.Record{Job: req.Job, Tick: req.Tick.UTC(), Shard: req.Shard, Instance: s.cfg.instanceID,
+				Trigger: req.Trigger, Attempt: max(req.Attempt, 1), Token: resp.Header.Revision, Started: now, Finished: now,
+				Status: logsink.StatusSkipped, Error: fmt.Sprintf("run request expired: no eligible instance took it within %v", requestExpiry)})
 		}
 	}
 	return nil

@@ -53,6 +53,7 @@ type Scheduler struct {
 	stopRuns  context.CancelFunc
 	inflight  atomic.Int64 // pending claims + runs in progress (capacity)
 	owner     runOwner     // this instance's running keys
+	kills     killLeases
 	leadStats leadTracker
 	warned    sync.Map // log message -> *atomic.Int64, last time logged (logLimited)
 	counters  counters

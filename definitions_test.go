@@ -1,0 +1,71 @@
+package distcron
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+// Issue 9, defect 10: a code job that was Unregistered does not come back
+// when the override definition that had applied to it changes (on main the
+// override is rebuilt from the code job it remembered, and the job is
+// back).
+func TestUnregisteredCodeJobStaysGoneWhenItsOverrideChanges(t *testing.T) {
+	tc := newTestCluster(t)
+	s, _ := tc.newScheduler("n0")
+	registerNoop(t, s, []string{"gone", "marker"}, "@yearly")
+	tc.start(s)
+	ctx := context.Background()
+	if err := s.Define(ctx, Definition{Name: "gone", Schedule: "@every 1h"}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "the override to apply", func() bool {
+		ji, ok := s.JobInfo("gone")
+		return ok && ji.Source == "override" && ji.Schedule == "@every 1h"
+	})
+	if !s.Unregister("gone") {
+		t.Fatal("Unregister: job not found")
+	}
+	if err := s.Define(ctx, Definition{Name: "gone", Schedule: "@every 2h"}); err != nil {
+		t.Fatal(err)
+	}
+	// Definitions are applied in order: once the marker's override shows,
+	// the change to "gone" has been handled too.
+	if err := s.Define(ctx, Definition{Name: "marker", Schedule: "@every 3h"}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "the marker's override to apply", func() bool {
+		ji, ok := s.JobInfo("marker")
+		return ok && ji.Source == "override" && ji.Schedule == "@every 3h"
+	})
+	if ji, ok := s.JobInfo("gone"); ok {
+		t.Fatalf("the Unregistered job came back when its override changed: %+v (jobs %v)", ji, s.Jobs())
+	}
+}
+
+// Issue 9, defect 10: an override definition stored before its code job is
+// registered (the job registers after Start) applies once the job
+// registers (on main the override was skipped as having no code job, and
+// is never looked at again).
+func TestOverrideStoredBeforeItsCodeJobAppliesWhenTheJobRegisters(t *testing.T) {
+	tc := newTestCluster(t)
+	s, _ := tc.newScheduler("n0")
+	ctx := context.Background()
+	if err := s.Define(ctx, Definition{Name: "late", Schedule: "@every 1h", Paused: true}); err != nil {
+		t.Fatal(err)
+	}
+	tc.start(s) // loads the definition: no code job "late" yet
+	registerNoop(t, s, []string{"late"}, "@yearly")
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		ji, ok := s.JobInfo("late")
+		if ok && ji.Source == "override" && ji.Schedule == "@every 1h" && ji.Paused {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("job %+v (invalid definitions %v); want the stored override applied: source override, schedule @every 1h, paused",
+				ji, s.InvalidDefinitions())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -1,0 +1,63 @@
+package distcron
+
+import (
+	"context"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/distcron/distcron/logsink"
+)
+
+// startLate makes s start a claimed tick of job late, as after a process
+// pause between the claim and the start: the tick's running key is on the
+// session's lease (the claim holds), its start check passed checkedAgo ago
+// and the start happens now. It reports whether the job ran and the
+// record. Internal: the lead's rename of claimReq / startCheck / execute /
+// runKey / runningValue lands here only.
+func startLate(t *testing.T, s *Scheduler, job string, tick time.Time, checkedAgo time.Duration) (bool, logsink.Record) {
+	t.Helper()
+	s.mu.Lock()
+	j := s.jobs[job]
+	s.mu.Unlock()
+	r := claimReq{job: j, tick: tick, trigger: logsink.TriggerSchedule, attempt: 1}
+	lease := s.sess.get().Lease()
+	if _, err := s.cli.Put(context.Background(), s.runKey(r), s.runningValue(r, time.Now()), clientv3.WithLease(lease)); err != nil {
+		t.Fatal(err)
+	}
+	rec, ran := s.execute(context.Background(), r, 7, &startCheck{lease: lease, at: time.Now().Add(-checkedAgo)})
+	return ran, rec
+}
+
+// Issue 9, defect 10: a late start re-checks pause: a job paused between
+// its claim and its (late) start does not run; the tick is recorded as
+// skipped (on main the late start re-checks the lease only, so the paused
+// job runs).
+func TestLateStartRechecksPause(t *testing.T) {
+	tc := newTestCluster(t)
+	s, _ := tc.newScheduler("n0")
+	var calls atomic.Int32
+	if err := s.RegisterFunc("j", "@yearly", func(context.Context) error { calls.Add(1); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	tc.start(s)
+	// Not paused: a start 3s after its check runs (the claim still holds).
+	ran, rec := startLate(t, s, "j", time.Now().Add(-3*time.Second), 3*time.Second)
+	if !ran || rec.Status != logsink.StatusSucceeded || calls.Load() != 1 {
+		t.Fatalf("late start of an unpaused job: ran=%v record %s (%s); want it run", ran, rec.Status, rec.Error)
+	}
+	if err := s.Pause(context.Background(), "j"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "the pause to be seen", func() bool { ji, _ := s.JobInfo("j"); return ji.Paused })
+	ran, rec = startLate(t, s, "j", time.Now().Add(-2*time.Second), 3*time.Second)
+	if ran || calls.Load() != 1 {
+		t.Fatalf("a job paused before its late start ran (record %s %q); want it not run", rec.Status, rec.Error)
+	}
+	if rec.Status != logsink.StatusSkipped || !strings.Contains(strings.ToLower(rec.Error), "pause") {
+		t.Fatalf("record %s %q; want skipped, saying the job is paused", rec.Status, rec.Error)
+	}
+}
