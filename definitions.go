@@ -1,6 +1,7 @@
 package distcron
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -29,6 +30,10 @@ type definitions struct {
 	code    map[string]*job   // jobs registered in code, while a definition overrides them
 	pending map[string][]byte // name -> an invalid definition, applied again when its code job registers
 }
+
+// MaxDefinitionSize is the largest definition Define stores, in bytes of
+// JSON: well below etcd's default request limit (1.5 MiB).
+const MaxDefinitionSize = 1 << 20
 
 // Define validates d and stores it in etcd; every instance picks it up
 // within moments (see Definition). Invalid definitions are refused with an
@@ -67,9 +72,15 @@ func (s *Scheduler) Define(ctx context.Context, d Definition) error {
 	if d.Misfire == "run_once" && (d.Deadline <= 0 || Duration(s.cfg.claimRetention/2) < d.Deadline) {
 		return d.invalid("starting deadline %v must be within (0, claim retention/2]", d.Deadline)
 	}
-	v, err := json.Marshal(d)
-	if err != nil {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false) // "<" stays one byte, not six
+	if err := enc.Encode(d); err != nil {
 		return err
+	}
+	v := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+	if len(v) > MaxDefinitionSize {
+		return d.invalid("the definition is %d bytes of JSON, above the limit of %d", len(v), MaxDefinitionSize)
 	}
 	if _, err := s.cli.Put(ctx, s.keys.Def(d.Name), string(v)); err != nil {
 		return fmt.Errorf("distcron: define %q: %w", d.Name, err)
