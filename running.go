@@ -154,8 +154,9 @@ func (r *runOwner) reattach(ctx context.Context, lease clientv3.LeaseID) error {
 }
 
 // releaseBatch is how many conditional deletes go in one transaction: each
-// is a nested transaction of one compare and one delete.
-const releaseBatch = maxTxnOps / 2
+// is a nested transaction of one compare and one delete, and etcd leaves a
+// nested transaction maxTxnOps minus its parent's operations.
+const releaseBatch = maxTxnOps - 1
 
 // run deletes queued keys until the scheduler stops; Stop flushes the rest.
 func (r *runOwner) run() {
