@@ -150,8 +150,9 @@
 // recording it as skipped, when a run of the job is in progress anywhere in
 // the cluster; the check is part of the claim transaction. OverlapReplace
 // kills the runs in progress (wherever they are) and then starts.
-// Instances at their WithMaxConcurrentRuns cap do not claim, so idle peers
-// take the tick. Instances carry tags (WithTags); a job with RequireTags
+// Instances at their WithMaxConcurrentRuns cap (default 256) do not claim,
+// so idle peers take the tick; a tick no instance had a free slot for is
+// recorded skipped with that reason, never dropped unrecorded. Instances carry tags (WithTags); a job with RequireTags
 // runs only on instances carrying all of them. Sharded(n) claims n units
 // per tick, each run exactly once with RunInfo.Shard; Broadcast runs each
 // tick once on every eligible instance.
@@ -192,8 +193,12 @@
 // of such steps, with schedule, zone, timeout, overlap, misfire, retry,
 // tags, shards, chaining, paused) at defs/<name>; Delete removes it. Every
 // instance watches the definitions and applies changes live, touching no
-// other job. A definition without a kind overrides the schedule or pause
-// state of a job registered in code. Definitions are validated by Define;
+// other job. A definition without a kind overrides the schedule, zone or
+// pause state of a job registered in code, and deleting it restores the
+// code job; a definition with a kind never replaces a job registered in
+// code (ErrCodeJob). Schedules from definitions may fire at most once per
+// WithRemoteScheduleFloor (default 1s), and a definition is at most
+// MaxDefinitionSize bytes of JSON. Definitions are validated by Define;
 // one written into etcd directly that does not validate is skipped, logged,
 // and listed by InvalidDefinitions, and never stops the watch.
 //
