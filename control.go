@@ -87,7 +87,9 @@ func (s *Scheduler) knownJob(ctx context.Context, name string) error {
 
 // Pause stops the job's scheduled ticks on every instance until Resume.
 // Paused ticks are not claimed and leave no record; runs in progress go on;
-// Trigger still runs a paused job. It blocks for one etcd write.
+// run requests (retries, chained runs, catch-ups) of a paused job are
+// recorded skipped, and Trigger returns ErrPaused. It blocks for one etcd
+// write.
 func (s *Scheduler) Pause(ctx context.Context, name string) error {
 	if err := s.knownJob(ctx, name); err != nil {
 		return err
@@ -227,6 +229,10 @@ func (s *Scheduler) addRequestLocked(key string, value []byte, modRev int64) {
 		return
 	}
 	req.key, req.modRev = key, modRev
+	if req.TakenBy != "" {
+		delete(s.control.requests, key) // a tombstone: taken already
+		return
+	}
 	s.control.requests[key] = &req
 }
 

@@ -116,9 +116,14 @@
 //
 // Each instance holds one etcd session (lease, WithSessionTTL, default
 // 10s) for its registration, election key and running keys. When the
-// session ends, the instance stops claiming, creates a new session,
-// registers again, re-attaches the running keys of runs still in progress
-// (a run is not killed because the lease blinked), and campaigns again.
+// session ends, the instance stops claiming, creates a new session, and in
+// one transaction registers again and moves the running keys of its runs
+// in progress onto the new lease (a run is not killed because the lease
+// blinked), then campaigns again. A run whose key went with an expired
+// lease (the instance was paused or cut off past its TTL) was recorded
+// lost by the leader, is invisible to the overlap policy and may have been
+// re-run: the instance cancels it with cause ErrLeaseLost (recorded
+// killed) instead of putting its key back.
 //
 // While etcd is unreachable nothing is claimed and nothing fires (safety
 // first); runs already in progress finish; errors are logged; the instance

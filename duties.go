@@ -63,6 +63,10 @@ type duties struct {
 	caught map[string]time.Time
 }
 
+// dutyCallTimeout bounds each etcd call of the duties, so one hung call
+// does not stall them for the rest of the term.
+const dutyCallTimeout = 5 * time.Second
+
 // errDeposed reports that a fenced write found this instance no longer
 // leader.
 var errDeposed = errors.New("distcron: no longer leader")
@@ -128,6 +132,8 @@ func (d *duties) run(ctx context.Context) {
 // fenced commits then as one transaction if this instance still leads;
 // errDeposed if it does not.
 func (d *duties) fenced(ctx context.Context, then ...clientv3.Op) (*clientv3.TxnResponse, error) {
+	ctx, cancel := context.WithTimeout(ctx, dutyCallTimeout)
+	defer cancel()
 	resp, err := d.s.cli.Txn(ctx).If(d.fence).Then(then...).Commit()
 	if err != nil {
 		return nil, err
@@ -163,16 +169,30 @@ const requestExpiry = 10 * time.Minute
 // records each as skipped, so the request does not vanish unseen.
 func (d *duties) expireRequests(ctx context.Context) error {
 	s := d.s
-	resp, err := s.cli.Get(ctx, s.keys.Requests(), clientv3.WithPrefix())
+	gctx, cancel := context.WithTimeout(ctx, dutyCallTimeout)
+	resp, err := s.cli.Get(gctx, s.keys.Requests(), clientv3.WithPrefix())
+	cancel()
 	if err != nil {
 		return err
 	}
-	cutoff := s.cfg.clock.Now().Add(-requestExpiry)
+	now := s.cfg.clock.Now()
+	cutoff := now.Add(-requestExpiry)
 	for _, kv := range resp.Kvs {
 		var req runRequest
-		if json.Unmarshal(kv.Value, &req) == nil && req.NotBefore.Before(cutoff) {
-			key := string(kv.Key)
-			unchanged := clientv3.Compare(clientv3.ModRevision(key), "=", kv.ModRevision)
+		if json.Unmarshal(kv.Value, &req) != nil {
+			continue
+		}
+		key := string(kv.Key)
+		unchanged := clientv3.Compare(clientv3.ModRevision(key), "=", kv.ModRevision)
+		if req.TakenBy != "" {
+			if req.Taken.Before(now.Add(-tombstoneTTL)) {
+				if _, err := d.fenced(ctx, clientv3.OpTxn([]clientv3.Cmp{unchanged}, []clientv3.Op{clientv3.OpDelete(key)}, nil)); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		if req.NotBefore.Before(cutoff) {
 			resp, err := d.fenced(ctx, clientv3.OpTxn([]clientv3.Cmp{unchanged}, []clientv3.Op{clientv3.OpDelete(key)}, nil))
 			if err != nil {
 				return err
@@ -181,7 +201,7 @@ func (d *duties) expireRequests(ctx context.Context) error {
 				continue // taken meanwhile
 			}
 			s.log.Warn("run request expired untaken", zap.String("job", req.Job), zap.String("key", key))
-			now := s.cfg.clock.Now().UTC()
+			now := now.UTC()
 			s.emit(logsink.Record{Job: req.Job, Tick: req.Tick.UTC(), Shard: req.Shard, Instance: s.cfg.instanceID,
 				Trigger: req.Trigger, Attempt: max(req.Attempt, 1), Token: resp.Header.Revision, Started: now, Finished: now,
 				Status: logsink.StatusSkipped, Error: fmt.Sprintf("run request expired: no eligible instance took it within %v", requestExpiry)})
@@ -263,8 +283,11 @@ func (d *duties) loadCursor(ctx context.Context) error {
 	}
 	kvs := resp.Responses[0].GetResponseRange().GetKvs()
 	if len(kvs) == 0 {
+		// The first term of a namespace: store the cursor now, so a
+		// successor starts here even if this term ends before its first
+		// event (it might otherwise start after this leader's own death).
 		d.cursor, d.cursorMod = d.fromRev-1, 0
-		return nil
+		return d.advance(ctx, d.fromRev-1)
 	}
 	rev, err := strconv.ParseInt(string(kvs[0].Value), 10, 64)
 	if err != nil {
@@ -280,6 +303,8 @@ func (d *duties) advance(ctx context.Context, rev int64, ops ...clientv3.Op) err
 	key := d.s.keys.LostCursor()
 	unchanged := clientv3.Compare(clientv3.ModRevision(key), "=", d.cursorMod)
 	then := append([]clientv3.Op{clientv3.OpPut(key, cursorValue(rev))}, ops...)
+	ctx, cancel := context.WithTimeout(ctx, dutyCallTimeout)
+	defer cancel()
 	resp, err := d.s.cli.Txn(ctx).If(d.fence, unchanged).Then(then...).Commit()
 	if err != nil {
 		return err
@@ -387,7 +412,9 @@ func (d *duties) handleDelete(ctx context.Context, ev *clientv3.Event) error {
 	if id == s.cfg.instanceID {
 		return d.advance(ctx, at) // our own registration: our runs go on
 	}
-	resp, err := s.cli.Get(ctx, s.keys.Running(), clientv3.WithPrefix(), clientv3.WithRev(at-1))
+	gctx, cancel := context.WithTimeout(ctx, dutyCallTimeout)
+	resp, err := s.cli.Get(gctx, s.keys.Running(), clientv3.WithPrefix(), clientv3.WithRev(at-1))
+	cancel()
 	if errors.Is(err, rpctypes.ErrCompacted) {
 		s.counters.lostUnchecked.Add(1)
 		s.log.Error("lost-run detection: history compacted before it was examined; not checking this instance's runs",
@@ -404,6 +431,7 @@ func (d *duties) handleDelete(ctx context.Context, ev *clientv3.Event) error {
 	now := s.cfg.clock.Now().UTC()
 	var recs []logsink.Record
 	var ops []clientv3.Op
+	seen := make(map[string]bool)
 	for _, kv := range resp.Kvs {
 		rec, rerun, ok := s.lostRun(kv, id, lease, now)
 		if !ok {
@@ -412,7 +440,11 @@ func (d *duties) handleDelete(ctx context.Context, ev *clientv3.Event) error {
 		recs = append(recs, rec)
 		if rerun != nil {
 			v, _ := json.Marshal(rerun)
-			key := s.keys.Request(rerun.Job, retryID(rerun.Unit, rerun.Run, rerun.Attempt))
+			key := s.keys.Request(rerun.Job, retryID(rerun.Unit, rerun.claimReq(nil).runID(), rerun.Attempt))
+			if seen[key] {
+				continue // one transaction may not put a key twice
+			}
+			seen[key] = true
 			ops = append(ops, clientv3.OpTxn([]clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(key), "=", 0)},
 				[]clientv3.Op{clientv3.OpPut(key, string(v))}, nil))
 		}

@@ -14,13 +14,24 @@ import (
 // leader does housekeeping only: firing never waits for it. A leader found
 // deposed by a fenced write campaigns again.
 func (s *Scheduler) campaign(ctx context.Context, sess *concurrency.Session) {
+	// Without a lost-run cursor yet, detection starts where this session
+	// first campaigned (kept across failed campaigns, so a predecessor's
+	// death after that is covered).
+	var fromRev int64
 	for ctx.Err() == nil {
 		select {
 		case <-sess.Done():
 			return
 		default:
 		}
-		s.leadOnce(ctx, sess)
+		if fromRev == 0 {
+			if head, err := s.cli.Get(ctx, s.keys.Leader(), clientv3.WithCountOnly()); err == nil {
+				fromRev = head.Header.Revision + 1
+			}
+		}
+		if fromRev != 0 {
+			s.leadOnce(ctx, sess, fromRev)
+		}
 		select {
 		case <-time.After(lostWatchBackoff):
 		case <-ctx.Done():
@@ -29,12 +40,7 @@ func (s *Scheduler) campaign(ctx context.Context, sess *concurrency.Session) {
 }
 
 // leadOnce campaigns, and does the duties for one term.
-func (s *Scheduler) leadOnce(ctx context.Context, sess *concurrency.Session) {
-	// Without a lost-run cursor yet, detection starts here.
-	head, err := s.cli.Get(ctx, s.keys.Leader(), clientv3.WithCountOnly())
-	if err != nil {
-		return
-	}
+func (s *Scheduler) leadOnce(ctx context.Context, sess *concurrency.Session, fromRev int64) {
 	e := concurrency.NewElection(sess, s.keys.Leader())
 	if err := e.Campaign(ctx, s.cfg.instanceID); err != nil {
 		if ctx.Err() == nil {
@@ -53,5 +59,5 @@ func (s *Scheduler) leadOnce(ctx context.Context, sess *concurrency.Session) {
 		}
 		s.log.Info("leadership ended")
 	}()
-	newDuties(s, sess, e, head.Header.Revision+1).run(ctx)
+	newDuties(s, sess, e, fromRev).run(ctx)
 }

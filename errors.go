@@ -41,6 +41,12 @@ var (
 	// ErrKilled is the cancellation cause of a run stopped by Kill or by
 	// OverlapReplace; such runs are recorded as killed.
 	ErrKilled = errors.New("distcron: run killed")
+	// ErrLeaseLost is the cancellation cause of a run whose instance's etcd
+	// lease expired while it ran (the instance was paused or cut off past
+	// its session TTL): the leader has recorded the run lost, peers no
+	// longer see it (overlap policy) and it may have been re-run
+	// (RerunLost), so the instance cancels it as soon as it is back.
+	ErrLeaseLost = errors.New("distcron: the instance's etcd lease expired during the run")
 	// ErrInvalidDefinition reports a job definition that does not validate.
 	ErrInvalidDefinition = errors.New("distcron: invalid job definition")
 	// ErrCodeJob reports a definition with a kind whose name is a job

@@ -2,6 +2,7 @@ package distcron
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -155,4 +156,79 @@ func TestRequestClaimWithLostAnswerStillRunsOnce(t *testing.T) {
 	if n := runs.Load(); n != 2 {
 		t.Fatalf("%d runs, want 2", n)
 	}
+}
+
+// A run survives a session blink (its lease still alive: its key moves to
+// the new lease), but a run whose lease expired while its instance was cut
+// off has been recorded lost: the instance cancels it (ErrLeaseLost) when
+// it is back, and does not put its key back, so a Forbid peer never runs
+// beside it and a re-run never runs beside the original.
+func TestRunOfAnExpiredLeaseIsCancelledNotReattached(t *testing.T) {
+	tc := newTestCluster(t)
+	s, cli := tc.newScheduler("a")
+	faults := etcdfault.Wrap(cli)
+	causes := make(chan error, 4)
+	if err := s.RegisterFunc("long", "@every 1s", func(ctx context.Context) error {
+		<-ctx.Done()
+		causes <- context.Cause(ctx)
+		return ctx.Err()
+	}, Overlap(OverlapForbid)); err != nil {
+		t.Fatal(err)
+	}
+	tc.start(s)
+	observer, _ := tc.newScheduler("observer") // not started: its client reads etcd
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	runLease := func() (int64, bool) {
+		resp, err := observer.cli.Get(ctx, tc.ns+"running/long/", clientv3.WithPrefix())
+		if err != nil || len(resp.Kvs) != 1 {
+			return 0, false
+		}
+		return resp.Kvs[0].Lease, true
+	}
+	var first int64
+	waitFor(t, 5*time.Second, "a run in progress", func() bool {
+		var ok bool
+		first, ok = runLease()
+		return ok
+	})
+
+	// A blink: keep-alives stop, the lease lives on; the run goes on.
+	faults.FailKeepAlives(0)
+	waitFor(t, 10*time.Second, "the running key on a new lease", func() bool {
+		l, ok := runLease()
+		return ok && l != first
+	})
+	select {
+	case err := <-causes:
+		t.Fatalf("a blink cancelled the run: %v", err)
+	default:
+	}
+
+	// Cut off past the TTL: keep-alives and new leases fail until the old
+	// lease has expired.
+	second, _ := runLease()
+	remove := faults.Add(etcdfault.Rule{Kind: etcdfault.Grant, Action: etcdfault.Fail})
+	faults.FailKeepAlives(0)
+	waitFor(t, 10*time.Second, "the lease to expire", func() bool {
+		ttl, err := observer.cli.TimeToLive(ctx, clientv3.LeaseID(second))
+		return err == nil && ttl.TTL == -1
+	})
+	remove()
+	select {
+	case err := <-causes:
+		if !errors.Is(err, ErrLeaseLost) {
+			t.Fatalf("the run ended with cause %v, want ErrLeaseLost", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the run of the expired lease was not cancelled")
+	}
+	waitFor(t, 5*time.Second, "a killed record naming the lease", func() bool {
+		for _, r := range recordsOf(tc.sink, "long") {
+			if r.Status == logsink.StatusKilled && strings.Contains(r.Error, "lease expired") {
+				return true
+			}
+		}
+		return false
+	})
 }

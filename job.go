@@ -116,9 +116,11 @@ func Misfire(p MisfirePolicy, startingDeadline time.Duration) JobOption {
 }
 
 // RerunLost makes the leader re-run (trigger retry, next attempt) a run
-// recorded as lost. Beware: a run is lost when its instance's lease
-// expired, which also happens to an instance that was only cut off from
-// etcd and may still finish the run, so this can duplicate work.
+// recorded as lost, once however often the leader changes. Beware: a run
+// is lost when its instance's lease expired, which also happens to an
+// instance that was only cut off from etcd: that instance cancels the run
+// (cause ErrLeaseLost) as soon as it reaches etcd again, but until then
+// the original and the re-run may overlap, so this can duplicate work.
 func RerunLost() JobOption { return func(c *jobConfig) { c.rerunLost = true } }
 
 // InLocation sets the time zone for the job's cron fields, overriding the

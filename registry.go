@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
 )
@@ -41,8 +42,15 @@ type Instance struct {
 	Leader      bool `json:"leader"` // filled in by Instances, not stored
 }
 
-// register puts this instance's registration under the session lease.
-func (s *Scheduler) register(ctx context.Context, sess *concurrency.Session) error {
+// register puts this instance's registration under the session lease,
+// together with extra (the running keys moved onto the new lease at a
+// session renewal, at most maxRegisterExtra): one transaction, so the
+// registration and the runs it vouches for are always on one lease, and a
+// crash at any point leaves the leader a registration delete with those
+// runs on its lease (see lost-run detection).
+//
+// It returns the responses to extra, in order.
+func (s *Scheduler) register(ctx context.Context, sess *concurrency.Session, extra ...clientv3.Op) ([]*pb.ResponseOp, error) {
 	host, _ := os.Hostname()
 	jobs := s.eligibleJobs()
 	code := s.codeJobs()
@@ -54,27 +62,31 @@ func (s *Scheduler) register(ctx context.Context, sess *concurrency.Session) err
 	}
 	val, err := json.Marshal(inst)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	// Put only if the key is free or ours (on this lease, or on the lease of
 	// the session this one replaces: etcd may keep that alive for a while
 	// after a quorum loss): two live processes with one id would otherwise
 	// overwrite each other's registration.
 	key := s.keys.Instance(s.cfg.instanceID)
-	put := []clientv3.Op{clientv3.OpPut(key, string(val), clientv3.WithLease(sess.Lease()))}
+	put := append([]clientv3.Op{clientv3.OpPut(key, string(val), clientv3.WithLease(sess.Lease()))}, extra...)
 	ifFree := clientv3.OpTxn([]clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(key), "=", 0)}, put, nil)
 	ifPrevious := clientv3.OpTxn([]clientv3.Cmp{clientv3.Compare(clientv3.LeaseValue(key), "=", clientv3.LeaseID(s.prevLease.Load()))}, put, []clientv3.Op{ifFree})
 	resp, err := s.cli.Txn(ctx).If(clientv3.Compare(clientv3.LeaseValue(key), "=", sess.Lease())).Then(put...).Else(ifPrevious).Commit()
 	if err != nil {
-		return fmt.Errorf("%w: register: %w", ErrUnreachable, err)
+		return nil, fmt.Errorf("%w: register: %w", ErrUnreachable, err)
 	}
-	if !resp.Succeeded {
-		prev := resp.Responses[0].GetResponseTxn()
-		if !prev.GetSucceeded() && !prev.GetResponses()[0].GetResponseTxn().GetSucceeded() {
-			return fmt.Errorf("%w: %q", ErrDuplicateInstance, s.cfg.instanceID)
-		}
+	if resp.Succeeded {
+		return resp.Responses[1:], nil
 	}
-	return nil
+	prev := resp.Responses[0].GetResponseTxn()
+	if prev.GetSucceeded() {
+		return prev.Responses[1:], nil
+	}
+	if free := prev.GetResponses()[0].GetResponseTxn(); free.GetSucceeded() {
+		return free.Responses[1:], nil
+	}
+	return nil, fmt.Errorf("%w: %q", ErrDuplicateInstance, s.cfg.instanceID)
 }
 
 // eligibleJobs returns the sorted names of the jobs this instance may
@@ -91,6 +103,10 @@ func (s *Scheduler) eligibleJobs() []string {
 	slices.Sort(names)
 	return names
 }
+
+// maxRegisterExtra bounds the running keys put in the registration's
+// transaction: its three nested levels must fit etcd's max-txn-ops.
+const maxRegisterExtra = 32
 
 // codeJobs returns the sorted names of the jobs registered in code here
 // (overridden or not).

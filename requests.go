@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
@@ -42,9 +43,51 @@ type runRequest struct {
 	// Claim makes the run also take the tick's claim key (catch-up runs),
 	// so it can never run beside a scheduled claim of the same tick.
 	Claim bool `json:"claim,omitempty"`
+	// TakenBy and Taken mark a tombstone: the request was claimed by that
+	// claimant ("<instance> <lease hex>") at that time (see tombstone).
+	TakenBy string    `json:"taken_by,omitempty"`
+	Taken   time.Time `json:"taken,omitempty"`
 
 	key    string
 	modRev int64
+}
+
+// tombstoneTTL is how long a claimed request's tombstone is kept before
+// the leader deletes it: far longer than any retry of the put that made it.
+const tombstoneTTL = 10 * time.Minute
+
+// tombstone reports whether claiming q leaves a tombstone in its place
+// instead of deleting it. Requests stored by requestAsync (retries and
+// chained runs, under deterministic ids) do: a put retried after a lost
+// answer must find the request taken, not absent, or it would make it
+// again. Manual and catch-up requests are deleted: Trigger coalesces on
+// their absence, and a catch-up's own claim key excludes a second run.
+func (q *runRequest) tombstone() bool {
+	return q.Trigger != logsink.TriggerManual && q.Trigger != logsink.TriggerCatchup
+}
+
+// consumeOp is the operation that takes q for the claimant claimedBy.
+func (q *runRequest) consumeOp(claimedBy string, now time.Time) clientv3.Op {
+	if !q.tombstone() {
+		return clientv3.OpDelete(q.key)
+	}
+	t := *q
+	t.TakenBy, t.Taken = claimedBy, now.UTC()
+	v, _ := json.Marshal(t)
+	return clientv3.OpPut(q.key, string(v))
+}
+
+// takenBy reads who took the request whose current value is kvs (empty:
+// absent, or not taken).
+func takenBy(kvs []*mvccpb.KeyValue) string {
+	if len(kvs) != 1 {
+		return ""
+	}
+	var q runRequest
+	if json.Unmarshal(kvs[0].Value, &q) != nil {
+		return ""
+	}
+	return q.TakenBy
 }
 
 // claimReq is the run the request asks for, of job j.
@@ -235,7 +278,7 @@ func (s *Scheduler) claimRequest(lease clientv3.LeaseID, j *job, req *runRequest
 	if s.paused(j) {
 		// Consumed, not run: like a paused tick, but recorded, since someone asked.
 		resp, err := s.cli.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(req.key), "=", req.modRev)).
-			Then(clientv3.OpDelete(req.key)).Commit()
+			Then(req.consumeOp(s.claimValue(lease), s.cfg.clock.Now())).Commit()
 		if err != nil {
 			return false
 		}
@@ -245,11 +288,20 @@ func (s *Scheduler) claimRequest(lease clientv3.LeaseID, j *job, req *runRequest
 		}
 		return true
 	}
+	// Only a request whose earlier claim was ambiguous may be found won on
+	// a later look: a copy read before our own claim committed (a reload
+	// of control/) must not start the run a second time.
+	s.control.mu.Lock()
+	_, retrying := s.control.unresolved[req.key]
+	s.control.mu.Unlock()
 	s.inflight.Add(1)
-	out, token, err := s.claimRequestTxn(ctx, lease, r, req)
+	out, token, err := s.claimRequestTxn(ctx, lease, r, req, retrying)
 	if err != nil {
 		// Ambiguous: the claim may have committed with its answer lost.
 		out, token, err = s.readBackRequest(ctx, lease, r, req)
+	}
+	if err == nil && out.State == claimWon && s.owner.has(s.runKey(r)) {
+		out = claimOutcome{State: claimLost} // already running here
 	}
 	if err != nil {
 		s.inflight.Add(-1)
@@ -280,10 +332,10 @@ func (s *Scheduler) claimRequest(lease clientv3.LeaseID, j *job, req *runRequest
 // version we saw, and create the run's running key on lease; for catch-up
 // runs also create the tick's claim key. Forbid runs only if no run of the
 // job (unit) is in progress; Replace learns the runs it must stop.
-func (s *Scheduler) claimRequestTxn(ctx context.Context, lease clientv3.LeaseID, r claimReq, req *runRequest) (claimOutcome, int64, error) {
+func (s *Scheduler) claimRequestTxn(ctx context.Context, lease clientv3.LeaseID, r claimReq, req *runRequest, retrying bool) (claimOutcome, int64, error) {
 	runKey := s.runKey(r)
 	cmps := []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(req.key), "=", req.modRev)}
-	then := []clientv3.Op{clientv3.OpDelete(req.key)}
+	then := []clientv3.Op{req.consumeOp(s.claimValue(lease), s.cfg.clock.Now())}
 	if req.Claim {
 		cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(s.claimKey(r)), "=", 0))
 		then = append(then, clientv3.OpPut(s.claimKey(r), s.claimValue(lease)))
@@ -304,17 +356,19 @@ func (s *Scheduler) claimRequestTxn(ctx context.Context, lease clientv3.LeaseID,
 	}
 	resp, err := s.cli.Txn(ctx).If(cmps...).Then(then...).Else(
 		clientv3.OpGet(runKey),
-		clientv3.OpGet(req.key, clientv3.WithCountOnly()),
+		clientv3.OpGet(req.key),
 	).Commit()
 	if err != nil {
 		return claimOutcome{}, 0, err
 	}
 	if !resp.Succeeded {
-		if run := resp.Responses[0].GetResponseRange().GetKvs(); len(run) == 1 && clientv3.LeaseID(run[0].Lease) == lease {
-			// An earlier attempt of ours committed with its answer lost.
-			return s.wonRequest(ctx, r, run[0].CreateRevision)
+		run, cur := resp.Responses[0].GetResponseRange().GetKvs(), resp.Responses[1].GetResponseRange().GetKvs()
+		if retrying {
+			if out, token, known := s.ownOutcome(ctx, lease, r, run, cur); known {
+				return out, token, nil
+			}
 		}
-		if req.Claim && resp.Responses[1].GetResponseRange().GetCount() > 0 {
+		if req.Claim && len(cur) == 1 && cur[0].ModRevision == req.modRev {
 			// The tick was claimed by the schedule meanwhile: drop the catch-up.
 			_, _ = s.cli.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(req.key), "=", req.modRev)).
 				Then(clientv3.OpDelete(req.key)).Commit()
@@ -346,13 +400,29 @@ func (s *Scheduler) readBackRequest(ctx context.Context, lease clientv3.LeaseID,
 	if err != nil {
 		return claimOutcome{}, 0, err
 	}
-	if run := resp.Responses[0].GetResponseRange().GetKvs(); len(run) == 1 && clientv3.LeaseID(run[0].Lease) == lease {
-		return s.wonRequest(rctx, r, run[0].CreateRevision)
+	run, cur := resp.Responses[0].GetResponseRange().GetKvs(), resp.Responses[1].GetResponseRange().GetKvs()
+	if out, token, known := s.ownOutcome(rctx, lease, r, run, cur); known {
+		return out, token, nil
 	}
-	if kvs := resp.Responses[1].GetResponseRange().GetKvs(); len(kvs) == 1 && kvs[0].ModRevision == req.modRev {
+	if len(cur) == 1 && cur[0].ModRevision == req.modRev {
 		return claimOutcome{State: claimOpen}, 0, nil
 	}
 	return claimOutcome{State: claimLost}, 0, nil
+}
+
+// ownOutcome tells from the run's key and the request's current value
+// whether this instance's own claim of the request committed: won if the
+// running key is on our lease, skipped if the request's tombstone names us
+// but no run key does (Forbid, or paused).
+func (s *Scheduler) ownOutcome(ctx context.Context, lease clientv3.LeaseID, r claimReq, run, cur []*mvccpb.KeyValue) (claimOutcome, int64, bool) {
+	if len(run) == 1 && clientv3.LeaseID(run[0].Lease) == lease {
+		out, token, err := s.wonRequest(ctx, r, run[0].CreateRevision)
+		return out, token, err == nil
+	}
+	if takenBy(cur) == s.claimValue(lease) {
+		return claimOutcome{State: claimSkipped, Reason: "claimed by this instance but not run (overlap forbid: a run of this job was in progress)"}, cur[0].ModRevision, true
+	}
+	return claimOutcome{}, 0, false
 }
 
 // wonRequest is the outcome of a request found won on read-back: for

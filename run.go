@@ -119,7 +119,7 @@ func (s *Scheduler) execute(ctx context.Context, r claimReq, token int64, check 
 	if res.Err != nil {
 		rec.Error = res.Err.Error()
 		rec.Status = statusOf(res.Err, ctx)
-		if cause := context.Cause(ctx); errors.Is(cause, ErrKilled) && !strings.Contains(rec.Error, cause.Error()) {
+		if cause := context.Cause(ctx); (errors.Is(cause, ErrKilled) || errors.Is(cause, ErrLeaseLost)) && !strings.Contains(rec.Error, cause.Error()) {
 			rec.Error = fmt.Sprintf("%s (%v)", rec.Error, cause)
 		}
 	}

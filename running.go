@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
@@ -48,6 +49,7 @@ type localRun struct {
 	value  string           // the running key's value, to re-attach it to a new lease
 	lease  clientv3.LeaseID // the lease the key is on
 	cancel context.CancelCauseFunc
+	lost   bool // its key went with an expired lease: cancelled, never put back
 }
 
 // heldKey is a running key this instance put on lease.
@@ -106,6 +108,14 @@ func (r *runOwner) kill(job string, before time.Time) int {
 	return n
 }
 
+// has reports whether the run with this key is in progress here.
+func (r *runOwner) has(key string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, ok := r.runs[key]
+	return ok
+}
+
 // count returns how many runs of job are in progress here.
 func (r *runOwner) count(job string) int {
 	r.mu.Lock()
@@ -119,38 +129,68 @@ func (r *runOwner) count(job string) int {
 	return n
 }
 
-// reattach puts the keys of the runs in progress on lease, in batches of
-// maxTxnOps. A run that ended meanwhile had its delete queued for its old
-// lease, which now matches nothing: its key is queued again for the new one.
-func (r *runOwner) reattach(ctx context.Context, lease clientv3.LeaseID) error {
+// reattachOps returns, for at most n runs in progress whose keys are not
+// on lease yet, their keys and the operations that move each key onto
+// lease if it is still on the lease it was put on; after they commit,
+// reattached reads the outcome.
+func (r *runOwner) reattachOps(lease clientv3.LeaseID, n int) ([]string, []clientv3.Op) {
 	r.mu.Lock()
-	snapshot := make(map[string]string, len(r.runs))
+	defer r.mu.Unlock()
+	var moved []string
+	var ops []clientv3.Op
 	for k, run := range r.runs {
-		snapshot[k] = run.value
-	}
-	r.mu.Unlock()
-	ops := make([]clientv3.Op, 0, len(snapshot))
-	for k, v := range snapshot {
-		ops = append(ops, clientv3.OpPut(k, v, clientv3.WithLease(lease)))
-	}
-	for len(ops) > 0 {
-		n := min(len(ops), maxTxnOps)
-		if _, err := r.s.cli.Txn(ctx).Then(ops[:n]...).Commit(); err != nil {
-			return err
+		if len(ops) == n {
+			break
 		}
-		ops = ops[n:]
+		if run.lease != lease && !run.lost {
+			moved = append(moved, k)
+			ops = append(ops, clientv3.OpTxn([]clientv3.Cmp{clientv3.Compare(clientv3.LeaseValue(k), "=", run.lease)},
+				[]clientv3.Op{clientv3.OpPut(k, run.value, clientv3.WithLease(lease))}, nil))
+		}
 	}
+	return moved, ops
+}
+
+// reattached records the outcome of reattachOps' operations (resps, in
+// the order of keys). A key that was moved is now on lease; if its run
+// ended meanwhile (its delete queued for the old lease matches nothing),
+// it is queued again for the new one. A key that was no longer on its old
+// lease went with that lease: the run was recorded lost and may have been
+// re-run, so it is cancelled with cause ErrLeaseLost, and its key is not
+// put back.
+func (r *runOwner) reattached(keys []string, resps []*pb.ResponseOp, lease clientv3.LeaseID) {
 	r.mu.Lock()
-	for k := range snapshot {
-		if run := r.runs[k]; run != nil {
+	for i, k := range keys {
+		moved := i < len(resps) && resps[i].GetResponseTxn().GetSucceeded()
+		run := r.runs[k]
+		switch {
+		case moved && run != nil:
 			run.lease = lease
-		} else {
+		case moved:
 			r.pending = append(r.pending, heldKey{k, lease})
+		case run != nil:
+			run.lost = true
+			run.cancel(ErrLeaseLost)
 		}
 	}
 	r.mu.Unlock()
 	r.s.signal(r.kick)
-	return nil
+}
+
+// reattach puts the keys of the runs in progress that are not on lease
+// yet on it, in batches of maxTxnOps.
+func (r *runOwner) reattach(ctx context.Context, lease clientv3.LeaseID) error {
+	for {
+		keys, ops := r.reattachOps(lease, releaseBatch)
+		if len(ops) == 0 {
+			return nil
+		}
+		resp, err := r.s.cli.Txn(ctx).Then(ops...).Commit()
+		if err != nil {
+			return err
+		}
+		r.reattached(keys, resp.Responses, lease)
+	}
 }
 
 // releaseBatch is how many conditional deletes go in one transaction: each

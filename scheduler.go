@@ -148,7 +148,7 @@ func (s *Scheduler) Start(ctx context.Context) error {
 	s.mu.Unlock()
 
 	s.startedAt = s.cfg.clock.Now()
-	sess, err := s.newSession(ctx)
+	sess, err := s.newSession(ctx, false)
 	if err == nil {
 		err = s.loadControl(ctx)
 		if err != nil {

@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
 	"go.uber.org/zap"
 )
@@ -25,9 +26,11 @@ func (s *Scheduler) ttlSeconds() int {
 }
 
 // newSession grants a lease (bounded by ctx), keeps it alive, and registers
-// the instance on it. One session serves registration, election and running
-// keys; there is never a lease per tick. The caller publishes it.
-func (s *Scheduler) newSession(ctx context.Context) (*concurrency.Session, error) {
+// the instance on it, with the running keys of runs still in progress when
+// it replaces a lost session (reattach). One session serves registration,
+// election and running keys; there is never a lease per tick. The caller
+// publishes it.
+func (s *Scheduler) newSession(ctx context.Context, reattach bool) (*concurrency.Session, error) {
 	lease, err := s.cli.Grant(ctx, int64(s.ttlSeconds()))
 	if err != nil {
 		return nil, fmt.Errorf("%w: grant lease: %w", ErrUnreachable, err)
@@ -37,9 +40,23 @@ func (s *Scheduler) newSession(ctx context.Context) (*concurrency.Session, error
 	if err != nil {
 		return nil, fmt.Errorf("%w: session: %w", ErrUnreachable, err)
 	}
-	if err := s.register(ctx, sess); err != nil {
+	var moved []string
+	var extra []clientv3.Op
+	if reattach {
+		moved, extra = s.owner.reattachOps(sess.Lease(), maxRegisterExtra)
+	}
+	resps, err := s.register(ctx, sess, extra...)
+	if err != nil {
 		s.closeSession(sess)
 		return nil, err
+	}
+	s.owner.reattached(moved, resps, sess.Lease())
+	if reattach {
+		if err := s.owner.reattach(ctx, sess.Lease()); err != nil { // the rest, beyond the registration's room
+			s.prevLease.Store(int64(sess.Lease())) // our registration sits on this lease if the revoke fails
+			s.closeSession(sess)
+			return nil, fmt.Errorf("reattach running keys: %w", err)
+		}
 	}
 	return sess, nil
 }
@@ -89,7 +106,7 @@ func (s *Scheduler) watchSession(sess *concurrency.Session) bool {
 			return false
 		case <-s.reregister:
 			ctx, cancel := context.WithTimeout(s.bgCtx, s.cfg.sessionTTL)
-			if err := s.register(ctx, sess); err != nil && ctx.Err() == nil {
+			if _, err := s.register(ctx, sess); err != nil && ctx.Err() == nil {
 				s.log.Warn("refresh registration", zap.Error(err))
 			}
 			cancel()
@@ -103,14 +120,7 @@ func (s *Scheduler) renewSession() *concurrency.Session {
 	backoff := 100 * time.Millisecond
 	for {
 		ctx, cancel := context.WithTimeout(s.bgCtx, s.cfg.sessionTTL)
-		sess, err := s.newSession(ctx)
-		if err == nil {
-			if err = s.reattachRuns(ctx, sess); err != nil {
-				// Our registration may now sit on this lease if the revoke fails.
-				s.prevLease.Store(int64(sess.Lease()))
-				s.closeSession(sess)
-			}
-		}
+		sess, err := s.newSession(ctx, true)
 		cancel()
 		if err == nil {
 			s.sess.set(sess)
@@ -127,15 +137,6 @@ func (s *Scheduler) renewSession() *concurrency.Session {
 		}
 		backoff = min(2*backoff, time.Second)
 	}
-}
-
-// reattachRuns puts the running keys of this instance's runs in progress
-// on the new session's lease (see runOwner.reattach).
-func (s *Scheduler) reattachRuns(ctx context.Context, sess *concurrency.Session) error {
-	if err := s.owner.reattach(ctx, sess.Lease()); err != nil {
-		return fmt.Errorf("reattach running keys: %w", err)
-	}
-	return nil
 }
 
 // closeSession ends a session for good: the lease is revoked, so the
