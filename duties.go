@@ -327,6 +327,7 @@ func (d *duties) watchLostRuns(ctx context.Context) error {
 	for ctx.Err() == nil {
 		err := d.loadCursor(ctx)
 		if err == nil {
+			s.log.Debug("lost-run watch", zap.Int64("from_revision", d.cursor+1))
 			wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 			wch := s.cli.Watch(wctx, s.keys.Instances(), clientv3.WithPrefix(), clientv3.WithRev(d.cursor+1),
 				clientv3.WithFilterPut(), clientv3.WithPrevKV())
@@ -460,6 +461,8 @@ func (d *duties) handleDelete(ctx context.Context, ev *clientv3.Event) error {
 	if err := d.commitLost(ctx, at, ops); err != nil {
 		return err
 	}
+	s.log.Debug("registration deleted", zap.String("runner", id), zap.Int64("revision", at),
+		zap.Int64("lease", lease), zap.Int("running_keys", len(resp.Kvs)), zap.Int("lost", len(recs)))
 	for _, rec := range recs {
 		s.log.Warn("run lost", zap.String("job", rec.Job), zap.Time("tick", rec.Tick), zap.String("runner", id))
 		s.emit(rec)

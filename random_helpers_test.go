@@ -323,7 +323,7 @@ func newRandLogger(t *testing.T, seed uint64) (*zap.Logger, *hookState) {
 	ec := zap.NewProductionEncoderConfig()
 	ec.EncodeTime = zapcore.ISO8601TimeEncoder
 	enc := zapcore.NewJSONEncoder(ec)
-	core := logHook{Core: zapcore.NewCore(enc, zapcore.Lock(f), zapcore.InfoLevel), st: st}
+	core := logHook{Core: zapcore.NewCore(enc, zapcore.Lock(f), zapcore.DebugLevel), st: st}
 	t.Cleanup(func() {
 		f.Close()
 		if t.Failed() {

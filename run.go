@@ -40,6 +40,11 @@ func (s *Scheduler) startRun(r claimReq, token int64, lease clientv3.LeaseID, re
 	}
 	ctx, cancel := context.WithCancelCause(s.runsCtx)
 	s.owner.start(runKey, &localRun{job: r.job.name, tick: r.tick, value: s.runningValue(r, s.cfg.clock.Now()), lease: lease, cancel: cancel})
+	if sess := s.sess.get(); sess != nil && sess.Lease() != lease {
+		// Claimed on a session that has been replaced since: move the key
+		// to the new lease, or learn that it went with the old one.
+		s.owner.reattachLater(sess.Lease())
+	}
 	go func() {
 		defer s.runs.done()
 		defer s.inflight.Add(-1)

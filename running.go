@@ -193,6 +193,18 @@ func (r *runOwner) reattach(ctx context.Context, lease clientv3.LeaseID) error {
 	}
 }
 
+// reattachLater moves, in the background and bounded in time, the keys of
+// runs in progress that are not on lease (see reattach).
+func (r *runOwner) reattachLater(lease clientv3.LeaseID) {
+	r.s.goBG(func() {
+		ctx, cancel := context.WithTimeout(r.s.bgCtx, claimAttemptTimeout)
+		defer cancel()
+		if err := r.reattach(ctx, lease); err != nil && r.s.bgCtx.Err() == nil {
+			r.s.logLimited("reattach running keys", zap.Error(err))
+		}
+	})
+}
+
 // releaseBatch is how many conditional deletes go in one transaction: each
 // is a nested transaction of one compare and one delete, and etcd leaves a
 // nested transaction maxTxnOps minus its parent's operations.

@@ -124,6 +124,10 @@ func (s *Scheduler) renewSession() *concurrency.Session {
 		cancel()
 		if err == nil {
 			s.sess.set(sess)
+			// A run that started on the old lease after the move above
+			// (its claim was in flight) moves now; one that starts later
+			// sees the new session (see startRun).
+			s.owner.reattachLater(sess.Lease())
 			return sess
 		}
 		if s.bgCtx.Err() != nil {
