@@ -119,13 +119,21 @@ func (d Definition) Validate() error {
 	return err
 }
 
+// remotePolicy is how an instance runs jobs from definitions: HTTP jobs
+// only to the addresses its allow-list permits (checked on the resolved
+// address at dial time), shell jobs with a minimal environment.
+type remotePolicy struct {
+	allow       *executor.AllowList // nil: no HTTP check (validation only)
+	passthrough []string            // host environment variables passed to shell jobs
+}
+
 func (d Definition) invalid(format string, args ...any) error {
 	return fmt.Errorf("%w: job %q: "+format, append([]any{ErrInvalidDefinition, d.Name}, args...)...)
 }
 
 // compile turns a valid definition into job options and an executor (nil
 // for an override). allowedHosts restricts HTTP jobs when not nil.
-func (d Definition) compile(allowedHosts []string) ([]JobOption, executor.Executor, error) {
+func (d Definition) compile(p *remotePolicy) ([]JobOption, executor.Executor, error) {
 	if !validName(d.Name) {
 		return nil, nil, fmt.Errorf("%w: name %q: use 1-128 letters, digits and ._:@-", ErrInvalidDefinition, d.Name)
 	}
@@ -158,7 +166,7 @@ func (d Definition) compile(allowedHosts []string) ([]JobOption, executor.Execut
 	var err error
 	switch d.Kind {
 	case "shell", "http":
-		exec, err = compileStep(StepSpec{Name: d.Name, Kind: d.Kind, Shell: d.Shell, HTTP: d.HTTP}, allowedHosts)
+		exec, err = compileStep(StepSpec{Name: d.Name, Kind: d.Kind, Shell: d.Shell, HTTP: d.HTTP}, p)
 		if err != nil {
 			return nil, nil, d.invalid("%w", err)
 		}
@@ -171,7 +179,7 @@ func (d Definition) compile(allowedHosts []string) ([]JobOption, executor.Execut
 		}
 		steps := make([]executor.Step, len(d.Steps))
 		for i, st := range d.Steps {
-			e, err := compileStep(st, allowedHosts)
+			e, err := compileStep(st, p)
 			if err != nil {
 				return nil, nil, d.invalid("step %d: %w", i, err)
 			}
@@ -227,8 +235,11 @@ func (d Definition) compile(allowedHosts []string) ([]JobOption, executor.Execut
 	return opts, exec, nil
 }
 
-// compileStep builds the executor of one shell or HTTP step.
-func compileStep(st StepSpec, allowedHosts []string) (executor.Executor, error) {
+// compileStep builds the executor of one shell or HTTP step. Shell steps
+// get a minimal environment (executor.MinimalEnv: PATH, HOME, LANG, TZ,
+// the passthrough names, then their own entries), never the instance's
+// whole environment; HTTP steps get p's allow-list.
+func compileStep(st StepSpec, p *remotePolicy) (executor.Executor, error) {
 	switch st.Kind {
 	case "shell":
 		if st.HTTP != nil {
@@ -240,14 +251,20 @@ func compileStep(st StepSpec, allowedHosts []string) (executor.Executor, error) 
 		c := executor.Shell(st.Shell.Command)
 		c.Args = append(c.Args, append([]string{"sh"}, st.Shell.Args...)...)
 		c.Dir = st.Shell.Dir
-		if len(st.Shell.Env) > 0 {
-			for _, kv := range st.Shell.Env {
-				if !bytes.ContainsRune([]byte(kv), '=') {
-					return nil, fmt.Errorf("shell.env entry %q is not KEY=VALUE", kv)
-				}
+		for i, kv := range st.Shell.Env {
+			if !bytes.ContainsRune([]byte(kv), '=') {
+				return nil, fmt.Errorf("shell.env entry %d is not KEY=VALUE", i) // its value may be a secret
 			}
-			c.Env = append(environ(), st.Shell.Env...)
 		}
+		var passthrough []string
+		if p != nil {
+			passthrough = p.passthrough
+		}
+		env, err := executor.MinimalEnv(passthrough, st.Shell.Env...)
+		if err != nil {
+			return nil, err
+		}
+		c.Env = env
 		return c, nil
 	case "http":
 		if st.Shell != nil {
@@ -257,7 +274,10 @@ func compileStep(st StepSpec, allowedHosts []string) (executor.Executor, error) 
 			return nil, errors.New("http is required")
 		}
 		h := &executor.HTTP{Method: st.HTTP.Method, URL: st.HTTP.URL, Body: st.HTTP.Body,
-			ExpectStatus: st.HTTP.ExpectStatus, AllowedHosts: allowedHosts, Header: http.Header{}}
+			ExpectStatus: st.HTTP.ExpectStatus, Header: http.Header{}}
+		if p != nil {
+			h.Allow = p.allow
+		}
 		for k, v := range st.HTTP.Headers {
 			h.Header.Set(k, v)
 		}

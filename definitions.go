@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -20,7 +19,6 @@ import (
 	"github.com/distcron/distcron/executor"
 )
 
-func environ() []string { return os.Environ() }
 
 // definitions is this instance's view of defs/.
 type definitions struct {
@@ -64,8 +62,8 @@ func (s *Scheduler) Define(ctx context.Context, d Definition) error {
 			return err
 		}
 	}
-	if s.cfg.remoteHTTP && len(s.cfg.httpHosts) > 0 {
-		if _, _, err := d.compile(s.cfg.httpHosts); err != nil {
+	if s.cfg.remoteHTTP {
+		if _, _, err := d.compile(s.remotePolicy()); err != nil {
 			return err
 		}
 	}
@@ -86,6 +84,11 @@ func (s *Scheduler) Define(ctx context.Context, d Definition) error {
 		return fmt.Errorf("distcron: define %q: %w", d.Name, err)
 	}
 	return nil
+}
+
+// remotePolicy is this instance's policy for jobs from definitions.
+func (s *Scheduler) remotePolicy() *remotePolicy {
+	return &remotePolicy{allow: s.cfg.httpAllow, passthrough: s.cfg.shellEnv}
 }
 
 // floorSamples is how many consecutive fires checkFloor looks at.
@@ -260,16 +263,12 @@ func (s *Scheduler) applyDefinition(name string, value []byte) {
 // it copies the code job and changes its schedule and pause state. Kinds
 // this instance does not run become refused jobs: listed, never claimed.
 func (s *Scheduler) jobFromDefinition(d Definition) (*job, error) {
-	var hosts []string
-	if s.cfg.remoteHTTP {
-		hosts = s.cfg.httpHosts
-	}
-	opts, exec, err := d.compile(hosts)
+	opts, exec, err := d.compile(s.remotePolicy())
 	var hostRefused error
 	if errors.Is(err, executor.ErrHostNotAllowed) {
 		// Valid, but not for this instance's host list: refuse it here only.
 		hostRefused = fmt.Errorf("%w: %w", ErrRefused, err)
-		opts, exec, err = d.compile(nil)
+		opts, exec, err = d.compile(&remotePolicy{passthrough: s.cfg.shellEnv})
 	}
 	if err != nil {
 		return nil, err

@@ -8,6 +8,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/distcron/distcron/executor"
 	"github.com/distcron/distcron/logsink"
 )
 
@@ -34,6 +35,8 @@ type config struct {
 	remoteShell    bool
 	remoteHTTP     bool
 	httpHosts      []string
+	httpAllow      *executor.AllowList // parsed httpHosts
+	shellEnv       []string
 	remoteFloor    time.Duration
 }
 
@@ -141,9 +144,13 @@ func WithClock(clk Clock) Option { return func(c *config) { c.clock = clk } }
 // off: such jobs are reported as refused here and run elsewhere if enabled.
 func WithRemoteShell(enabled bool) Option { return func(c *config) { c.remoteShell = enabled } }
 
-// WithRemoteHTTP lets this instance run HTTP jobs defined remotely, to the
-// given hosts only ("example.com", "*.example.com"); no hosts means any
-// host. Default off.
+// WithRemoteHTTP lets this instance run HTTP jobs defined remotely, to
+// the listed hosts only: names ("example.com", "*.example.com",
+// optionally with a port), "*" for any host name, and addresses or CIDRs
+// ("10.0.0.7", "10.0.0.0/8"). The address a name resolves to is checked
+// when the connection is made: loopback, link-local (cloud metadata
+// included), private and other non-public addresses are refused unless
+// listed by address or CIDR. At least one entry is required. Default off.
 func WithRemoteHTTP(hosts ...string) Option {
 	return func(c *config) { c.remoteHTTP, c.httpHosts = true, append([]string(nil), hosts...) }
 }
@@ -154,6 +161,14 @@ func WithRemoteHTTP(hosts ...string) Option {
 // and the job keeps its previous schedule. Jobs registered in code are not
 // limited. Default 1s.
 func WithRemoteScheduleFloor(d time.Duration) Option { return func(c *config) { c.remoteFloor = d } }
+
+// WithRemoteShellEnv names host environment variables that shell jobs
+// defined remotely receive. Such jobs run with a minimal environment:
+// PATH, HOME, LANG and TZ from the host, these names, then the job's own
+// env entries; never the instance's whole environment. Default none.
+func WithRemoteShellEnv(names ...string) Option {
+	return func(c *config) { c.shellEnv = append([]string(nil), names...) }
+}
 
 // WithStopGrace bounds how long Stop waits for cancelled runs to return
 // after its context ends, so a job that ignores cancellation cannot hang
@@ -210,6 +225,19 @@ func (c *config) validate() error {
 	}
 	if c.clock == nil {
 		return bad("nil clock")
+	}
+	if c.remoteHTTP {
+		if len(c.httpHosts) == 0 {
+			return bad(`WithRemoteHTTP needs at least one host ("*" for any public host)`)
+		}
+		allow, err := executor.ParseAllowList(c.httpHosts...)
+		if err != nil {
+			return bad("WithRemoteHTTP: %v", err)
+		}
+		c.httpAllow = allow
+	}
+	if _, err := executor.MinimalEnv(c.shellEnv); err != nil {
+		return bad("WithRemoteShellEnv: %v", err)
 	}
 	if c.remoteFloor < 0 {
 		return bad("remote schedule floor %v is negative", c.remoteFloor)

@@ -31,10 +31,19 @@ var (
 	ErrInvalid = errors.New("distcron: invalid executor")
 
 	// ErrHostNotAllowed is matched when the host of an [HTTP] executor's
-	// URL, or of a redirect it was sent, is not in its AllowedHosts. Such
-	// an error from Validate also matches [ErrInvalid]; one from a redirect
-	// does not.
+	// URL, or of a redirect it was sent, is not in its AllowedHosts or its
+	// Allow list, and by every [ErrAddressNotAllowed] error. Such an error
+	// from Validate also matches [ErrInvalid]; one from a redirect or a
+	// connection does not.
 	ErrHostNotAllowed = errors.New("distcron: host not allowed")
+
+	// ErrAddressNotAllowed is matched when an [HTTP] executor with an
+	// [AllowList] was refused an address: an IP address in its URL or in a
+	// redirect, or the address a host name resolved to, that is not public
+	// (loopback, link-local, private, ...) and that the list does not name
+	// by address or CIDR. Such an error also matches [ErrHostNotAllowed];
+	// from Validate, [ErrInvalid] too.
+	ErrAddressNotAllowed = errors.New("distcron: address not allowed")
 
 	// ErrHTTPStatus is wrapped by Result.Err when an [HTTP] executor got a
 	// response whose status it did not expect; Result.ExitCode holds it.

@@ -39,14 +39,23 @@ const maxRedirects = 10
 // reading it fails. When the run ends because ctx is done, Result.Err
 // wraps ctx.Err(), as for the other executors.
 //
-// # Allowed hosts
+// # Allowed hosts and addresses
 //
-// When AllowedHosts is not empty, the URL's host must match one of its
-// entries, or Execute fails with [ErrHostNotAllowed] without sending
-// anything. Redirects are followed only to hosts that match too. Host
-// names are compared as written (no DNS lookup, so the list restricts
-// names, not addresses), ignoring ASCII case and a trailing dot. An entry
-// is one of:
+// An HTTP with neither AllowedHosts nor Allow may send its request
+// anywhere, as a program's own HTTP calls may: that suits a definition in
+// the program's code. A definition from elsewhere (an HTTP job defined
+// over the network) needs Allow, an [AllowList], which restricts both the
+// host names in the URL and its redirects and the addresses they resolve
+// to, and refuses loopback, link-local (cloud metadata) and private
+// addresses unless listed by address or CIDR.
+//
+// AllowedHosts restricts host names only. When it is not empty, the URL's
+// host must match one of its entries, or Execute fails with
+// [ErrHostNotAllowed] without sending anything. Redirects are followed
+// only to hosts that match too. Host names are compared as written (no DNS
+// lookup, so the list restricts names, not addresses: a name it allows may
+// resolve to any address), ignoring ASCII case and a trailing dot. An
+// entry is one of:
 //
 //   - "example.com" or "10.0.0.7" or "::1": that host, on any port;
 //   - "example.com:8443" or "[::1]:8080": that host on that port only (a
@@ -68,18 +77,30 @@ type HTTP struct {
 	// ExpectStatus is the status code that makes the run succeed; zero
 	// means any 2xx status.
 	ExpectStatus int
-	// AllowedHosts restricts the hosts the request and its redirects may
-	// go to; empty allows any host. See the type's documentation for the
-	// entries' syntax.
+	// AllowedHosts restricts the host names the request and its
+	// redirects may go to, not the addresses they resolve to; empty allows
+	// any host. See the type's documentation for the entries' syntax, and
+	// Allow for definitions the program does not trust.
 	AllowedHosts []string
 	// Client sends the request. Nil means a client that shares one
 	// transport with the other HTTP executors (the settings of
 	// http.DefaultTransport: 30s to connect, 10s for a TLS handshake,
-	// proxies from the environment), follows at most 10 redirects, and
-	// applies DefaultHTTPTimeout when the run's context has no deadline. A
-	// Client given here is used as is, except that its redirect policy is
-	// wrapped to refuse hosts outside AllowedHosts.
+	// proxies from the environment; with Allow, see there), follows at
+	// most 10 redirects, and applies DefaultHTTPTimeout when the run's
+	// context has no deadline. A Client given here is used as is, except
+	// that its redirect policy is wrapped to refuse hosts outside
+	// AllowedHosts and Allow, and that with Allow its Transport is
+	// replaced as Allow says.
 	Client *http.Client
+	// Allow, when not nil, restricts the hosts the request and its
+	// redirects may name and the addresses they may connect to, as
+	// [AllowList] describes; an empty list allows nothing. AllowedHosts
+	// still applies as well. With Allow, no proxy is used, and
+	// Client.Transport must be nil (meaning a transport shared by the
+	// executors with the same Allow, with the settings of
+	// http.DefaultTransport) or an *http.Transport without dial functions
+	// of its own, which each run then uses a restricted clone of.
+	Allow *AllowList
 }
 
 var _ Executor = (*HTTP)(nil)
@@ -92,8 +113,10 @@ var defaultTransport = sync.OnceValue(func() *http.Transport {
 // Validate reports why h cannot run, or nil: an empty or unparsable URL,
 // a scheme other than http or https, a URL without a host, a method or
 // header field that is not valid HTTP, an ExpectStatus outside 100-599,
-// a malformed AllowedHosts entry, or a URL host outside AllowedHosts. Every
-// error matches [ErrInvalid]; the last one also [ErrHostNotAllowed].
+// a malformed AllowedHosts entry, a Client whose Transport Allow cannot
+// restrict, or a URL host outside AllowedHosts or Allow. Every error
+// matches [ErrInvalid]; the last ones also [ErrHostNotAllowed] (and
+// [ErrAddressNotAllowed] for an IP address that Allow refuses).
 // Execute calls Validate first. It does no I/O and is safe for concurrent
 // use.
 func (h *HTTP) Validate() error {
@@ -153,6 +176,16 @@ func (h *HTTP) validate() (*url.URL, error) {
 			errs: []error{ErrHostNotAllowed, ErrInvalid},
 		}
 	}
+	if h.Allow != nil {
+		if h.Client != nil {
+			if err := checkTransport(h.Client.Transport); err != nil {
+				return nil, invalid("%v", err)
+			}
+		}
+		if err := h.Allow.checkURL(u); err != nil {
+			return nil, &multiError{msg: fmt.Sprintf("%v (HTTP URL)", err), errs: []error{err, ErrInvalid}}
+		}
+	}
 	return u, nil
 }
 
@@ -167,7 +200,8 @@ func (h *HTTP) Execute(ctx context.Context) Result {
 		return Result{Err: fmt.Errorf("distcron: HTTP request not sent: %w", err), ExitCode: -1}
 	}
 
-	client := h.client()
+	client, done := h.client()
+	defer done()
 	if h.Client == nil {
 		if _, ok := ctx.Deadline(); !ok {
 			cause := fmt.Errorf("distcron: HTTP request took longer than DefaultHTTPTimeout (%v): %w",
@@ -236,22 +270,36 @@ func (h *HTTP) wantStatus() string {
 }
 
 // client returns the client for one run: h.Client or the default one,
-// with a redirect policy that enforces AllowedHosts.
-func (h *HTTP) client() *http.Client {
+// restricted by Allow, with a redirect policy that enforces AllowedHosts
+// and Allow; and what to call when the run is over. h is valid.
+func (h *HTTP) client() (client *http.Client, done func()) {
 	var c http.Client
+	done = func() {}
 	if h.Client != nil {
 		c = *h.Client
-	} else {
+	}
+	switch {
+	case h.Allow != nil && c.Transport == nil:
+		c.Transport = h.Allow.sharedTransport()
+	case h.Allow != nil:
+		t := h.Allow.restrict(c.Transport.(*http.Transport).Clone()) // checked by validate
+		c.Transport, done = t, t.CloseIdleConnections
+	case h.Client == nil:
 		c.Transport = defaultTransport()
 	}
-	if len(h.AllowedHosts) == 0 {
-		return &c
+	if len(h.AllowedHosts) == 0 && h.Allow == nil {
+		return &c, done
 	}
 	patterns, _ := parseHostPatterns(h.AllowedHosts) // validated
 	next := c.CheckRedirect
 	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
 		if !hostAllowed(patterns, req.URL) {
 			return fmt.Errorf("%w: redirect to %s", ErrHostNotAllowed, req.URL.Host)
+		}
+		if h.Allow != nil {
+			if err := h.Allow.checkURL(req.URL); err != nil {
+				return fmt.Errorf("redirect refused: %w", err)
+			}
 		}
 		if next != nil {
 			return next(req, via)
@@ -261,7 +309,7 @@ func (h *HTTP) client() *http.Client {
 		}
 		return nil
 	}
-	return &c
+	return &c, done
 }
 
 // hostPattern is one parsed AllowedHosts entry.
@@ -326,15 +374,7 @@ func hostAllowed(ps []hostPattern, u *url.URL) bool {
 		return true
 	}
 	host := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
-	port := u.Port()
-	if port == "" {
-		switch u.Scheme {
-		case "http":
-			port = "80"
-		case "https":
-			port = "443"
-		}
-	}
+	port := urlPort(u)
 	for _, p := range ps {
 		if p.port != "" && p.port != port {
 			continue

@@ -105,11 +105,7 @@ func run(f flags, log *zap.Logger) error {
 		opts = append(opts, distcron.WithInstanceID(f.id))
 	}
 	if f.remoteHTTP != "" {
-		var hosts []string
-		if f.remoteHTTP != "*" {
-			hosts = strings.Split(f.remoteHTTP, ",")
-		}
-		opts = append(opts, distcron.WithRemoteHTTP(hosts...))
+		opts = append(opts, distcron.WithRemoteHTTP(strings.Split(f.remoteHTTP, ",")...))
 	}
 	sched, err := distcron.New(etcd.Client, opts...)
 	if err != nil {

@@ -130,11 +130,7 @@ func run(f flags, log *zap.Logger) error {
 	if f.allowRemoteShell {
 		opts = append(opts, distcron.WithRemoteShell(true))
 	}
-	switch f.allowRemoteHTTP {
-	case "":
-	case "*":
-		opts = append(opts, distcron.WithRemoteHTTP())
-	default:
+	if f.allowRemoteHTTP != "" {
 		opts = append(opts, distcron.WithRemoteHTTP(strings.Split(f.allowRemoteHTTP, ",")...))
 	}
 	sched, err := distcron.New(etcd.Client, opts...)
