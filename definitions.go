@@ -19,7 +19,6 @@ import (
 	"github.com/distcron/distcron/executor"
 )
 
-
 // definitions is this instance's view of defs/.
 type definitions struct {
 	mu      sync.Mutex
