@@ -220,10 +220,11 @@ func (b *browser) checkConsole() {
 }
 
 // TestBrowser operates a 3-instance cluster from its console in headless
-// Chromium: sign in with a token, define a shell job through the form (a
-// bad schedule first), see it fire and read its output in the runs view,
-// pause it, run it by hand, kill a long run, edit and delete that job, and
-// look at the instances and the dashboard.
+// Chromium: sign in with a token (nothing shows before), define a shell
+// job through the form (a bad schedule first), see it fire and read its
+// output in the runs view, pause it (run now is off then), resume it and
+// run it by hand, kill a long run, edit and delete that job, and look at
+// the instances and the dashboard.
 // Screenshots of the main pages go to $DISTCRON_SCREENSHOTS or the test's
 // artifact directory (go test -run TestBrowser -artifacts ./admin).
 func TestBrowser(t *testing.T) {
@@ -241,11 +242,11 @@ func TestBrowser(t *testing.T) {
 	b := startBrowser(t, srv.base, 1360, 900, 1)
 	t.Logf("screenshots in %s", b.dir)
 
-	// Without a token the console is view-only and says so.
+	// Without a token the console shows nothing but a sign-in prompt.
 	b.until("the console live", "document.querySelector('#live.ok')")
-	b.until("view-only banner", "!document.querySelector('#banner').hidden && document.querySelector('#token')")
+	b.until("sign-in banner", "!document.querySelector('#banner').hidden && document.querySelector('#token') && document.querySelector('#locked')")
 	b.open("#/jobs")
-	b.until("disabled actions", `document.querySelector('button[data-action="trigger"][data-job="report"]:disabled')`)
+	b.until("still signed out", `document.querySelector('#locked') && !document.querySelector('tr[data-job]') && !/node-/.test(document.body.textContent)`)
 	b.typeInto("#token", "sesame")
 	b.click("use token", "#banner button[type=submit]")
 	b.until("changes allowed", `document.querySelector('#banner').hidden && document.querySelector('#mode').hidden && document.querySelector('button[data-action="trigger"][data-job="report"]:enabled')`)
@@ -285,15 +286,27 @@ func TestBrowser(t *testing.T) {
 		}
 		return true
 	})
+	b.until("run now off while paused", `document.querySelector('button[data-action="trigger"][data-job="hello"]:disabled')`)
 	time.Sleep(1500 * time.Millisecond) // a tick claimed before the pause ends
 	pausedAt := time.Now()
 
-	// Run it now, by hand: a manual run appears.
+	// Resume it, and run it now, by hand: a manual run appears.
+	b.click("resume hello", `button[data-action="resume"][data-job="hello"]`)
+	b.until("hello resumed", `document.querySelector('tr[data-job="hello"][data-paused="false"] button[data-action="pause"]')`)
+	resumedAt := time.Now()
+	waitFor(t, 5*time.Second, "hello resumed on every instance", func() bool {
+		for _, s := range nodes {
+			if info, _ := s.JobInfo("hello"); info.Paused {
+				return false
+			}
+		}
+		return true
+	})
 	b.click("run hello now", `button[data-action="trigger"][data-job="hello"]`)
 	b.open("#/runs?job=hello")
 	b.until("the manual run", `document.querySelector('tr[data-job="hello"][data-trigger="manual"]')`)
 	for _, r := range c.history.Records() {
-		if r.Job == "hello" && r.Trigger == logsink.TriggerSchedule && r.Tick.After(pausedAt) {
+		if r.Job == "hello" && r.Trigger == logsink.TriggerSchedule && r.Tick.After(pausedAt) && r.Tick.Before(resumedAt) {
 			t.Errorf("scheduled run of a paused job: %+v", r)
 		}
 	}
@@ -364,5 +377,62 @@ func TestBrowser(t *testing.T) {
 	b.open("#/")
 	b.until("the dashboard", `document.querySelectorAll('.stat').length === 6 && document.querySelector('tr[data-job="hello"] .bar span')`)
 	b.shot("dashboard")
+	b.checkConsole()
+}
+
+// TestBrowserSecurity: a console whose reads need a token shows nothing
+// before it; a job's secret header shows as <redacted> on its page and in
+// the edit form, and saving the form keeps it; a new job named like a job
+// registered in code is refused without suggesting to overwrite it.
+func TestBrowserSecurity(t *testing.T) {
+	chromiumPath(t)
+	c := newCluster(t)
+	n := c.node("node-1")
+	if err := n.RegisterFunc("report", "0 7 * * MON-FRI", func(context.Context) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	c.start(n)
+	const secret = "Bearer topsecret-in-the-browser"
+	hook := distcron.Definition{Name: "hook", Kind: "http", Schedule: "@yearly",
+		HTTP: &distcron.HTTPSpec{URL: "https://hooks.example.com/report", Headers: map[string]string{"Authorization": secret}}}
+	if err := n.Define(context.Background(), hook); err != nil {
+		t.Fatal(err)
+	}
+	srv := serve(t, n, admin.WithAuthorizer(allow), admin.WithHistory(c.history))
+	b := startBrowser(t, srv.base+"#/jobs/hook", 1360, 900, 1)
+
+	b.until("the sign-in prompt", `document.querySelector('#locked') && !document.querySelector('#banner').hidden && /Sign in/.test(document.querySelector('#banner').textContent)`)
+	b.until("nothing of the cluster", `!/hook|report|node-1|hooks.example/.test(document.querySelector('#main').textContent)`)
+	b.shot("signed-out")
+	b.typeInto("#token", "sesame")
+	b.click("use token", "#banner button[type=submit]")
+
+	// The job's page: the header name, its value redacted.
+	b.until("hook's definition", `document.querySelector('#edit-job') && /"Authorization": "<redacted>"/.test(document.querySelector('pre.json').textContent)`)
+	b.until("no secret on the page", `!document.body.textContent.includes('topsecret')`)
+	b.click("edit hook", "#edit-job")
+	b.until("the filled-in form", `location.hash === '#/edit/hook' && document.querySelector('#f-headers').value === 'Authorization: <redacted>' && document.querySelector('#f-url').value === 'https://hooks.example.com/report'`)
+	b.until("the write-only hint", `/write-only/.test(document.querySelector('#define-form').textContent)`)
+	b.shot("edit-redacted")
+	b.typeInto("#f-schedule", "@monthly")
+	b.click("save", "#f-submit")
+	b.until("saved", `location.hash === '#/jobs/hook' && /@monthly/.test(document.querySelector('dl.kv').textContent)`)
+	d, err := n.Definition(context.Background(), "hook")
+	if err != nil || d.Schedule != "@monthly" || d.HTTP.Headers["Authorization"] != secret || len(d.HTTP.Headers) != 1 {
+		t.Fatalf("hook after the edit: %+v %+v, %v", d, d.HTTP, err)
+	}
+
+	// A new job with the name of a code job.
+	b.open("#/new")
+	b.typeInto("#f-name", "report")
+	b.typeInto("#f-schedule", "@every 1h")
+	b.typeInto("#f-command", "echo mine now")
+	b.click("create", "#f-submit")
+	b.until("the refusal", `!document.querySelector('#f-error').hidden && /registered in code/.test(document.querySelector('#f-error').textContent)`)
+	b.until("no PUT suggested", `!/PUT/.test(document.querySelector('#f-error').textContent)`)
+	b.shot("define-code-job")
+	if info, _ := n.JobInfo("report"); info.Kind != "func" || info.Source != "code" {
+		t.Errorf("report %+v", info)
+	}
 	b.checkConsole()
 }

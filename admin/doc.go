@@ -5,8 +5,9 @@
 // # Mounting
 //
 //	h := admin.NewHandler(sched,
-//		admin.WithHistory(sqlSink),        // run history (a logsink.Querier)
-//		admin.WithAuthorizer(allowAdmins)) // enables changes; default read-only
+//		admin.WithHistory(sqlSink),                  // run history (a logsink.Querier)
+//		admin.WithAuthorizer(allowAdmins),           // enables changes (and guards reads); default read-only
+//		admin.WithAllowedHosts("cron.example.com")) // the names it is reached by; default loopback only
 //	mux.Handle("/cron/", http.StripPrefix("/cron", h))
 //
 // The console is then at /cron/ and the API under /cron/api/. Every link
@@ -18,15 +19,54 @@
 //
 // # Security
 //
-// The handler is read-only unless the host passes WithAuthorizer: every
-// route that changes the cluster then asks the authorizer (a nil error
-// allows the request) and answers 403 otherwise. Changes from browsers
-// must also be same-origin (http.CrossOriginProtection: the Sec-Fetch-Site
-// and Origin headers), so a page on another site cannot use a signed-in
-// admin's cookies; clients that are not browsers (curl, scripts) send
-// neither header and are not affected. The handler never sends CORS
-// headers. The console is served with a Content-Security-Policy that
-// allows its own files only, and it renders every value as text.
+// SECURITY.md at the module's root has the threat model; in short:
+//
+// Host. Every request whose Host header is not one the host app expects
+// gets 421 before anything else: by default only localhost, *.localhost
+// and loopback addresses (127.0.0.0/8, [::1]), with any port;
+// WithAllowedHosts adds the names the handler is reached by. This stops a
+// page of another site whose name was rebound to the server's address
+// (DNS rebinding) from reading or changing anything through a browser.
+//
+// Reads. api/ answers (but api/info) need read access: the read
+// authorizer (WithReadAuthorizer, or WithAccessControl asked for Read);
+// without one, the authorizer of changes (WithAuthorizer) when there is
+// one; without any, loopback clients only (LoopbackOnly).
+// WithReadAuthorizer(AllowAll) opens reads to anyone who reaches the
+// handler. The console page, its static files and api/info are always
+// served; api/info then leaves out the instance id, version and leader.
+// Refused reads get 403.
+//
+// Changes. The handler is read-only unless the host passes WithAuthorizer
+// (or WithAccessControl): every route that changes the cluster then asks
+// it (a nil error allows the request) and answers 403 otherwise. Changes
+// from browsers must also be same-origin (http.CrossOriginProtection: the
+// Sec-Fetch-Site and Origin headers), so a page on another site cannot use
+// a signed-in admin's cookies; clients that are not browsers (curl,
+// scripts) send neither header and are not affected. Every request to a
+// mutating route writes one audit line (WithLogger, Info "admin change":
+// identity, route, job, kind, status, remote address). The handler never
+// sends CORS headers. The console is served with a Content-Security-Policy
+// that allows its own files only, and it renders every value as text.
+//
+// Secrets. Header values of HTTP jobs and values of shell jobs'
+// environment entries (in pipeline steps too) are write-only: every
+// answer shows them as Redacted ("<redacted>"; env entries as
+// KEY=<redacted>), names and keys visible. A PUT that sends Redacted back
+// for a header or variable keeps the stored value; a new value replaces
+// it; leaving the entry out removes it. Commands, arguments, URLs and
+// bodies are shown as stored: keep secrets in headers and env. Run output
+// is not redacted (a job may print anything): it is what read access
+// protects.
+//
+// Code jobs. A definition with a kind on the name of a job registered in
+// code (here or on a live instance) is refused with 409; a definition
+// without a kind may override such a job's schedule, zone and pause.
+//
+// Errors. 5xx answers never carry etcd, gRPC or history-store error text:
+// they say which dependency failed and give a request id
+// ("request_id", also the X-Request-Id header; a plain X-Request-Id of the
+// request is reused); the log line with the detail has the same id.
 //
 // Defining a shell job through the API stores its definition in etcd; it
 // runs only on instances started with distcron.WithRemoteShell(true) (HTTP
@@ -47,33 +87,43 @@
 // read-only or the authorizer refuses the browser. The console polls the
 // API every 2 seconds while it is visible. When the authorizer refuses, the
 // console offers to send a token as "Authorization: Bearer <token>" (kept
-// in the tab's sessionStorage), for hosts that check such a header.
+// in the tab's sessionStorage), for hosts that check such a header; when
+// reads are refused it shows nothing but that offer. Secret values show as
+// <redacted> in the edit form and are kept when saved so.
 //
 // # API
 //
 // Paths are relative to the mount point. Answers are JSON (UTF-8); times
 // are RFC 3339 in UTC; durations in records are nanoseconds. Errors are
-// {"error": "text"} with the status:
+// {"error": "text"} (plus "request_id" for 5xx) with the status:
 //
 //	400  bad JSON, unknown fields, a definition that does not validate (the
-//	     text names the field: schedule, name, kind, ...), bad query
-//	     parameters or cursor, a body whose name differs from the path's
-//	403  read-only handler, the authorizer said no, or a cross-origin
-//	     browser request
+//	     text names the field: schedule, name, kind, ...), a <redacted>
+//	     value with no stored value to keep, bad query parameters or
+//	     cursor, a body whose name differs from the path's
+//	403  read-only handler, the authorizer (of reads or of changes) said
+//	     no, or a cross-origin browser request
 //	404  unknown job, run or route
 //	405  method not allowed (with an Allow header)
-//	409  the job exists (POST), or it is registered in code (DELETE)
+//	409  the job exists (POST), a definition with a kind on a job
+//	     registered in code (POST, PUT), a job registered in code (DELETE),
+//	     a paused job (trigger)
 //	413  body larger than WithMaxBodyBytes (default 1 MiB)
 //	415  a body that is not Content-Type application/json
+//	421  a Host the handler does not answer to (WithAllowedHosts)
+//	500  etcd failed the request (generic text and a request id)
 //	501  a history route without WithHistory: no queryable sink configured
-//	503  etcd or the history store did not answer
+//	503  etcd or the history store did not answer or failed (generic text
+//	     and a request id)
 //
-// Reading (GET, also HEAD; always allowed):
+// Reading (GET, also HEAD; need read access, but api/info):
 //
 //	GET api/info
-//	    {"instance", "version", "leader": bool, "read_only": bool,
-//	     "can_mutate": bool (this request would be authorized),
-//	     "denied": the authorizer's refusal, "history": bool, "time"}
+//	    {"instance", "version", "leader": bool (these three only with read
+//	     access), "read_only": bool, "can_read": bool, "read_denied": the
+//	     read authorizer's refusal, "can_mutate": bool (this request would
+//	     be authorized to change), "denied": the authorizer's refusal,
+//	     "history": bool, "time"}. Always allowed.
 //
 //	GET api/jobs
 //	    {"jobs": [Job...], "invalid": [{"name", "error"}...], "time"}
@@ -92,8 +142,8 @@
 //	    lists definitions in etcd that the serving instance skipped.
 //
 //	GET api/jobs/{name}
-//	    Job, plus "definition" (the distcron.Definition in etcd, if any).
-//	    404 unknown job.
+//	    Job, plus "definition" (the distcron.Definition in etcd, if any,
+//	    secret values redacted; read from its one key). 404 unknown job.
 //
 //	GET api/instances
 //	    {"instances": [distcron.Instance...], "leader": id}: id, host, pid,
@@ -106,7 +156,8 @@
 //
 //	GET api/definitions
 //	    {"definitions": [distcron.Definition...], "invalid": [{"name",
-//	    "error"}...]}: everything under defs/ in etcd.
+//	    "error"}...]}: everything under defs/ in etcd, secret values
+//	    redacted.
 //
 //	GET api/runs?job=&status=&instance=&since=&until=&limit=&cursor=&output=
 //	    {"runs": [Record...], "next": cursor}: run history, newest first,
@@ -116,9 +167,12 @@
 //	    tick < until), as RFC 3339 times or as durations before now
 //	    ("24h"); limit defaults to 50 and is capped at 1000; cursor is the
 //	    previous page's "next", with the same filters. Output is left out
-//	    unless output=true. Record is logsink.Record plus "id", the run's
-//	    identity for api/runs/{id}. 400 unknown parameter, status or bad
-//	    time, limit or cursor; 501 without WithHistory.
+//	    unless output=true. A page also ends before the record that would
+//	    take its JSON past WithMaxPageBytes (default 4 MiB), with "next" to
+//	    go on; a record too large alone comes without its outputs and with
+//	    "output_omitted": true. Record is logsink.Record plus "id", the
+//	    run's identity for api/runs/{id}. 400 unknown parameter, status or
+//	    bad time, limit or cursor; 501 without WithHistory.
 //
 //	GET api/runs/{id}
 //	    Record with its output (and its steps' outputs). 400 malformed id;
@@ -135,18 +189,22 @@
 //	    otherwise the handler reads at most 20,000 records and sets
 //	    "partial" when there were more. 501 without WithHistory.
 //
-// Changing (needs WithAuthorizer; body: a distcron.Definition as JSON,
-// decoded strictly, unknown fields rejected):
+// Changing (needs WithAuthorizer or WithAccessControl; body: a
+// distcron.Definition as JSON, decoded strictly, unknown fields rejected;
+// each request writes one audit line):
 //
 //	POST api/jobs
-//	    Defines a new job. 201 {"job", "created": true, "definition"}.
-//	    409 when a job of that name exists (use PUT).
+//	    Defines a new job. 201 {"job", "created": true, "definition"
+//	    (secret values redacted)}. 409 when a job of that name is defined
+//	    (use PUT) or registered in code (pick another name).
 //
 //	PUT api/jobs/{name}
 //	    Creates or replaces the job's definition; the body's name may be
 //	    left out, else it must match. A definition without a kind overrides
-//	    the schedule or pause state of a job registered in code. 201 when
-//	    created, 200 when replaced.
+//	    the schedule, zone or pause state of a job registered in code; one
+//	    with a kind on such a job's name gets 409. Secret values sent as
+//	    "<redacted>" keep the stored ones (400 when none is stored). 201
+//	    when created, 200 when replaced, with the definition as POST.
 //
 //	DELETE api/jobs/{name}
 //	    Deletes the job's definition: every instance drops the job, or
@@ -157,13 +215,14 @@
 //	POST api/jobs/{name}/kill      cancel its runs in progress anywhere (202)
 //	POST api/jobs/{name}/pause     pause its scheduled ticks everywhere (200)
 //	POST api/jobs/{name}/resume    resume them (200)
-//	    No body. {"job", "action", "done"}. 404 unknown job. Trigger and
-//	    kill answer once the request is stored; the run or the kill
-//	    happens within moments (see distcron.Scheduler.Trigger and Kill).
+//	    No body. {"job", "action", "done"}. 404 unknown job; 409 trigger of
+//	    a paused job (resume it first). Trigger and kill answer once the
+//	    request is stored; the run or the kill happens within moments (see
+//	    distcron.Scheduler.Trigger and Kill).
 //
 // For example:
 //
-//	curl -s localhost:8080/cron/api/jobs/report
+//	curl -s -H "Authorization: Bearer $TOKEN" localhost:8080/cron/api/jobs/report
 //	curl -s -X POST -H "Authorization: Bearer $TOKEN" localhost:8080/cron/api/jobs/report/trigger
 //	curl -s -X PUT -H 'Content-Type: application/json' -H "Authorization: Bearer $TOKEN" \
 //		-d '{"kind":"shell","schedule":"*/5 * * * *","shell":{"command":"echo hi"}}' \

@@ -8,6 +8,7 @@ import (
 	"net/http"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
 
 	"github.com/distcron/distcron"
 	"github.com/distcron/distcron/admin"
@@ -48,4 +49,30 @@ func Example() {
 			return nil
 		}))))
 	log.Fatal(http.ListenAndServe("127.0.0.1:8080", mux))
+}
+
+// A host with its own users: viewers may read, admins may change too, and
+// the audit log names who changed what. The handler answers to the names
+// it is reached by (besides localhost).
+func ExampleWithAccessControl() {
+	var sched *distcron.Scheduler // from distcron.New, started
+	users := map[string]struct {
+		name  string
+		admin bool
+	}{"Bearer viewer-token": {"viewer", false}, "Bearer admin-token": {"alice", true}}
+	h := admin.NewHandler(sched,
+		admin.WithAccessControl(func(r *http.Request, a admin.Access) (string, error) {
+			u, ok := users[r.Header.Get("Authorization")] // a real host checks its sessions here
+			switch {
+			case !ok:
+				return "", errors.New("sign in first")
+			case a == admin.Change && !u.admin:
+				return u.name, errors.New("only admins change jobs")
+			}
+			return u.name, nil
+		}),
+		admin.WithAllowedHosts("cron.example.com"),
+		admin.WithLogger(zap.NewExample()), // audit: "admin change" with identity, route, job, kind
+	)
+	http.Handle("/cron/", http.StripPrefix("/cron", h))
 }

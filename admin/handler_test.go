@@ -233,12 +233,21 @@ func TestNotFound(t *testing.T) {
 func runIDOf(t *testing.T, job string) string {
 	h := admin.NewHandler(newCluster(t).node("x"), admin.WithHistory(fixedQuerier{logsink.Record{Job: job, Tick: time.Unix(1e9, 0), Instance: "n0", Attempt: 1}}))
 	r := httptest.NewRecorder()
-	h.ServeHTTP(r, httptest.NewRequest("GET", "/api/runs", nil))
+	h.ServeHTTP(r, localRequest("GET", "/api/runs"))
 	var runs apiRuns
 	if err := json.Unmarshal(r.Body.Bytes(), &runs); err != nil || len(runs.Runs) != 1 {
 		t.Fatalf("runs %s: %v", r.Body, err)
 	}
 	return runs.Runs[0].ID
+}
+
+// localRequest is a request to the handler from a loopback client for
+// host 127.0.0.1 (httptest.NewRequest's defaults are example.com and
+// 192.0.2.1, which the default handler refuses).
+func localRequest(method, target string) *http.Request {
+	r := httptest.NewRequest(method, target, nil)
+	r.Host, r.RemoteAddr = "127.0.0.1", "127.0.0.1:40000"
+	return r
 }
 
 // fixedQuerier answers every query with its records and finds none.
@@ -278,7 +287,7 @@ func TestBadRequests(t *testing.T) {
 		{"bad timeout", "POST", "api/jobs", shell(`,"timeout":5`), "", 400, `duration must be a string`},
 		{"bad overlap", "POST", "api/jobs", shell(`,"overlap":"sometimes"`), "", 400, `unknown overlap "sometimes"`},
 		{"bad URL", "POST", "api/jobs", `{"name":"j1","kind":"http","schedule":"@every 1s","http":{"url":"ftp://x"}}`, "", 400, `invalid job definition`},
-		{"exists", "POST", "api/jobs", `{"name":"report","schedule":"@every 2h"}`, "", 409, `job "report" exists; use PUT`},
+		{"exists in code", "POST", "api/jobs", `{"name":"report","schedule":"@every 2h"}`, "", 409, `^job "report" is registered in code: a definition cannot replace it .*pick another name$`},
 		{"name mismatch", "PUT", "api/jobs/j2", shell(``), "", 400, `body names job "j1" but the path names "j2"`},
 		{"not JSON", "POST", "api/jobs", shell(``), "text/plain", 415, `Content-Type must be application/json`},
 		{"form post", "POST", "api/jobs", `name=j1`, "application/x-www-form-urlencoded", 415, `Content-Type`},
@@ -344,7 +353,7 @@ func TestJobsInstancesRunning(t *testing.T) {
 	var ins apiInstances
 	waitFor(t, 10*time.Second, "two instances and a leader", func() bool {
 		ins = apiInstances{}
-		srv.ok(200, "GET", "api/instances", "", &ins)
+		srv.ok(200, "GET", "api/instances", "", &ins, auth)
 		return len(ins.Instances) == 2 && ins.Leader != ""
 	})
 	leaders := 0
@@ -361,7 +370,7 @@ func TestJobsInstancesRunning(t *testing.T) {
 	}
 
 	var jobs apiJobs
-	srv.ok(200, "GET", "api/jobs", "", &jobs)
+	srv.ok(200, "GET", "api/jobs", "", &jobs, auth)
 	names := []string{}
 	for _, j := range jobs.Jobs {
 		names = append(names, j.Name)
@@ -396,11 +405,11 @@ func TestJobsInstancesRunning(t *testing.T) {
 		t.Errorf("elsewhere %+v", other)
 	}
 	var one apiJob
-	srv.ok(200, "GET", "api/jobs/elsewhere", "", &one)
+	srv.ok(200, "GET", "api/jobs/elsewhere", "", &one, auth)
 	if one.Name != "elsewhere" || one.Local {
 		t.Errorf("GET elsewhere %+v", one)
 	}
-	srv.ok(200, "GET", "api/jobs/hourly", "", &one)
+	srv.ok(200, "GET", "api/jobs/hourly", "", &one, auth)
 	if one.Name != "hourly" || one.Definition != nil || len(one.NextRuns) != 5 {
 		t.Errorf("GET hourly %+v", one)
 	}
@@ -410,14 +419,14 @@ func TestJobsInstancesRunning(t *testing.T) {
 	var running struct{ Running []distcron.Run }
 	waitFor(t, 10*time.Second, "blocker running", func() bool {
 		running.Running = nil
-		srv.ok(200, "GET", "api/running", "", &running)
+		srv.ok(200, "GET", "api/running", "", &running, auth)
 		return len(running.Running) == 1
 	})
 	if r := running.Running[0]; r.Job != "blocker" || r.Instance != "n0" || r.Trigger != logsink.TriggerManual {
 		t.Errorf("running %+v", r)
 	}
 	jobs = apiJobs{}
-	srv.ok(200, "GET", "api/jobs", "", &jobs)
+	srv.ok(200, "GET", "api/jobs", "", &jobs, auth)
 	if b, _ := jobs.find("blocker"); len(b.Running) != 1 || b.Running[0].Instance != "n0" {
 		t.Errorf("blocker %+v", b)
 	}
@@ -425,7 +434,7 @@ func TestJobsInstancesRunning(t *testing.T) {
 	var runs apiRuns
 	waitFor(t, 10*time.Second, "blocker killed", func() bool {
 		runs = apiRuns{}
-		srv.ok(200, "GET", "api/runs?job=blocker", "", &runs)
+		srv.ok(200, "GET", "api/runs?job=blocker", "", &runs, auth)
 		return len(runs.Runs) == 1
 	})
 	if r := runs.Runs[0]; r.Status != logsink.StatusKilled || r.Trigger != logsink.TriggerManual {
@@ -451,7 +460,7 @@ func TestDefineAndControl(t *testing.T) {
 	var runs apiRuns
 	waitFor(t, 10*time.Second, "echo runs", func() bool {
 		runs = apiRuns{}
-		srv.ok(200, "GET", "api/runs?job=echo&status=succeeded", "", &runs)
+		srv.ok(200, "GET", "api/runs?job=echo&status=succeeded", "", &runs, auth)
 		return len(runs.Runs) >= 3
 	})
 	for _, r := range runs.Runs {
@@ -460,17 +469,17 @@ func TestDefineAndControl(t *testing.T) {
 		}
 	}
 	var full apiRun
-	srv.ok(200, "GET", "api/runs/"+runs.Runs[0].ID, "", &full)
+	srv.ok(200, "GET", "api/runs/"+runs.Runs[0].ID, "", &full, auth)
 	if full.Output != "hello\n" || full.Status != logsink.StatusSucceeded || full.ID != runs.Runs[0].ID || full.Job != "echo" {
 		t.Errorf("run %+v", full)
 	}
 	var job apiJob
-	srv.ok(200, "GET", "api/jobs/echo", "", &job)
+	srv.ok(200, "GET", "api/jobs/echo", "", &job, auth)
 	if job.Kind != "shell" || job.Source != "definition" || job.Definition == nil || job.Definition.Schedule != "@every 200ms" || !job.Eligible || job.Refused != "" {
 		t.Errorf("echo %+v", job)
 	}
 
-	// Pause: no more scheduled runs; a trigger still runs it once.
+	// Pause: no more scheduled runs; a trigger is refused until resumed.
 	srv.ok(200, "POST", "api/jobs/echo/pause", "", nil, auth)
 	waitFor(t, 5*time.Second, "paused everywhere", func() bool {
 		a, _ := n0.JobInfo("echo")
@@ -479,22 +488,21 @@ func TestDefineAndControl(t *testing.T) {
 	})
 	time.Sleep(600 * time.Millisecond) // ticks claimed before the pause are past
 	pausedAt := time.Now()
-	srv.ok(202, "POST", "api/jobs/echo/trigger", "", nil, auth)
-	waitFor(t, 10*time.Second, "a manual run", func() bool {
-		runs = apiRuns{}
-		srv.ok(200, "GET", "api/runs?job=echo&limit=1000", "", &runs)
-		return slices.ContainsFunc(runs.Runs, func(r apiRun) bool { return r.Trigger == logsink.TriggerManual })
-	})
+	expectError(t, srv.call("POST", "api/jobs/echo/trigger", "", auth), http.StatusConflict, `job is paused: "echo"`)
 	time.Sleep(500 * time.Millisecond)
 	runs = apiRuns{}
-	srv.ok(200, "GET", "api/runs?job=echo&limit=1000&since="+pausedAt.UTC().Format(time.RFC3339Nano), "", &runs)
+	srv.ok(200, "GET", "api/runs?job=echo&limit=1000&since="+pausedAt.UTC().Format(time.RFC3339Nano), "", &runs, auth)
 	for _, r := range runs.Runs {
-		if r.Trigger == logsink.TriggerSchedule {
-			t.Errorf("scheduled run while paused: %+v", r.Record)
-		}
+		t.Errorf("run while paused: %+v", r.Record)
 	}
 	srv.ok(200, "POST", "api/jobs/echo/resume", "", nil, auth)
 	waitFor(t, 5*time.Second, "resumed", func() bool { a, _ := n0.JobInfo("echo"); return !a.Paused })
+	srv.ok(202, "POST", "api/jobs/echo/trigger", "", nil, auth)
+	waitFor(t, 10*time.Second, "a manual run", func() bool {
+		runs = apiRuns{}
+		srv.ok(200, "GET", "api/runs?job=echo&limit=1000", "", &runs, auth)
+		return slices.ContainsFunc(runs.Runs, func(r apiRun) bool { return r.Trigger == logsink.TriggerManual })
+	})
 
 	// Update with PUT (the name may be left out), then delete.
 	srv.ok(200, "PUT", "api/jobs/echo", `{"kind":"shell","schedule":"@every 1h","shell":{"command":"echo changed"}}`, nil, auth)
@@ -506,8 +514,8 @@ func TestDefineAndControl(t *testing.T) {
 		return !a && !b
 	})
 	// Registrations follow moments later.
-	waitFor(t, 5*time.Second, "echo unknown", func() bool { return srv.call("GET", "api/jobs/echo", "").status == http.StatusNotFound })
-	expectError(t, srv.call("GET", "api/jobs/echo", ""), http.StatusNotFound, "unknown job")
+	waitFor(t, 5*time.Second, "echo unknown", func() bool { return srv.call("GET", "api/jobs/echo", "", auth).status == http.StatusNotFound })
+	expectError(t, srv.call("GET", "api/jobs/echo", "", auth), http.StatusNotFound, "unknown job")
 	expectError(t, srv.call("DELETE", "api/jobs/echo", "", auth), http.StatusNotFound, "unknown job")
 
 	// PUT creates too.
@@ -516,7 +524,7 @@ func TestDefineAndControl(t *testing.T) {
 		Definitions []distcron.Definition
 		Invalid     []any
 	}
-	srv.ok(200, "GET", "api/definitions", "", &defs)
+	srv.ok(200, "GET", "api/definitions", "", &defs, auth)
 	if len(defs.Definitions) != 1 || defs.Definitions[0].Name != "later" || !defs.Definitions[0].Paused || len(defs.Invalid) != 0 {
 		t.Errorf("definitions %+v", defs)
 	}
@@ -527,14 +535,14 @@ func TestDefineAndControl(t *testing.T) {
 	srv.ok(202, "POST", "api/jobs/sleeper/trigger", "", nil, auth)
 	waitFor(t, 10*time.Second, "sleeper running", func() bool {
 		job = apiJob{}
-		srv.ok(200, "GET", "api/jobs/sleeper", "", &job)
+		srv.ok(200, "GET", "api/jobs/sleeper", "", &job, auth)
 		return len(job.Running) == 1
 	})
 	start := time.Now()
 	srv.ok(202, "POST", "api/jobs/sleeper/kill", "", nil, auth)
 	waitFor(t, 10*time.Second, "sleeper killed", func() bool {
 		runs = apiRuns{}
-		srv.ok(200, "GET", "api/runs?job=sleeper&status=killed", "", &runs)
+		srv.ok(200, "GET", "api/runs?job=sleeper&status=killed", "", &runs, auth)
 		return len(runs.Runs) == 1
 	})
 	if d := time.Since(start); d > 8*time.Second {
@@ -556,7 +564,7 @@ func TestRemoteShellNeverRunsWithoutOptIn(t *testing.T) {
 	var job apiJob
 	waitFor(t, 5*time.Second, "job listed as refused", func() bool {
 		job = apiJob{}
-		srv.ok(200, "GET", "api/jobs/sh", "", &job)
+		srv.ok(200, "GET", "api/jobs/sh", "", &job, auth)
 		return job.Refused != ""
 	})
 	if !strings.Contains(job.Refused, "WithRemoteShell") || job.Eligible {
@@ -795,7 +803,7 @@ func TestConsole(t *testing.T) {
 		mux.Handle(prefix, http.StripPrefix(strip, admin.NewHandler(s)))
 		for _, p := range []string{"", "static/app.js", "api/info"} {
 			rec := httptest.NewRecorder()
-			mux.ServeHTTP(rec, httptest.NewRequest("GET", prefix+p, nil))
+			mux.ServeHTTP(rec, localRequest("GET", prefix+p))
 			if rec.Code != 200 {
 				t.Errorf("mounted at %s (strip %q): GET %s: %d", prefix, strip, prefix+p, rec.Code)
 			}

@@ -12,15 +12,8 @@ import (
 	"strings"
 	"time"
 
-	"go.uber.org/zap"
-
 	"github.com/distcron/distcron"
 )
-
-// audit logs a change made through the handler.
-func (h *handler) audit(r *http.Request, action, job string) {
-	h.cfg.log.Info("admin change", zap.String("action", action), zap.String("job", job), zap.String("remote", r.RemoteAddr))
-}
 
 // nextRunsShown is how many upcoming fire times a job lists.
 const nextRunsShown = 5
@@ -165,7 +158,7 @@ func (h *handler) invalid() []invalidDef {
 }
 
 func (h *handler) listJobs(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
+	ctx, cancel := context.WithTimeout(r.Context(), h.cfg.timeout)
 	defer cancel()
 	running, instances, err := h.cluster(ctx)
 	if err != nil {
@@ -179,7 +172,7 @@ func (h *handler) listJobs(w http.ResponseWriter, r *http.Request) {
 
 func (h *handler) getJob(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
+	ctx, cancel := context.WithTimeout(r.Context(), h.cfg.timeout)
 	defer cancel()
 	running, instances, err := h.cluster(ctx)
 	if err != nil {
@@ -202,34 +195,45 @@ func (h *handler) getJob(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
+	invalid, isInvalid := h.s.InvalidDefinitions()[name]
 	if v == nil {
-		if def == nil {
+		if def == nil && !isInvalid {
 			writeError(w, http.StatusNotFound, "unknown job %q", name)
 			return
 		}
 		// Defined in etcd, not applied here yet (or invalid).
-		v = &jobView{Name: name, Schedule: def.Schedule, Kind: def.Kind, Source: "definition", Paused: def.Paused,
-			NextRuns: []time.Time{}, Running: []distcron.Run{}, Instances: []string{}}
-		if err, ok := h.s.InvalidDefinitions()[name]; ok {
-			v.Refused = err.Error()
+		v = &jobView{Name: name, Source: "definition", NextRuns: []time.Time{}, Running: []distcron.Run{}, Instances: []string{}}
+		if def != nil {
+			v.Schedule, v.Kind, v.Paused = def.Schedule, def.Kind, def.Paused
+		}
+		if isInvalid {
+			v.Refused = invalid.Error()
 		}
 	}
-	v.Definition = def
+	if def != nil {
+		rd := redact(*def)
+		v.Definition = &rd
+	}
 	writeJSON(w, http.StatusOK, v)
 }
 
-// definition returns the job's definition in etcd, or nil.
+// definition reads the job's definition from etcd (one key), or nil when
+// there is none. A stored definition that does not validate is returned
+// as far as it decodes (InvalidDefinitions says why).
 func (h *handler) definition(ctx context.Context, name string) (*distcron.Definition, error) {
-	defs, err := h.s.Definitions(ctx)
-	if err != nil {
-		return nil, err
-	}
-	for _, d := range defs {
-		if d.Name == name {
-			return &d, nil
+	d, err := h.s.Definition(ctx, name)
+	switch {
+	case err == nil:
+		return &d, nil
+	case errors.Is(err, distcron.ErrUnknownJob):
+		return nil, nil
+	case errors.Is(err, distcron.ErrInvalidDefinition):
+		if d.Name == "" {
+			return nil, nil // not even JSON
 		}
+		return &d, nil
 	}
-	return nil, nil
+	return nil, err
 }
 
 type definitionsBody struct {
@@ -238,17 +242,18 @@ type definitionsBody struct {
 }
 
 func (h *handler) listDefinitions(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
+	ctx, cancel := context.WithTimeout(r.Context(), h.cfg.timeout)
 	defer cancel()
 	defs, err := h.s.Definitions(ctx)
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	if defs == nil {
-		defs = []distcron.Definition{}
+	out := make([]distcron.Definition, len(defs))
+	for i, d := range defs {
+		out[i] = redact(d)
 	}
-	writeJSON(w, http.StatusOK, definitionsBody{Definitions: defs, Invalid: h.invalid()})
+	writeJSON(w, http.StatusOK, definitionsBody{Definitions: out, Invalid: h.invalid()})
 }
 
 type instancesBody struct {
@@ -257,7 +262,7 @@ type instancesBody struct {
 }
 
 func (h *handler) listInstances(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
+	ctx, cancel := context.WithTimeout(r.Context(), h.cfg.timeout)
 	defer cancel()
 	ins, err := h.s.Instances(ctx)
 	if err != nil {
@@ -281,7 +286,7 @@ type runningBody struct {
 }
 
 func (h *handler) listRunning(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
+	ctx, cancel := context.WithTimeout(r.Context(), h.cfg.timeout)
 	defer cancel()
 	runs, err := h.s.Running(ctx)
 	if err != nil {
@@ -344,16 +349,57 @@ type definedBody struct {
 	Definition distcron.Definition `json:"definition"`
 }
 
+// codeJobText explains the 409 of a definition with a kind on a code job.
+const codeJobText = "job %q is registered in code%s: a definition cannot replace it (it may only override its schedule, zone or pause, without a kind); pick another name"
+
+// refuseCodeJob answers 409 when name is a job registered in code: here
+// (alone or overridden by a definition), or, as far as the registrations
+// of live instances tell, on another instance while no definition with a
+// kind is stored (cur). It reports whether it answered.
+//
+// The root package refuses such definitions too (distcron.ErrCodeJob);
+// this check gives the answer before any write, with the same status.
+func (h *handler) refuseCodeJob(ctx context.Context, w http.ResponseWriter, r *http.Request, name string, cur *distcron.Definition) bool {
+	if info, ok := h.s.JobInfo(name); ok {
+		if info.Source == "code" || info.Source == "override" {
+			writeError(w, http.StatusConflict, codeJobText, name, "")
+			return true
+		}
+		return false
+	}
+	if cur != nil && cur.Kind != "" {
+		return false // a job defined in etcd
+	}
+	instances, err := h.s.Instances(ctx)
+	if err != nil {
+		h.fail(w, r, err)
+		return true
+	}
+	for _, in := range instances {
+		if slices.Contains(in.CodeJobs, name) {
+			writeError(w, http.StatusConflict, codeJobText, name, " on instance "+in.ID)
+			return true
+		}
+	}
+	return false
+}
+
 // createJob is POST /api/jobs: a new job from a definition.
 func (h *handler) createJob(w http.ResponseWriter, r *http.Request) {
 	d, done := h.readDefinition(w, r)
 	if done {
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
+	a := auditOf(r)
+	a.job, a.kind = d.Name, d.Kind
+	ctx, cancel := context.WithTimeout(r.Context(), h.cfg.timeout)
 	defer cancel()
-	if _, ok := h.s.JobInfo(d.Name); ok {
-		writeError(w, http.StatusConflict, "job %q exists; use PUT api/jobs/%s to change it", d.Name, d.Name)
+	if info, ok := h.s.JobInfo(d.Name); ok {
+		if info.Source == "code" || info.Source == "override" {
+			writeError(w, http.StatusConflict, codeJobText, d.Name, "")
+		} else {
+			writeError(w, http.StatusConflict, "job %q is already defined; use PUT api/jobs/%s to change it", d.Name, d.Name)
+		}
 		return
 	}
 	if cur, err := h.definition(ctx, d.Name); err != nil {
@@ -363,62 +409,73 @@ func (h *handler) createJob(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusConflict, "job %q is already defined; use PUT api/jobs/%s to change it", d.Name, d.Name)
 		return
 	}
-	instances, err := h.s.Instances(ctx)
-	if err != nil {
-		h.fail(w, r, err)
+	if h.refuseCodeJob(ctx, w, r, d.Name, nil) {
 		return
 	}
-	for _, in := range instances {
-		if slices.Contains(in.Jobs, d.Name) {
-			writeError(w, http.StatusConflict, "job %q exists (registered on instance %s); use PUT api/jobs/%s to change it", d.Name, in.ID, d.Name)
-			return
-		}
+	if err := keepRedacted(&d, nil); err != nil {
+		writeError(w, http.StatusBadRequest, "%v", err)
+		return
 	}
 	if err := h.s.Define(ctx, d); err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	h.audit(r, "define", d.Name)
-	writeJSON(w, http.StatusCreated, definedBody{Job: d.Name, Created: true, Definition: d})
+	writeJSON(w, http.StatusCreated, definedBody{Job: d.Name, Created: true, Definition: redact(d)})
 }
 
 // putJob is PUT /api/jobs/{name}: create or replace a definition (an
-// override when it has no kind).
+// override when it has no kind). Secret values sent as Redacted keep the
+// stored ones.
 func (h *handler) putJob(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
 	d, done := h.readDefinition(w, r)
 	if done {
 		return
 	}
+	auditOf(r).kind = d.Kind
 	if d.Name != name {
 		writeError(w, http.StatusBadRequest, "the body names job %q but the path names %q", d.Name, name)
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
+	ctx, cancel := context.WithTimeout(r.Context(), h.cfg.timeout)
 	defer cancel()
 	cur, err := h.definition(ctx, name)
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
+	if d.Kind != "" && h.refuseCodeJob(ctx, w, r, name, cur) {
+		return
+	}
+	if err := keepRedacted(&d, cur); err != nil {
+		writeError(w, http.StatusBadRequest, "%v", err)
+		return
+	}
 	if err := h.s.Define(ctx, d); err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	h.audit(r, "define", d.Name)
 	status := http.StatusOK
 	if cur == nil {
 		status = http.StatusCreated
 	}
-	writeJSON(w, status, definedBody{Job: d.Name, Created: cur == nil, Definition: d})
+	writeJSON(w, status, definedBody{Job: d.Name, Created: cur == nil, Definition: redact(d)})
 }
 
 // deleteJob is DELETE /api/jobs/{name}: remove a definition.
 func (h *handler) deleteJob(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
+	ctx, cancel := context.WithTimeout(r.Context(), h.cfg.timeout)
 	defer cancel()
-	err := h.s.Delete(ctx, name)
+	cur, err := h.definition(ctx, name)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if cur != nil {
+		auditOf(r).kind = cur.Kind
+	}
+	err = h.s.Delete(ctx, name)
 	if errors.Is(err, distcron.ErrUnknownJob) {
 		if info, ok := h.s.JobInfo(name); ok && info.Source == "code" {
 			writeError(w, http.StatusConflict, "job %q is registered in code and cannot be deleted here; only jobs defined through the API or etcd can", name)
@@ -429,8 +486,7 @@ func (h *handler) deleteJob(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	h.audit(r, "delete", name)
-	writeJSON(w, http.StatusOK, actionBody{Job: name, Action: "delete", Done: "definition deleted; every instance drops the job"})
+	writeJSON(w, http.StatusOK, actionBody{Job: name, Action: "delete", Done: "definition deleted; every instance drops the job, or restores the job registered in code that it overrode"})
 }
 
 type actionBody struct {
@@ -460,13 +516,15 @@ func (h *handler) control(action string) http.HandlerFunc {
 	}
 	return func(w http.ResponseWriter, r *http.Request) {
 		name := r.PathValue("name")
-		ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
+		if info, ok := h.s.JobInfo(name); ok {
+			auditOf(r).kind = info.Kind
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), h.cfg.timeout)
 		defer cancel()
 		if err := call(h.s, ctx, name); err != nil {
 			h.fail(w, r, err)
 			return
 		}
-		h.audit(r, action, name)
 		writeJSON(w, status, actionBody{Job: name, Action: action, Done: done})
 	}
 }

@@ -90,13 +90,20 @@ func etcdClient(t testing.TB) *clientv3.Client {
 // node makes a scheduler of the cluster (not started), with its own client.
 func (c *cluster) node(id string, opts ...distcron.Option) *distcron.Scheduler {
 	c.t.Helper()
+	return c.nodeOn(etcdClient(c.t), id, opts...)
+}
+
+// nodeOn makes a scheduler of the cluster (not started) on cli.
+func (c *cluster) nodeOn(cli *clientv3.Client, id string, opts ...distcron.Option) *distcron.Scheduler {
+	c.t.Helper()
 	base := []distcron.Option{
 		distcron.WithNamespace(c.ns), distcron.WithInstanceID(id), distcron.WithSinks(c.history),
 		distcron.WithLogger(zaptest.NewLogger(c.t, zaptest.Level(zap.WarnLevel)).Named(id)),
 		distcron.WithSessionTTL(2 * time.Second), distcron.WithStopGrace(2 * time.Second),
 		distcron.WithPipelineOptions(logsink.WithFlushInterval(20 * time.Millisecond)),
+		distcron.WithRemoteScheduleFloor(10 * time.Millisecond), // the tests define fast jobs
 	}
-	s, err := distcron.New(etcdClient(c.t), append(base, opts...)...)
+	s, err := distcron.New(cli, append(base, opts...)...)
 	if err != nil {
 		c.t.Fatalf("New(%s): %v", id, err)
 	}
@@ -157,7 +164,7 @@ type response struct {
 
 // call sends method path (relative to the mount point) with body (JSON
 // unless a Content-Type header says otherwise) and extra headers as
-// "Name: value" strings.
+// "Name: value" strings ("Host: name" sets the request's Host).
 func (s *server) call(method, path, body string, headers ...string) response {
 	s.t.Helper()
 	var rd io.Reader
@@ -173,7 +180,11 @@ func (s *server) call(method, path, body string, headers ...string) response {
 	}
 	for _, h := range headers {
 		k, v, _ := strings.Cut(h, ":")
-		req.Header.Set(strings.TrimSpace(k), strings.TrimSpace(v))
+		if k = strings.TrimSpace(k); strings.EqualFold(k, "Host") {
+			req.Host = strings.TrimSpace(v)
+			continue
+		}
+		req.Header.Set(k, strings.TrimSpace(v))
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -204,14 +215,16 @@ func (s *server) ok(want int, method, path, body string, v any, headers ...strin
 }
 
 // errorText returns the "error" of a JSON error answer, failing the test
-// unless the body is exactly such an object.
+// unless the body is exactly such an object (with a "request_id" for
+// server-side failures).
 func (r response) errorText(t testing.TB) string {
 	t.Helper()
 	if ct := r.header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
 		t.Fatalf("error answer has Content-Type %q: %s", ct, r.body)
 	}
 	var e struct {
-		Error string `json:"error"`
+		Error     string `json:"error"`
+		RequestID string `json:"request_id"`
 	}
 	dec := json.NewDecoder(bytes.NewReader(r.body))
 	dec.DisallowUnknownFields()

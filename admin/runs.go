@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -12,8 +13,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"go.uber.org/zap"
 
 	"github.com/distcron/distcron/logsink"
 )
@@ -39,6 +38,10 @@ var statuses = []logsink.Status{
 type runView struct {
 	ID string `json:"id"`
 	logsink.Record
+	// OutputOmitted: api/runs was asked for outputs, but this record with
+	// them would exceed the page's byte bound alone; api/runs/{id} has it
+	// whole.
+	OutputOmitted bool `json:"output_omitted,omitempty"`
 }
 
 // runID encodes a record identity as a URL-safe string.
@@ -144,10 +147,10 @@ func joinStatuses() string {
 	return strings.Join(s, ", ")
 }
 
-type runsBody struct {
-	Runs []runView `json:"runs"`
-	Next string    `json:"next,omitempty"`
-}
+// outputChunk is how many records with their outputs listRuns asks the
+// store for at a time, so that a page's byte bound also bounds what is
+// held in memory.
+const outputChunk = 25
 
 func (h *handler) listRuns(w http.ResponseWriter, r *http.Request) {
 	if h.cfg.history == nil {
@@ -159,18 +162,102 @@ func (h *handler) listRuns(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "%v", err)
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
+	ctx, cancel := context.WithTimeout(r.Context(), h.cfg.timeout)
 	defer cancel()
-	page, err := h.cfg.history.Query(ctx, q)
+	runs, next, err := h.runsPage(ctx, q)
 	if err != nil {
 		h.failHistory(w, r, err)
 		return
 	}
-	body := runsBody{Runs: make([]runView, 0, len(page.Records)), Next: page.Next}
-	for _, rec := range page.Records {
-		body.Runs = append(body.Runs, runView{ID: runID(rec.ID()), Record: rec})
+	// {"runs":[...],"next":"..."}, from the records encoded one by one.
+	var buf bytes.Buffer
+	buf.WriteString(`{"runs":[`)
+	for i, b := range runs {
+		if i > 0 {
+			buf.WriteByte(',')
+		}
+		buf.Write(b)
 	}
-	writeJSON(w, http.StatusOK, body)
+	buf.WriteByte(']')
+	if next != "" {
+		nb, _ := json.Marshal(next)
+		buf.WriteString(`,"next":`)
+		buf.Write(nb)
+	}
+	buf.WriteString("}\n")
+	writeRaw(w, http.StatusOK, buf.Bytes())
+}
+
+// runsPage reads one page of q from the history store: at most
+// q.PageLimit() records whose JSON takes at most maxPage bytes in all
+// (records with outputs are read outputChunk at a time), each encoded,
+// and the cursor of the rest. The store's own cursors are used throughout,
+// so any Querier works.
+func (h *handler) runsPage(ctx context.Context, q logsink.Query) ([][]byte, string, error) {
+	limit, budget := q.PageLimit(), h.cfg.maxPage
+	chunk := limit
+	if !q.OmitOutput {
+		chunk = min(limit, outputChunk)
+	}
+	var out [][]byte
+	size := len(`{"runs":[],"next":""}`) + 200 // the frame and a cursor
+	cursor := q.Cursor
+	for {
+		cq := q
+		cq.Limit, cq.Cursor = min(chunk, limit-len(out)), cursor
+		page, err := h.cfg.history.Query(ctx, cq)
+		if err != nil {
+			return nil, "", err
+		}
+		for i, rec := range page.Records {
+			b, err := encodeRun(runView{ID: runID(rec.ID()), Record: rec})
+			if err != nil {
+				return nil, "", err
+			}
+			if size+len(b)+1 > budget {
+				if len(out) > 0 {
+					// Stop before this record: the cursor after the
+					// previous one, from the store (cheaply, no outputs).
+					next, err := h.cursorAfter(ctx, q, cursor, i)
+					return out, next, err
+				}
+				// Alone too large: listed without its outputs.
+				stripped := rec
+				stripped.Output, stripped.Steps = "", slices.Clone(rec.Steps)
+				for j := range stripped.Steps {
+					stripped.Steps[j].Output = ""
+				}
+				if b, err = encodeRun(runView{ID: runID(rec.ID()), Record: stripped, OutputOmitted: rec.Output != "" || len(rec.Steps) > 0}); err != nil {
+					return nil, "", err
+				}
+			}
+			out = append(out, b)
+			size += len(b) + 1
+		}
+		if page.Next == "" || len(out) >= limit || len(page.Records) == 0 {
+			return out, page.Next, nil
+		}
+		cursor = page.Next
+	}
+}
+
+// cursorAfter returns the store's cursor after the first n records (n >
+// 0) of q continued from cursor.
+func (h *handler) cursorAfter(ctx context.Context, q logsink.Query, cursor string, n int) (string, error) {
+	if n == 0 {
+		return cursor, nil
+	}
+	q.Limit, q.Cursor, q.OmitOutput = n, cursor, true
+	page, err := h.cfg.history.Query(ctx, q)
+	if err != nil {
+		return "", err
+	}
+	return page.Next, nil
+}
+
+func encodeRun(v runView) ([]byte, error) {
+	b, err := encodeJSON(v)
+	return bytes.TrimSuffix(b, []byte("\n")), err
 }
 
 func (h *handler) getRun(w http.ResponseWriter, r *http.Request) {
@@ -183,7 +270,7 @@ func (h *handler) getRun(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "bad run id %q: %v (use the id of a record from api/runs)", r.PathValue("id"), err)
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
+	ctx, cancel := context.WithTimeout(r.Context(), h.cfg.timeout)
 	defer cancel()
 	rec, err := h.cfg.history.Get(ctx, id)
 	if err != nil {
@@ -194,14 +281,15 @@ func (h *handler) getRun(w http.ResponseWriter, r *http.Request) {
 }
 
 // failHistory answers an error of the history store: not found and bad
-// cursors as such, anything else as 503 (the store is a dependency).
+// cursors as such, anything else as 503 (the store is a dependency) with
+// a generic message and a request id; the store's error (which may name
+// hosts, users, tables) goes to the log only.
 func (h *handler) failHistory(w http.ResponseWriter, r *http.Request, err error) {
 	if st := statusOf(err); st == http.StatusNotFound || st == http.StatusBadRequest || st == 499 {
 		writeError(w, st, "%v", err)
 		return
 	}
-	h.cfg.log.Warn("history store failed", zap.String("path", r.URL.Path), zap.Error(err))
-	writeError(w, http.StatusServiceUnavailable, "history store: %v", err)
+	h.serverError(w, r, http.StatusServiceUnavailable, "the history store failed this request", err)
 }
 
 // jobSummary is the dashboard row of one job.
@@ -259,7 +347,7 @@ func (h *handler) getSummary(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "since must be before until, at most %v apart", maxSummaryWindow)
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
+	ctx, cancel := context.WithTimeout(r.Context(), h.cfg.timeout)
 	defer cancel()
 	counts, partial, err := summarize(ctx, h.cfg.history, q)
 	if err != nil {

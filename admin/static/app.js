@@ -5,6 +5,7 @@
   const POLL_MS = 2000;
   const STATUSES = ['succeeded', 'failed', 'timeout', 'killed', 'skipped', 'lost'];
   const PROBLEMS = ['failed', 'timeout', 'lost', 'killed'];
+  const REDACTED = '<redacted>'; // a secret value in the API's answers (admin.Redacted)
 
   const state = {
     info: null,
@@ -209,10 +210,14 @@
   // ---------- permissions and actions ----------
 
   const canMutate = () => !!(state.info && state.info.can_mutate);
+  const canRead = () => !!(state.info && state.info.can_read);
   function whyNot() {
     if (!state.info) return '';
     if (state.info.read_only) return 'Read-only console: the host app did not enable changes (admin.WithAuthorizer)';
     return 'Not authorized: ' + clean(state.info.denied || 'the host app refuses changes from you');
+  }
+  function whyNotRead() {
+    return 'Not authorized to view this cluster: ' + clean((state.info && state.info.read_denied) || 'the host app refuses reads from you');
   }
 
   const ACTIONS = {
@@ -252,7 +257,7 @@
     if (!j.local) return [];
     const running = j.running && j.running.length > 0;
     return [
-      actionButton(j.name, 'trigger', { small }),
+      actionButton(j.name, 'trigger', { small, disabled: j.paused, why: 'Paused: resume it to run it now' }),
       j.paused ? actionButton(j.name, 'resume', { small }) : actionButton(j.name, 'pause', { small }),
       actionButton(j.name, 'kill', { small, disabled: !running, why: 'Nothing running' }),
     ];
@@ -753,14 +758,14 @@
         el('label', { for: 'f-command', text: 'Command' }),
         el('div', { class: 'field' }, f.command, el('span', { class: 'hint' }, 'Runs with ', el('code', { text: '/bin/sh -c' }), ' in its own process group; output is kept with the run. Shell jobs defined here run only on instances started with ', el('code', { text: 'distcron.WithRemoteShell(true)' }), '; other instances list them as refused.')),
         el('label', { for: 'f-dir', text: 'Working directory' }), el('div', { class: 'field' }, f.dir),
-        el('label', { for: 'f-env', text: 'Environment' }), el('div', { class: 'field' }, f.env),
+        el('label', { for: 'f-env', text: 'Environment' }), el('div', { class: 'field' }, f.env, redactedHint()),
       ];
       const httpRows = [
         el('label', { for: 'f-url', text: 'Request' }),
         el('div', { class: 'field' }, el('div', { class: 'inline' }, f.method, f.url),
           el('span', { class: 'hint' }, 'HTTP jobs defined here run only on instances started with ', el('code', { text: 'distcron.WithRemoteHTTP(hosts...)' }), '.')),
         el('label', { for: 'f-expect', text: 'Expected status' }), el('div', { class: 'field' }, f.expect),
-        el('label', { for: 'f-headers', text: 'Headers' }), el('div', { class: 'field' }, f.headers),
+        el('label', { for: 'f-headers', text: 'Headers' }), el('div', { class: 'field' }, f.headers, redactedHint()),
         el('label', { for: 'f-body', text: 'Body' }), el('div', { class: 'field' }, f.body),
       ];
       const submit = el('button', { type: 'submit', class: 'primary', id: 'f-submit', disabled: !canMutate(), title: canMutate() ? '' : whyNot() },
@@ -838,7 +843,8 @@
           toast((editing ? 'Saved ' : 'Created ') + d.name);
           location.hash = '#/jobs/' + enc(d.name);
         } catch (e) {
-          replace(errBox, el('strong', { text: e.status === 403 ? 'Not allowed. ' : 'The definition was not accepted. ' }), e.message);
+          const why = e.status === 403 ? 'Not allowed. ' : e.status === 409 ? 'Name taken. ' : 'The definition was not accepted. ';
+          replace(errBox, el('strong', { text: why }), e.message);
           errBox.hidden = false;
           submit.disabled = !canMutate();
         }
@@ -885,6 +891,12 @@
     },
   };
 
+  // redactedHint explains the secret values the API never shows.
+  function redactedHint() {
+    return el('span', { class: 'hint' }, 'Values are write-only: the console shows them as ', el('code', { text: REDACTED }),
+      ', and saving ', el('code', { text: REDACTED }), ' keeps the stored value. Type a new value to replace one.');
+  }
+
   function setOpt(o, k, val) {
     if (val === '' || val === false || (Array.isArray(val) && !val.length)) delete o[k];
     else o[k] = val;
@@ -924,7 +936,8 @@
   async function loadInfo() {
     const info = await api('GET', 'info');
     state.skew = Date.parse(info.time) - Date.now();
-    const changed = !state.info || state.info.can_mutate !== info.can_mutate || state.info.history !== info.history;
+    const changed = !state.info || state.info.can_mutate !== info.can_mutate || state.info.can_read !== info.can_read ||
+      state.info.history !== info.history;
     state.info = info;
     renderChrome();
     return changed;
@@ -933,14 +946,20 @@
   function renderChrome() {
     const info = state.info;
     const mode = $('#mode');
-    mode.hidden = info.can_mutate;
-    mode.textContent = info.read_only ? 'read-only' : 'view only';
-    mode.title = whyNot();
+    mode.hidden = info.can_mutate && info.can_read;
+    mode.textContent = !info.can_read ? 'signed out' : info.read_only ? 'read-only' : 'view only';
+    mode.title = info.can_read ? whyNot() : whyNotRead();
     const banner = $('#banner');
-    if (!info.read_only && !info.can_mutate) {
-      if (!banner.dataset.kind) {
+    // A token may help when reads are refused, or when changes could be
+    // allowed but are not.
+    const kind = !info.can_read ? 'read' : !info.read_only && !info.can_mutate ? 'token' : '';
+    if (kind) {
+      if (banner.dataset.kind !== kind) {
         const input = el('input', { type: 'password', placeholder: 'Access token', id: 'token', autocomplete: 'off' });
-        replace(banner, el('span', {}, el('strong', { text: 'View only. ' }), whyNot() + '.'),
+        const msg = kind === 'read'
+          ? el('span', {}, el('strong', { text: 'Sign in. ' }), whyNotRead() + '.')
+          : el('span', {}, el('strong', { text: 'View only. ' }), whyNot() + '.');
+        replace(banner, msg,
           el('form', {
             class: 'actions',
             onsubmit: (e) => {
@@ -951,7 +970,7 @@
               refresh(true);
             },
           }, input, el('button', { type: 'submit', text: 'Use token' })));
-        banner.dataset.kind = 'token';
+        banner.dataset.kind = kind;
       }
       banner.hidden = false;
     } else {
@@ -988,6 +1007,24 @@
     try {
       const changed = await loadInfo();
       if (!alive()) return;
+      if (!canRead()) {
+        // Nothing but api/info answers: show why, ask for a token (the
+        // banner), and check again every POLL_MS.
+        if (!cur.locked) {
+          cur.locked = true;
+          cur.ctx = null;
+          replace($('#main'), card(null, el('div', { id: 'locked' }, empty('Sign in to view this cluster', whyNotRead() + '.',
+            'The host app protects the jobs, their definitions, the run history and the instances. Enter an access token above.'))));
+        }
+        setLive(true);
+        document.body.dataset.route = cur.route.hash;
+        state.timer = setTimeout(() => refresh(), POLL_MS);
+        return;
+      }
+      if (cur.locked) {
+        cur.locked = false;
+        remount = true;
+      }
       if (remount || !cur.ctx || (changed && cur.view.poll === false)) {
         cur.ctx = cur.view.mount($('#main'), cur.route);
       }

@@ -12,14 +12,18 @@
 //	go run ./examples/admin
 //	# open http://127.0.0.1:8080/cron/
 //
-// Changes from the console (define, run now, kill, pause, delete) need
-// an authorization: with -token, requests must carry "Authorization:
-// Bearer <token>" (the console asks for it); without it, only clients on
-// this machine may change anything (connections from a loopback address;
-// behind a reverse proxy on the same host, use -token). -read-only turns
-// changes off. Shell jobs defined from the console run only with
-// -allow-remote-shell, HTTP jobs only with -allow-remote-http: a command
-// from the network is remote code execution.
+// The console and its API need an authorization: with -token, requests
+// must carry "Authorization: Bearer <token>" (the console asks for it) to
+// see the jobs, runs and instances and to change anything (define, run
+// now, kill, pause, delete); without it, only clients on this machine may
+// (connections from a loopback address; behind a reverse proxy on the same
+// host, use -token). -read-only turns changes off; reads still need the
+// token when one is set. The console answers only to the host names it is
+// reached by on this machine (localhost, 127.0.0.1, [::1]); list others
+// with -allowed-hosts (DNS rebinding protection). Secret values (HTTP
+// headers, env) are never shown. Shell jobs defined from the console run
+// only with -allow-remote-shell, HTTP jobs only with -allow-remote-http: a
+// command from the network is remote code execution.
 //
 // Run it several times against one etcd (-etcd, different -addr) for a
 // cluster; each instance serves the whole cluster's console. SIGINT or
@@ -55,8 +59,8 @@ import (
 )
 
 type flags struct {
-	addr, etcd, ns, id, sink, sinkDSN, token, remoteHTTP string
-	readOnly, remoteShell                                bool
+	addr, etcd, ns, id, sink, sinkDSN, token, remoteHTTP, hosts string
+	readOnly, remoteShell                                       bool
 }
 
 func main() {
@@ -69,6 +73,7 @@ func main() {
 	flag.StringVar(&f.sinkDSN, "sink-dsn", "", "data source for -sink: a SQLite file, a MongoDB URI, a PostgreSQL or MySQL DSN (empty sqlite: a temporary file; empty mongo: an embedded FerretDB)")
 	flag.StringVar(&f.token, "token", os.Getenv("DISTCRON_ADMIN_TOKEN"), "bearer token that allows changes from the console and the API (empty: loopback clients only)")
 	flag.BoolVar(&f.readOnly, "read-only", false, "refuse every change from the console and the API")
+	flag.StringVar(&f.hosts, "allowed-hosts", "", "host names the console answers to besides localhost and loopback addresses, comma-separated (name, name:port, *.domain; \"*\": any)")
 	flag.BoolVar(&f.remoteShell, "allow-remote-shell", false, "run shell jobs defined from the console (remote code execution: only where intended)")
 	flag.StringVar(&f.remoteHTTP, "allow-remote-http", "", "run HTTP jobs defined from the console, to these hosts (comma-separated; \"*\": any host)")
 	flag.Parse()
@@ -116,14 +121,22 @@ func run(f flags, log *zap.Logger) error {
 		return err
 	}
 
-	// The console: read-only unless an authorizer says yes; the run
-	// history comes from the sink when it can be queried.
+	// The console: read-only unless an authorizer says yes, and readable
+	// with the same authorization; the run history comes from the sink
+	// when it can be queried.
 	adminOpts := []admin.Option{admin.WithLogger(log)}
 	if q, ok := sink.(logsink.Querier); ok {
 		adminOpts = append(adminOpts, admin.WithHistory(q))
 	}
-	if !f.readOnly {
+	if f.readOnly {
+		if f.token != "" {
+			adminOpts = append(adminOpts, admin.WithReadAuthorizer(authorizer(f.token)))
+		} // else: the default, reads from this machine only
+	} else {
 		adminOpts = append(adminOpts, admin.WithAuthorizer(authorizer(f.token)))
+	}
+	if f.hosts != "" {
+		adminOpts = append(adminOpts, admin.WithAllowedHosts(strings.Split(f.hosts, ",")...))
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collector, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -150,13 +163,15 @@ func run(f flags, log *zap.Logger) error {
 	base := "http://" + ln.Addr().String()
 	fmt.Printf("distcron console: %s/cron/\n", base)
 	fmt.Printf("metrics:          %s/metrics\n", base)
-	switch {
-	case f.readOnly:
+	access := "from this machine only (set -token to allow others)"
+	if f.token != "" {
+		access = "with the header \"Authorization: Bearer <-token>\" (the console asks for the token)"
+	}
+	fmt.Println("reads:            " + access)
+	if f.readOnly {
 		fmt.Println("changes:          off (-read-only)")
-	case f.token != "":
-		fmt.Println("changes:          with the header \"Authorization: Bearer <-token>\" (the console asks for the token)")
-	default:
-		fmt.Println("changes:          from this machine only (set -token to allow others)")
+	} else {
+		fmt.Println("changes:          " + access)
 	}
 	if _, ok := sink.(logsink.Querier); !ok {
 		fmt.Printf("history:          none (-sink %s cannot be queried)\n", f.sink)
@@ -188,8 +203,8 @@ func run(f flags, log *zap.Logger) error {
 	return err2
 }
 
-// authorizer allows changes from requests with the bearer token or, when
-// there is no token, from loopback clients.
+// authorizer allows requests with the bearer token or, when there is no
+// token, from loopback clients.
 func authorizer(token string) func(*http.Request) error {
 	if token != "" {
 		want := []byte("Bearer " + token)
@@ -203,7 +218,7 @@ func authorizer(token string) func(*http.Request) error {
 	return func(r *http.Request) error {
 		host, _, err := net.SplitHostPort(r.RemoteAddr)
 		if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
-			return errors.New("changes are allowed from this machine only; start the service with -token to allow others")
+			return errors.New("this console is open to this machine only; start the service with -token to allow others")
 		}
 		return nil
 	}
