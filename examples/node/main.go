@@ -3,9 +3,16 @@
 // job-0..job-N-1 on "@every <-every>", and optionally one shell job shell-0,
 // and prints every run record as one JSON line on stdout (keys job, tick,
 // instance, status, trigger, started, finished, token, ...). Logs go to
-// stderr. SIGTERM or SIGINT stops it gracefully.
+// stderr. SIGTERM or SIGINT stops it gracefully: Stop gets -stop-wait, its
+// outcome is logged ("scheduler stopped"), and the process exits 0.
 //
 //	go run ./examples/node -etcd 127.0.0.1:2379 -id a -jobs 100 -every 1s
+//
+// Three optional jobs on the same schedule show the policies a chaos drill
+// needs (see jobs.go): rerun-0 (-rerun-job, RerunLost), forbid-0
+// (-forbid-job, OverlapForbid) and stubborn-0 (-stubborn-job, a run that
+// ignores cancellation). -notify-webhook posts failed and lost runs to a
+// URL.
 //
 // Without -etcd it starts an embedded single-node etcd. Jobs defined in etcd
 // (see distcron.Definition) run here too, shell ones only with
@@ -29,14 +36,18 @@ import (
 	"github.com/distcron/distcron"
 	"github.com/distcron/distcron/internal/examplesinks"
 	"github.com/distcron/distcron/internal/exampleutil"
+	"github.com/distcron/distcron/notify"
 )
 
 type flags struct {
 	etcd, id, ns, shell, tags, logLevel string
 	allowRemoteShell, rerunLost         bool
 	allowRemoteHTTP, sink, sinkDSN      string
+	notifyWebhook                       string
 	jobs, maxConcurrent                 int
 	every, work, skew, ttl, stopWait    time.Duration
+	stopGrace, afterStop                time.Duration
+	rerunJob, forbidJob, stubbornJob    time.Duration // work of each run of the optional jobs; 0: not registered
 }
 
 func parseFlags(args []string) (flags, error) {
@@ -53,7 +64,13 @@ func parseFlags(args []string) (flags, error) {
 	fs.DurationVar(&f.ttl, "ttl", 10*time.Second, "etcd session TTL")
 	fs.IntVar(&f.maxConcurrent, "max-concurrent", 0, "max concurrent runs (0: no cap)")
 	fs.StringVar(&f.tags, "tags", "", "instance tags, comma-separated")
-	fs.DurationVar(&f.stopWait, "stop-wait", 10*time.Second, "how long a graceful stop waits for runs")
+	fs.DurationVar(&f.stopWait, "stop-wait", 10*time.Second, "how long a graceful stop waits for runs (Stop's context)")
+	fs.DurationVar(&f.stopGrace, "stop-grace", 0, "how long Stop waits for runs it cancelled (WithStopGrace; 0: the library's default)")
+	fs.DurationVar(&f.afterStop, "after-stop", 0, "stay alive this long after Stop returned, as a host service that keeps serving would")
+	fs.DurationVar(&f.rerunJob, "rerun-job", 0, "if set, adds job rerun-0 (RerunLost) whose runs work this long")
+	fs.DurationVar(&f.forbidJob, "forbid-job", 0, "if set, adds job forbid-0 (OverlapForbid) whose runs work this long")
+	fs.DurationVar(&f.stubbornJob, "stubborn-job", 0, "if set, adds job stubborn-0 whose runs work this long ignoring cancellation, then fail")
+	fs.StringVar(&f.notifyWebhook, "notify-webhook", "", "POST the records of failed, timed-out, killed and lost runs to this URL")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level on stderr: debug, info, warn, error")
 	fs.StringVar(&f.sink, "sink", "stdout", "where run records go: "+examplesinks.SinkKinds+" (stdout: one JSON line per record)")
 	fs.StringVar(&f.sinkDSN, "sink-dsn", "", "data source for -sink: a MongoDB URI, a PostgreSQL or MySQL DSN, or a SQLite file (mongo without one starts an embedded FerretDB)")
@@ -72,6 +89,10 @@ func parseFlags(args []string) (flags, error) {
 		return f, errors.New("-every must be positive")
 	case f.work < 0:
 		return f, errors.New("-work must be >= 0")
+	case f.rerunJob < 0 || f.forbidJob < 0 || f.stubbornJob < 0:
+		return f, errors.New("-rerun-job, -forbid-job and -stubborn-job must be >= 0")
+	case f.stopGrace < 0 || f.afterStop < 0:
+		return f, errors.New("-stop-grace and -after-stop must be >= 0")
 	}
 	return f, nil
 }
@@ -133,35 +154,23 @@ func run(f flags, log *zap.Logger) error {
 	if f.allowRemoteHTTP != "" {
 		opts = append(opts, distcron.WithRemoteHTTP(strings.Split(f.allowRemoteHTTP, ",")...))
 	}
+	if f.stopGrace > 0 {
+		opts = append(opts, distcron.WithStopGrace(f.stopGrace))
+	}
+	if f.notifyWebhook != "" {
+		hook, err := notify.NewWebhook(f.notifyWebhook)
+		if err != nil {
+			return err
+		}
+		opts = append(opts, distcron.WithNotifier(hook, nil)) // nil: failures (failed, timeout, killed, lost)
+	}
 	sched, err := distcron.New(etcd.Client, opts...)
 	if err != nil {
 		return err
 	}
 	spec := "@every " + f.every.String()
-	work := func(ctx context.Context) error {
-		if f.work == 0 {
-			return nil
-		}
-		select {
-		case <-time.After(f.work):
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	var jobOpts []distcron.JobOption
-	if f.rerunLost {
-		jobOpts = append(jobOpts, distcron.RerunLost())
-	}
-	for i := 0; i < f.jobs; i++ {
-		if err := sched.RegisterFunc(fmt.Sprintf("job-%d", i), spec, work, jobOpts...); err != nil {
-			return err
-		}
-	}
-	if f.shell != "" {
-		if err := sched.RegisterShell("shell-0", spec, f.shell); err != nil {
-			return err
-		}
+	if err := registerJobs(sched, spec, f); err != nil {
+		return err
 	}
 	startCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -170,7 +179,17 @@ func run(f flags, log *zap.Logger) error {
 	}
 	log.Info("node running", zap.String("instance", sched.InstanceID()), zap.Int("jobs", f.jobs), zap.String("spec", spec))
 	<-ctx.Done()
+
+	// Graceful stop, bounded like http.Server.Shutdown: runs still going
+	// after -stop-wait are cancelled. Whatever Stop reports (cancelled
+	// runs, records it could not deliver) is logged; the stop was graceful.
+	stopping := time.Now()
 	stopCtx, cancelStop := context.WithTimeout(context.Background(), f.stopWait)
 	defer cancelStop()
-	return sched.Stop(stopCtx)
+	err = sched.Stop(stopCtx)
+	log.Info("scheduler stopped", zap.Duration("took", time.Since(stopping)), zap.Error(err))
+	if f.afterStop > 0 {
+		time.Sleep(f.afterStop) // the host goes on serving; late library work happens in a live process
+	}
+	return nil
 }

@@ -164,13 +164,20 @@ func TestNodesKillAndStopExactlyOnce(t *testing.T) {
 }
 
 func TestFlagsRejectBadInput(t *testing.T) {
-	for _, args := range [][]string{{"-jobs", "-1"}, {"-every", "0s"}, {"-work", "-1s"}, {"extra"}, {"-every", "banana"}} {
+	for _, args := range [][]string{{"-jobs", "-1"}, {"-every", "0s"}, {"-work", "-1s"}, {"extra"}, {"-every", "banana"},
+		{"-rerun-job", "-1s"}, {"-forbid-job", "-1s"}, {"-stubborn-job", "-1s"}, {"-stop-grace", "-1s"}, {"-after-stop", "-1s"}} {
 		if _, err := parseFlags(args); err == nil {
 			t.Errorf("parseFlags(%q) accepted bad input", args)
 		}
 	}
 	f, err := parseFlags([]string{"-jobs", "3", "-every", "250ms", "-skew", "-2s", "-tags", "a,b"})
 	if err != nil || f.jobs != 3 || f.every != 250*time.Millisecond || f.skew != -2*time.Second || f.tags != "a,b" {
+		t.Fatalf("parseFlags: %+v %v", f, err)
+	}
+	f, err = parseFlags([]string{"-rerun-job", "1.5s", "-forbid-job", "8s", "-stubborn-job", "3s", "-stop-wait", "1s",
+		"-stop-grace", "500ms", "-after-stop", "3.5s", "-notify-webhook", "http://127.0.0.1:1/notify"})
+	if err != nil || f.rerunJob != 1500*time.Millisecond || f.forbidJob != 8*time.Second || f.stubbornJob != 3*time.Second ||
+		f.stopWait != time.Second || f.stopGrace != 500*time.Millisecond || f.afterStop != 3500*time.Millisecond || f.notifyWebhook == "" {
 		t.Fatalf("parseFlags: %+v %v", f, err)
 	}
 }

@@ -3,17 +3,23 @@
 // processes sharing it, injects a seeded schedule of faults for a while
 // (SIGKILL and restart with a clock skew, SIGSTOP past the session TTL,
 // one etcd member SIGKILLed and restarted, two SIGKILLed or SIGSTOPped so
-// that quorum is lost), stops the nodes gracefully and checks every run
-// record: no tick may run twice, and every missed tick must be explained
-// by a fault.
+// that quorum is lost) and drills (the leader SIGKILLed as it records
+// lost runs, etcd compacted around crashes, the runner of an
+// OverlapForbid job SIGSTOPped, a node with stubborn runs stopped), stops
+// the nodes gracefully and checks every run record: no run twice, every
+// missed tick explained by a fault, every run lost to a crash recorded
+// lost once, no Forbid overlap, every stop in its budget and without a
+// panic.
 //
 //	go run ./internal/chaos -duration 10m -seed 1
+//	go run ./internal/chaos -faults leader,compact,forbid,stop -duration 1m   # the drills only
 //	go run ./internal/chaos -check /tmp/distcron-chaos-1-...   # check a kept run again
 //	go run ./internal/chaos -plan -seed 7                       # print the fault plan only
 //
 // The run directory (-dir, default a new temporary directory, kept) holds
-// run.json, faults.jsonl, nodes.jsonl, claims.jsonl, each node process's
-// records and stderr, each etcd member process's log, and the report (report.txt, report.json). The exit
+// run.json, faults.jsonl, nodes.jsonl, claims.jsonl, notifications.jsonl
+// (drills), each node process's records and stderr, each etcd member
+// process's log, and the report (report.txt, report.json). The exit
 // status is 0 when the check passes, 1 when it fails, 2 on a usage or
 // setup error. RELIABILITY.md describes the fault model and the rules.
 package main
@@ -56,7 +62,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&cfg.Shell, "shell", "true", "command of the shell job shell-0 (empty: no shell job)")
 	fs.DurationVar(&cfg.TTL, "ttl", 2*time.Second, "session TTL of the nodes")
 	fs.DurationVar(&cfg.MaxSkew, "max-skew", 5*time.Second, "restarted nodes get a clock skew within ±this (negative: none)")
-	fs.StringVar(&kinds, "faults", strings.Join(check.Kinds, ","), "fault kinds to inject, comma-separated")
+	fs.StringVar(&kinds, "faults", strings.Join(check.Kinds, ","), "fault kinds and drills to inject, comma-separated")
 	fs.DurationVar(&cfg.MeanGap, "mean-gap", 5*time.Second, "mean time between fault starts")
 	fs.DurationVar(&cfg.Warmup, "warmup", 3*time.Second, "healthy time before the first fault")
 	fs.DurationVar(&cfg.Cooldown, "cooldown", 5*time.Second, "healthy time after the last fault")

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -17,23 +18,39 @@ import (
 	"github.com/distcron/distcron/internal/chaos/harness"
 )
 
-// nodeBin is examples/node, built once for the package's tests (without
-// -race: the nodes are separate processes; the harness is this process).
-// TestChaosShort's harness builds the etcdmember command itself, while
-// the other tests run.
-var nodeBin string
+// nodeBin is examples/node and memberBin the etcdmember command, built
+// once for the package's tests (without -race: the nodes and etcd members
+// are separate processes; the harness is this process).
+var nodeBin, memberBin string
 
 func TestMain(m *testing.M) {
+	flag.Parse()
+	if testing.Short() {
+		os.Exit(m.Run()) // the tests that need the binaries skip themselves
+	}
 	dir, err := os.MkdirTemp("", "distcron-chaos-test-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	nodeBin = filepath.Join(dir, "node")
-	build := exec.Command("go", "build", "-o", nodeBin, "../../examples/node")
-	build.Stderr = os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build examples/node:", err)
+	nodeBin, memberBin = filepath.Join(dir, "node"), filepath.Join(dir, "etcdmember")
+	var wg sync.WaitGroup
+	errs := make(chan error, 2)
+	for bin, pkg := range map[string]string{nodeBin: "../../examples/node", memberBin: "../../internal/embedetcd/cmd/etcdmember"} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			build := exec.Command("go", "build", "-o", bin, pkg)
+			build.Stderr = os.Stderr
+			if err := build.Run(); err != nil {
+				errs <- fmt.Errorf("build %s: %w", pkg, err)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		os.RemoveAll(dir)
 		os.Exit(1)
 	}
@@ -57,11 +74,12 @@ func (l *testLog) Write(b []byte) (int, error) {
 
 // TestChaosShort is the CI chaos run: three node processes on a 3-member
 // etcd cluster (one process per member), about 50s of seeded faults with
-// at least one of each kind (the plan puts one of each first; its two
-// quorum losses are one by SIGKILL and one by SIGSTOP), then the
+// at least one of each classic kind (the plan puts one of each first; its
+// two quorum losses are one by SIGKILL and one by SIGSTOP), then the
 // exactly-once check. It fails on any duplicate, any unexplained miss,
 // any harness problem (a fault not verified, a node or etcd member that
-// exited on its own), and when a fault kind was not injected at all.
+// exited on its own), any failure of the lost-run and stop rules, and when
+// a fault kind was not injected at all. The drills run in TestChaosDrills.
 func TestChaosShort(t *testing.T) {
 	if testing.Short() {
 		t.Skip("chaos run takes about 70s")
@@ -70,7 +88,8 @@ func TestChaosShort(t *testing.T) {
 	dir := t.TempDir()
 	cfg := harness.Config{
 		Dir: dir, Seed: 1, Duration: 50 * time.Second, Nodes: 3, Jobs: 12, Every: 250 * time.Millisecond,
-		Shell: "true", TTL: 2 * time.Second, MaxSkew: 5 * time.Second, NodeBin: nodeBin, Log: &testLog{t: t},
+		Shell: "true", TTL: 2 * time.Second, MaxSkew: 5 * time.Second, NodeBin: nodeBin, MemberBin: memberBin,
+		Log: &testLog{t: t}, Kinds: check.ClassicKinds,
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
 	defer cancel()
@@ -106,11 +125,25 @@ func TestChaosShort(t *testing.T) {
 	if rep.Total.Expected < 1000 || rep.Total.Run < rep.Total.Expected/2 {
 		t.Errorf("only %d ticks expected and %d run: the cluster did not work", rep.Total.Expected, rep.Total.Run)
 	}
-	if rep.Failed() {
-		t.Errorf("chaos check failed (seed %d; rerun with: go run ./internal/chaos -seed %d -duration %v): "+
-			"%d duplicates, %d unexplained misses, %d bad records, %d harness problems; evidence above",
-			cfg.Seed, cfg.Seed, cfg.Duration, len(rep.Duplicates), rep.Total.Unexplained, len(rep.Bad), len(rep.Manifest.Problems))
+	failIfFailed(t, rep, cfg, strings.Join(cfg.Kinds, ","))
+}
+
+// failIfFailed fails t when the check failed, naming the command that
+// reruns the seed (with -faults kinds, when not the default).
+func failIfFailed(t *testing.T, rep *check.Report, cfg harness.Config, kinds string) {
+	t.Helper()
+	if !rep.Failed() {
+		return
 	}
+	rerun := fmt.Sprintf("go run ./internal/chaos -seed %d -duration %v", cfg.Seed, cfg.Duration)
+	if kinds != "" {
+		rerun += " -faults " + kinds
+	}
+	t.Errorf("chaos check failed (seed %d; rerun with: %s): "+
+		"%d duplicates, %d unexplained misses, %d bad records, %d harness problems, "+
+		"%d runs recorded lost twice, %d runs lost to a SIGKILL never recorded lost, %d Forbid overlaps, %d bad stops; evidence above",
+		cfg.Seed, rerun, len(rep.Duplicates), rep.Total.Unexplained, len(rep.Bad), len(rep.Manifest.Problems),
+		len(rep.LostTwice), len(rep.Unrecorded), len(rep.Overlaps), len(rep.BadStops))
 }
 
 func TestCommandFlags(t *testing.T) {

@@ -49,6 +49,21 @@ type Rules struct {
 	// end of its attempt span, during which the node must be up, unpaused
 	// and started to count as able to fire the tick.
 	Cover time.Duration
+	// StopOverhead is how much longer than its budget (Manifest.StopBudget)
+	// a graceful stop may take to return, and the process, after its
+	// AfterStop, to exit.
+	StopOverhead time.Duration
+	// LostRecordWindow: a lost record can itself be lost when the leader
+	// that wrote it is SIGKILLed before its sink flushed (RecordFlush). A
+	// run in progress at a SIGKILL may lack its lost record when another
+	// node was SIGKILLed within this long after the victim's registration
+	// vanished (or, if that was not seen, after the victim's kill plus
+	// TTL plus the etcd election timeout).
+	LostRecordWindow time.Duration
+	// ForbidSlack is how long, past ResumeRecovery, a run whose lease
+	// expired may go on beside the next run of its OverlapForbid job (its
+	// runner must cancel it, and the job return).
+	ForbidSlack time.Duration
 	// MaxEvidence bounds how many failing ticks are printed in full.
 	MaxEvidence int
 }
@@ -64,7 +79,12 @@ func RulesFor(m Manifest) Rules {
 		QuorumAfter:    m.TTL.D() + m.EtcdElectionTimeout.D() + m.SessionBackoffMax.D() + 500*time.Millisecond,
 		ResumeRecovery: m.TTL.D(),
 		Cover:          100 * time.Millisecond,
-		MaxEvidence:    20,
+		StopOverhead:   time.Second,
+		// A leader records a run lost within moments of the registration's
+		// deletion; its sink flushes within RecordFlush after that.
+		LostRecordWindow: m.RecordFlush.D() + time.Second,
+		ForbidSlack:      500 * time.Millisecond,
+		MaxEvidence:      20,
 	}
 }
 
@@ -143,12 +163,14 @@ type JobReport struct {
 	Late        Lateness // runs of expected ticks (not skipped or lost)
 }
 
-// Duplicate is a tick with more than one run.
+// Duplicate is a run (job, shard, tick, attempt) with more than one record
+// other than lost.
 type Duplicate struct {
 	Job     string
 	Shard   int
 	Tick    time.Time
-	Records []Record
+	Attempt int
+	Records []Record // every record of the tick, all attempts
 }
 
 // Miss is an expected tick without any record.
@@ -198,13 +220,49 @@ type Report struct {
 	// TokenInversions counts pairs of consecutive runs of a job whose
 	// fencing tokens do not grow with the tick.
 	TokenInversions int
+	// LostTwice lists runs recorded lost more than once (or notified lost
+	// more than once): a second leader replayed a loss already handled.
+	LostTwice []LostTwice
+	// Unrecorded lists runs in progress at a SIGKILL that no leader
+	// recorded lost.
+	Unrecorded []Unrecorded
+	// Overlaps lists pairs of runs of an OverlapForbid job that ran at the
+	// same time beyond what a lease expiry explains.
+	Overlaps []Overlap
+	// BadStops lists graceful stops that took longer than their budget,
+	// panicked or did not exit cleanly.
+	BadStops []BadStop
 
-	in *Input
+	in      *Input
+	records []Record // in.Records without verbatim repeats
 }
 
 // Failed reports whether the run must fail.
 func (r *Report) Failed() bool {
-	return len(r.Duplicates) > 0 || r.Total.Unexplained > 0 || len(r.Bad) > 0 || len(r.Manifest.Problems) > 0
+	return len(r.Duplicates) > 0 || r.Total.Unexplained > 0 || len(r.Bad) > 0 || len(r.Manifest.Problems) > 0 ||
+		len(r.LostTwice) > 0 || len(r.Unrecorded) > 0 || len(r.Overlaps) > 0 || len(r.BadStops) > 0
+}
+
+// distinct returns recs without the records repeated verbatim (same
+// instance, token, attempt, status and times: a sink retry can repeat a
+// line), and how many it left out.
+func distinct(recs []Record) ([]Record, int) {
+	type verbatim struct {
+		job, instance, status string
+		shard, attempt        int
+		token                 int64
+		tick, started, ended  int64
+	}
+	seen := make(map[verbatim]bool, len(recs))
+	out := make([]Record, 0, len(recs))
+	for _, r := range recs {
+		k := verbatim{r.Job, r.Instance, r.Status, r.Shard, r.Attempt, r.Token, r.Tick.UnixNano(), r.Started.UnixNano(), r.Finished.UnixNano()}
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, r)
+		}
+	}
+	return out, len(recs) - len(out)
 }
 
 type tickKey struct {
@@ -219,27 +277,20 @@ func Check(in *Input, rules Rules) *Report {
 	rep := &Report{Manifest: m, Rules: rules, Reasons: map[string]int{}, in: in}
 	period := m.Every.D()
 	known := map[string]bool{}
-	for _, j := range m.Jobs {
+	for _, j := range append(slices.Clone(m.Jobs), m.DrillJobs...) {
 		known[j] = true
 	}
 
 	// Group records by tick; a record repeated verbatim (a sink retry can
 	// repeat lines) is one run reported twice, not two runs.
 	byTick := map[tickKey][]Record{}
-	repeated := 0
-	for _, r := range in.Records {
+	var repeated int
+	rep.records, repeated = distinct(in.Records)
+	for _, r := range rep.records {
 		if r.Trigger == "manual" {
 			continue
 		}
 		k := tickKey{r.Job, r.Shard, r.Tick.UnixNano()}
-		same := slices.ContainsFunc(byTick[k], func(o Record) bool {
-			return o.Instance == r.Instance && o.Token == r.Token && o.Attempt == r.Attempt &&
-				o.Status == r.Status && o.Started.Equal(r.Started) && o.Finished.Equal(r.Finished)
-		})
-		if same {
-			repeated++
-			continue
-		}
 		byTick[k] = append(byTick[k], r)
 		switch {
 		case !known[r.Job]:
@@ -255,8 +306,14 @@ func Check(in *Input, rules Rules) *Report {
 		rep.Notes = append(rep.Notes, "unparsable record line (torn write of a killed process?): "+l)
 	}
 
-	// Duplicates: more than one run of one tick. A "lost" record marks an
-	// earlier attempt that vanished; it is not a second run.
+	// Duplicates: one attempt of a tick run more than once. A "lost"
+	// record is the leader's note that a run's lease expired with the run
+	// pending; it is not a second record of a run, but it is a run
+	// (claimed, maybe started) with the fencing token its runner got. So
+	// an attempt ran twice when it has two records other than lost, or
+	// records with two different tokens (a lost run and a new run of the
+	// same attempt). A re-run of a lost attempt (RerunLost) is the next
+	// attempt.
 	keys := make([]tickKey, 0, len(byTick))
 	for k := range byTick {
 		keys = append(keys, k)
@@ -266,14 +323,27 @@ func Check(in *Input, rules Rules) *Report {
 	})
 	dupJobs := map[string]int{}
 	for _, k := range keys {
-		var runs []Record
+		runs := map[int]int{}              // attempt -> records other than lost
+		tokens := map[int]map[int64]bool{} // attempt -> tokens of its records
 		for _, r := range byTick[k] {
+			a := max(r.Attempt, 1)
 			if r.Status != "lost" {
-				runs = append(runs, r)
+				runs[a]++
+			}
+			if tokens[a] == nil {
+				tokens[a] = map[int64]bool{}
+			}
+			tokens[a][r.Token] = true
+		}
+		var attempts []int
+		for a, ts := range tokens {
+			if runs[a] > 1 || len(ts) > 1 {
+				attempts = append(attempts, a)
 			}
 		}
-		if len(runs) > 1 {
-			rep.Duplicates = append(rep.Duplicates, Duplicate{Job: k.job, Shard: k.shard, Tick: time.Unix(0, k.tick).UTC(), Records: byTick[k]})
+		slices.Sort(attempts)
+		for _, a := range attempts {
+			rep.Duplicates = append(rep.Duplicates, Duplicate{Job: k.job, Shard: k.shard, Tick: time.Unix(0, k.tick).UTC(), Attempt: a, Records: byTick[k]})
 			dupJobs[k.job]++
 		}
 	}
@@ -376,7 +446,12 @@ func Check(in *Input, rules Rules) *Report {
 	rep.Total.Late.finish(m.MisfireGrace.D())
 	rep.CalmLate.finish(m.MisfireGrace.D())
 	rep.RealLate.finish(m.MisfireGrace.D())
-	rep.Faults = summarizeFaults(in.Faults)
+	rep.Faults = summarizeFaults(in.Faults, m.Kinds)
+
+	// The drills' rules (lost.go, forbid.go, stop.go).
+	rep.checkLost(in, tl)
+	rep.checkForbid(in, tl)
+	rep.checkStops(in)
 	return rep
 }
 
@@ -416,9 +491,21 @@ func (rep *Report) tokenOrder(byTick map[tickKey][]Record) {
 	}
 }
 
-func summarizeFaults(faults []Fault) []FaultSummary {
+// summarizeFaults counts the faults of each kind the run injected (kinds;
+// empty: the classic kinds) or logged (a drill's kills and pauses), in
+// the order of Kinds, and the measured outages.
+func summarizeFaults(faults []Fault, kinds []string) []FaultSummary {
+	if len(kinds) == 0 {
+		kinds = ClassicKinds
+	}
+	var shown []string
+	for _, k := range Kinds {
+		if slices.Contains(kinds, k) || slices.ContainsFunc(faults, func(f Fault) bool { return f.Kind == k }) {
+			shown = append(shown, k)
+		}
+	}
 	var out []FaultSummary
-	for _, kind := range append(slices.Clone(Kinds), KindOutage) {
+	for _, kind := range append(shown, KindOutage) {
 		s := FaultSummary{Kind: kind}
 		for _, f := range faults {
 			if f.Kind != kind {

@@ -126,24 +126,32 @@ func TestWindowBoundsAreInclusiveMultiples(t *testing.T) {
 
 func TestDuplicates(t *testing.T) {
 	for _, tc := range []struct {
-		name     string
-		statuses []string
-		dup      bool
+		name      string
+		statuses  []string
+		sameToken bool // the second record carries the first one's fencing token
+		dup       bool
 	}{
-		{"two successful runs", []string{"succeeded", "succeeded"}, true},
-		{"failed and succeeded", []string{"failed", "succeeded"}, true},
-		{"run and skipped", []string{"succeeded", "skipped"}, true},
-		{"skipped twice", []string{"skipped", "skipped"}, true},
-		{"run and its lost marker", []string{"succeeded", "lost"}, false},
+		{"two successful runs", []string{"succeeded", "succeeded"}, false, true},
+		{"failed and succeeded", []string{"failed", "succeeded"}, false, true},
+		{"run and skipped", []string{"succeeded", "skipped"}, false, true},
+		{"skipped twice", []string{"skipped", "skipped"}, false, true},
+		{"two records of one run", []string{"succeeded", "failed"}, true, true},
+		{"run and its lost marker", []string{"succeeded", "lost"}, true, false},
+		// A lost run and another run of the same attempt: the attempt ran
+		// twice (a lost run re-run under its own attempt number).
+		{"lost run and a new run of its attempt", []string{"succeeded", "lost"}, false, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w := newWorld()
 			w.drop("a", 4, false)
-			w.run("a", 4, "n0", tc.statuses[0])
+			first := w.run("a", 4, "n0", tc.statuses[0]).Token
 			r := w.run("a", 4, "n1", tc.statuses[1])
 			w.claim("a", 4, "n0")
 			if tc.statuses[1] == "lost" {
 				r.Instance, r.From = "n0", "n0#1"
+			}
+			if tc.sameToken {
+				r.Token = first
 			}
 			rep := w.check(t)
 			if got := len(rep.Duplicates) > 0; got != tc.dup {
@@ -155,7 +163,7 @@ func TestDuplicates(t *testing.T) {
 				}
 				var b strings.Builder
 				rep.Write(&b)
-				if !strings.Contains(b.String(), "DUPLICATE a shard 0 tick") || !strings.Contains(b.String(), "instance=n1") {
+				if !strings.Contains(b.String(), "DUPLICATE a shard 0 tick") || !strings.Contains(b.String(), "status="+tc.statuses[1]) {
 					t.Fatalf("no evidence in:\n%s", b.String())
 				}
 			}

@@ -1,8 +1,12 @@
 // Package check is the exactly-once checker of the chaos suite. It reads
 // what a chaos run left in its directory (the run manifest, the fault log,
-// the node incarnations, every node's JSON run records and a dump of the
-// claim keys) and reports, per job, the ticks expected, run, duplicated and
-// missed, whether each miss is explained by a fault, and fire lateness.
+// the node incarnations, every node's JSON run records, a dump of the
+// claim keys and the notifications) and reports, per job, the ticks
+// expected, run, duplicated and missed, whether each miss is explained by
+// a fault, and fire lateness; and the drills' rules: runs lost to a crash
+// recorded lost once (lost.go), OverlapForbid runs never overlapping
+// (forbid.go), graceful stops in their budget, clean and without a panic
+// (stop.go).
 //
 // The rules are in RELIABILITY.md at the module root; Check implements
 // them and Rules holds their parameters.
@@ -26,6 +30,9 @@ const (
 	FaultsFile   = "faults.jsonl"
 	NodesFile    = "nodes.jsonl"
 	ClaimsFile   = "claims.jsonl"
+	// NotificationsFile holds the records the nodes' webhook notifier
+	// posted to the harness, one JSON line each (absent: no notifier).
+	NotificationsFile = "notifications.jsonl"
 )
 
 // Fault kinds.
@@ -39,10 +46,35 @@ const (
 	// outside the quorum losses (a leader election after the leader's
 	// SIGKILL, say).
 	KindOutage = "outage"
+
+	// Drills: scripted sequences of the faults above, each logged as its
+	// own entry besides the kills and pauses it is made of.
+
+	// KindLeader: a node with runs in progress is SIGKILLed, and the leader
+	// that records them lost is SIGKILLed right after (as soon as one of
+	// its lost records is out).
+	KindLeader = "leader"
+	// KindCompact: etcd compacted to its current revision (one entry per
+	// compaction); the drill compacts right before and after SIGKILLs of
+	// the leader and then of another node with runs in progress.
+	KindCompact = "compact"
+	// KindForbid: the node running the OverlapForbid job is SIGSTOPped,
+	// past its TTL, right after the run started, then SIGCONTed.
+	KindForbid = "forbid"
+	// KindStop: a node with stubborn runs (they ignore cancellation) is
+	// stopped gracefully (SIGTERM) and started again.
+	KindStop = "stop"
 )
 
 // Kinds lists every injected fault kind, in report order.
-var Kinds = []string{KindKill, KindPause, KindMember, KindQuorum}
+var Kinds = []string{KindKill, KindPause, KindMember, KindQuorum, KindLeader, KindCompact, KindForbid, KindStop}
+
+// ClassicKinds are the single faults: process and etcd member crashes and
+// pauses, without the drills.
+var ClassicKinds = []string{KindKill, KindPause, KindMember, KindQuorum}
+
+// DrillKinds are the drills.
+var DrillKinds = []string{KindLeader, KindCompact, KindForbid, KindStop}
 
 // Duration is a time.Duration written in JSON as a Go duration string
 // ("250ms"); a JSON number is read as nanoseconds.
@@ -78,9 +110,21 @@ type Manifest struct {
 	Namespace string   `json:"namespace"`
 	Nodes     []string `json:"nodes"`
 	NodeArgs  []string `json:"node_args"` // common flags of every node process
-	Jobs      []string `json:"jobs"`      // job names every node registers
-	Every     Duration `json:"every"`     // the period of every job (@every)
-	TTL       Duration `json:"ttl"`       // session TTL of every node
+	Kinds     []string `json:"kinds"`     // fault kinds the run injected (empty: the classic kinds)
+	Jobs      []string `json:"jobs"`      // jobs every node registers whose every tick is expected to run
+	// DrillJobs are the other jobs every node registers (rerun-0, forbid-0,
+	// stubborn-0): their ticks are not counted, their runs are checked by
+	// the rules of the drills (duplicates, lost runs, overlap, stop).
+	DrillJobs  []string `json:"drill_jobs,omitempty"`
+	RerunJobs  []string `json:"rerun_jobs,omitempty"`  // jobs with RerunLost
+	ForbidJobs []string `json:"forbid_jobs,omitempty"` // jobs with OverlapForbid
+	// StopBudget is what a node's graceful stop may take: Stop's context
+	// (-stop-wait) plus the grace for cancelled runs (-stop-grace).
+	// AfterStop is how long the node then stays alive (-after-stop).
+	StopBudget Duration `json:"stop_budget,omitempty"`
+	AfterStop  Duration `json:"after_stop,omitempty"`
+	Every      Duration `json:"every"` // the period of every job (@every)
+	TTL        Duration `json:"ttl"`   // session TTL of every node
 	// Library parameters used by the rules (see Rules).
 	MisfireGrace      Duration `json:"misfire_grace"`
 	MaxClaimLead      Duration `json:"max_claim_lead"`
@@ -128,7 +172,44 @@ type Fault struct {
 	// or stopped and no write succeeded for most of the hold.
 	Verified bool   `json:"verified"`
 	Note     string `json:"note,omitempty"`
+	// Running (kill faults) lists the victim's runs in progress at the
+	// SIGKILL: its running keys (on its session lease) both just before
+	// the signal and just after the process died. nil when they could not
+	// be read.
+	Running []RunRef `json:"running,omitempty"`
+	// Leader (kill faults) is the instance id of the distcron leader just
+	// before the signal ("" if unknown).
+	Leader string `json:"leader,omitempty"`
 }
+
+// RunRef names one run: one attempt of one tick (of one shard) of a job.
+type RunRef struct {
+	Job     string    `json:"job"`
+	Shard   int       `json:"shard"`
+	Tick    time.Time `json:"tick"`
+	Attempt int       `json:"attempt"`
+	Trigger string    `json:"trigger"`
+}
+
+func (r RunRef) String() string {
+	return fmt.Sprintf("%s %s tick=%s attempt=%d trigger=%s", r.Job, shardLabel(r.Shard), fmtTime(r.Tick), r.Attempt, r.Trigger)
+}
+
+// Ref returns the run a record is about.
+func (r Record) Ref() RunRef {
+	return RunRef{Job: r.Job, Shard: r.Shard, Tick: r.Tick.UTC(), Attempt: max(r.Attempt, 1), Trigger: r.Trigger}
+}
+
+// runID is a RunRef as a map key (the trigger is not part of a run's
+// identity: a retry of a tick is its next attempt).
+type runID struct {
+	job     string
+	shard   int
+	tick    int64
+	attempt int
+}
+
+func (r RunRef) id() runID { return runID{r.Job, r.Shard, r.Tick.UnixNano(), max(r.Attempt, 1)} }
 
 // Incarnation is one node process: a node is restarted after a kill under
 // the same instance id, as a StatefulSet pod would be.
@@ -144,11 +225,24 @@ type Incarnation struct {
 	Started  time.Time `json:"started"`
 	Ready    time.Time `json:"ready"` // logged "node running"; zero if never
 	Ended    time.Time `json:"ended"` // SIGKILL or SIGTERM sent, or exit seen
-	// End is how it ended: "killed", "stopped" (SIGTERM, exit 0) or
-	// "crashed: <reason>".
+	// End is how it ended: "killed", "stopped" (SIGTERM sent; Ended is
+	// when) or "crashed: <reason>".
 	End     string `json:"end"`
 	Records string `json:"records"` // stdout file, relative to the run dir
 	Stderr  string `json:"stderr"`  // stderr file, relative to the run dir
+	// StopReturned is when the node logged that Stop returned (zero if it
+	// never did); Exited is when the harness saw the process exit, and
+	// Exit how ("exit status 0", "signal: killed").
+	StopReturned time.Time `json:"stop_returned,omitzero"`
+	Exited       time.Time `json:"exited,omitzero"`
+	Exit         string    `json:"exit,omitempty"`
+	// Panic is the first line of its stderr that starts a Go panic or
+	// fatal runtime error ("panic: ...", "fatal error: ..."), if any.
+	Panic string `json:"panic,omitempty"`
+	// Deregistered lists when the harness saw the node's registration key
+	// deleted while this incarnation was the node's latest ready one: its
+	// lease expired (killed, or paused past its TTL) or it stopped.
+	Deregistered []time.Time `json:"deregistered,omitempty"`
 }
 
 // Label names the incarnation in reports: "n1#2".
@@ -207,6 +301,9 @@ type Input struct {
 	Incarnations []Incarnation
 	Claims       []Claim // nil when the run did not dump claims
 	Records      []Record
+	// Notifications are the records the nodes' notifiers posted (see
+	// NotificationsFile); From is "notification", Line the line number.
+	Notifications []Record
 	// PartialLines counts lines that did not parse as records: a process
 	// killed in the middle of a write leaves one torn last line.
 	PartialLines []string
@@ -257,6 +354,18 @@ func Load(dir string) (*Input, error) {
 		return nil, err
 	case in.Claims == nil:
 		in.Claims = []Claim{}
+	}
+	err = readLines(filepath.Join(dir, NotificationsFile), func(line []byte, n int) error {
+		var r Record
+		if err := json.Unmarshal(line, &r); err != nil {
+			return err
+		}
+		r.From, r.Line = "notification", n
+		in.Notifications = append(in.Notifications, r)
+		return nil
+	})
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
 	}
 	for _, inc := range in.Incarnations {
 		if inc.Records == "" {

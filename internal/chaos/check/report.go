@@ -76,8 +76,54 @@ func (r *Report) Write(w io.Writer) {
 	}
 	fmt.Fprintf(w, "%s: %d duplicates, %d unexplained misses, %d bad records, %d harness problems (%d ticks checked)\n",
 		verdict, len(r.Duplicates), r.Total.Unexplained, len(r.Bad), len(m.Problems), r.Total.Expected)
+	fmt.Fprintf(w, "drill rules: %d runs recorded lost twice, %d runs lost to a SIGKILL never recorded lost, %d Forbid overlaps, %d bad stops\n",
+		len(r.LostTwice), len(r.Unrecorded), len(r.Overlaps), len(r.BadStops))
 	if r.Failed() {
 		r.writeEvidence(w)
+		r.writeDrillEvidence(w)
+	}
+}
+
+// writeDrillEvidence prints the failures of the drills' rules.
+func (r *Report) writeDrillEvidence(w io.Writer) {
+	limit := r.Rules.MaxEvidence
+	for i, l := range r.LostTwice {
+		if i == limit {
+			fmt.Fprintf(w, "... and %d more runs recorded lost twice\n", len(r.LostTwice)-i)
+			break
+		}
+		fmt.Fprintf(w, "\nLOST TWICE (%s): %s, %d times:\n", l.Source, l.Run, len(l.Lost))
+		for _, rec := range l.Lost {
+			fmt.Fprintln(w, "  lost:   "+rec.String())
+		}
+		for _, rec := range l.Reruns {
+			fmt.Fprintln(w, "  re-run: "+rec.String())
+		}
+	}
+	for i, u := range r.Unrecorded {
+		if i == limit {
+			fmt.Fprintf(w, "... and %d more runs never recorded lost\n", len(r.Unrecorded)-i)
+			break
+		}
+		gone := "its registration's deletion was not seen"
+		if !u.Gone.IsZero() {
+			gone = fmt.Sprintf("its registration vanished at %s, %v after", fmtTime(u.Gone), u.Gone.Sub(u.Killed).Round(time.Millisecond))
+		}
+		fmt.Fprintf(w, "\nNEVER RECORDED LOST: %s, in progress on %s at its SIGKILL (%s); %s\n", u.Run, u.Victim, fmtTime(u.Killed), gone)
+		for _, rec := range u.Reruns {
+			fmt.Fprintln(w, "  re-run: "+rec.String())
+		}
+	}
+	for i, o := range r.Overlaps {
+		if i == limit {
+			fmt.Fprintf(w, "... and %d more Forbid overlaps\n", len(r.Overlaps)-i)
+			break
+		}
+		fmt.Fprintf(w, "\nFORBID OVERLAP %s: %s..%s (%v, real time): %s\n  earlier: %s\n  later:   %s\n", o.Job,
+			fmtTime(o.From), fmtTime(o.To), o.To.Sub(o.From).Round(time.Millisecond), o.Why, o.A, o.B)
+	}
+	for _, b := range r.BadStops {
+		fmt.Fprintf(w, "\nBAD STOP %s\n", b)
 	}
 }
 
@@ -100,7 +146,7 @@ func (r *Report) writeEvidence(w io.Writer) {
 			fmt.Fprintf(w, "... and %d more duplicates\n", len(r.Duplicates)-i)
 			break
 		}
-		fmt.Fprintf(w, "\nDUPLICATE %s shard %d tick %s (%s) ran %d times:\n", d.Job, d.Shard, fmtTime(d.Tick), d.Tick.Format(time.RFC3339Nano), len(d.Records))
+		fmt.Fprintf(w, "\nDUPLICATE %s shard %d tick %s (%s) attempt %d ran more than once; the tick's records:\n", d.Job, d.Shard, fmtTime(d.Tick), d.Tick.Format(time.RFC3339Nano), d.Attempt)
 		for _, rec := range d.Records {
 			fmt.Fprintln(w, "  record: "+rec.String())
 		}
@@ -204,6 +250,10 @@ type Summary struct {
 	RealLate        LatenessSummary `json:"lateness_true_clock"`
 	TokenInversions int             `json:"token_inversions"`
 	ClaimsKnown     bool            `json:"claims_known"`
+	LostTwice       int             `json:"lost_twice"`
+	Unrecorded      int             `json:"lost_unrecorded"`
+	ForbidOverlaps  int             `json:"forbid_overlaps"`
+	BadStops        int             `json:"bad_stops"`
 }
 
 // LatenessSummary is Lateness for JSON.
@@ -228,6 +278,7 @@ func (r *Report) Summary() Summary {
 		Unexplained: r.Total.Unexplained, BadRecords: len(r.Bad), Problems: r.Manifest.Problems,
 		Reasons: r.Reasons, Faults: map[string]int{}, FaultsVerified: map[string]int{},
 		Late: ls(r.Total.Late), CalmLate: ls(r.CalmLate), RealLate: ls(r.RealLate), TokenInversions: r.TokenInversions, ClaimsKnown: r.ClaimsKnown,
+		LostTwice: len(r.LostTwice), Unrecorded: len(r.Unrecorded), ForbidOverlaps: len(r.Overlaps), BadStops: len(r.BadStops),
 	}
 	for _, f := range r.Faults {
 		s.Faults[f.Kind] = f.Count

@@ -17,6 +17,14 @@ func (h *harness) inject(ctx context.Context, st Step) {
 		h.pause(ctx, st)
 	case check.KindMember, check.KindQuorum:
 		h.etcdFault(ctx, st)
+	case check.KindLeader:
+		h.leaderDrill(ctx, st)
+	case check.KindCompact:
+		h.compactDrill(ctx, st)
+	case check.KindForbid:
+		h.forbidDrill(ctx, st)
+	case check.KindStop:
+		h.stopDrill(ctx, st)
 	}
 }
 
@@ -76,24 +84,9 @@ func (h *harness) kill(ctx context.Context, st Step) {
 		return
 	}
 	defer h.release(n)
-	h.mu.Lock()
-	p := n.cur
-	p.expected = true
-	f := check.Fault{Kind: check.KindKill, Target: n.id, Skew: p.inc.Skew, NewSkew: check.Duration(st.Skew), Start: time.Now().UTC()}
-	p.inc.Ended, p.inc.End = f.Start, "killed"
-	h.mu.Unlock()
-	if err := sigkill(p.cmd, p.exited); err != nil {
-		f.Note = err.Error()
-		h.problem("kill %s: not verified: %v", p.inc.Label(), err)
-	} else {
-		f.Verified = true
-	}
-	sleepCtx(ctx, st.Hold)
-	if ctx.Err() == nil {
-		if err := h.startReady(ctx, n, st.Skew); err != nil && ctx.Err() == nil {
-			h.problem("restart %s: %v", n.id, err)
-		}
-	}
+	f := h.sigkillNode(ctx, n, "")
+	f.NewSkew = check.Duration(st.Skew)
+	h.restartAfter(ctx, n, st.Hold, st.Skew)
 	f.End = time.Now().UTC()
 	h.record(f)
 }

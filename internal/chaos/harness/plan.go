@@ -28,12 +28,35 @@ type Step struct {
 	Skew   time.Duration // kill: clock skew of the restarted node
 }
 
+// Drill durations the plan reserves the whole cluster for (all nodes busy;
+// the drill picks its targets when it starts): the drill itself, the
+// restarts and the new sessions.
+const (
+	leaderDrillTime  = 14 * time.Second // victim killed, its lease expires, the leader killed, both restarted
+	compactDrillTime = 15 * time.Second // the leader killed, a new one elected, another node killed, restarts
+	forbidDrillTime  = forbidWork + 10*time.Second
+	stopDrillTime    = stopWait + stopGrace + afterStop + 4*time.Second // one node: the stop, the restart, a new session
+)
+
+// clusterDrill reports whether kind reserves every node.
+func clusterDrill(kind string) bool {
+	return kind == check.KindLeader || kind == check.KindCompact || kind == check.KindForbid
+}
+
 func (s Step) String() string {
 	switch s.Kind {
 	case check.KindKill:
 		return fmt.Sprintf("%7.2fs kill n%d, restart after %v with skew %v", s.At.Seconds(), s.Node, s.Hold, s.Skew)
 	case check.KindPause:
 		return fmt.Sprintf("%7.2fs pause n%d for %v", s.At.Seconds(), s.Node, s.Hold)
+	case check.KindLeader:
+		return fmt.Sprintf("%7.2fs leader drill: kill a node with rerun-0 in progress, then the leader as it records the lost runs; restarts after %v", s.At.Seconds(), s.Hold)
+	case check.KindCompact:
+		return fmt.Sprintf("%7.2fs compact drill: compact etcd around the SIGKILLs of the leader and of another node; restarts after %v", s.At.Seconds(), s.Hold)
+	case check.KindForbid:
+		return fmt.Sprintf("%7.2fs forbid drill: pause the node running forbid-0 for %v right after its run started", s.At.Seconds(), s.Hold)
+	case check.KindStop:
+		return fmt.Sprintf("%7.2fs stop n%d (SIGTERM) with stubborn runs in progress, restart", s.At.Seconds(), s.Node)
 	default:
 		how, again := "SIGKILL", "restart"
 		if s.Freeze {
@@ -54,7 +77,9 @@ func (s Step) String() string {
 // A member fault SIGKILLs one etcd member for 2-5s: the raft leader and a
 // follower in turn (the seed says which first). A quorum fault hits two
 // for 2-4s, by SIGKILL and by SIGSTOP in turn (the seed says which
-// first), the leader among them or not by a coin toss.
+// first), the leader among them or not by a coin toss. The drills weigh 1
+// each: the leader, compaction and Forbid drills reserve every node (no
+// other node fault meanwhile), the stop drill one node.
 // At most Nodes-1 nodes are planned down at once, and etcd faults never
 // overlap. Execution follows the plan as closely as the cluster allows (a
 // restart can take longer than planned); the fault log records what
@@ -67,7 +92,8 @@ func Plan(cfg Config) []Step {
 	}
 	first := slices.Clone(cfg.Kinds)
 	rng.Shuffle(len(first), func(i, j int) { first[i], first[j] = first[j], first[i] })
-	weights := map[string]int{check.KindKill: 3, check.KindPause: 3, check.KindMember: 2, check.KindQuorum: 2}
+	weights := map[string]int{check.KindKill: 3, check.KindPause: 3, check.KindMember: 2, check.KindQuorum: 2,
+		check.KindLeader: 1, check.KindCompact: 1, check.KindForbid: 1, check.KindStop: 1}
 	var bag []string
 	for _, k := range cfg.Kinds {
 		for range weights[k] {
@@ -89,13 +115,29 @@ func Plan(cfg Config) []Step {
 		}
 		st := Step{At: t, Kind: kind}
 		prevNodeFree, prevEtcdFree := time.Duration(0), etcdFree
+		undoNodes := func() {}
 		var busyUntil time.Duration
 		switch kind {
-		case check.KindKill, check.KindPause:
+		case check.KindLeader, check.KindCompact, check.KindForbid:
+			st.At = max(st.At, slices.Max(nodeFree))
+			switch kind {
+			case check.KindLeader:
+				st.Hold, busyUntil = between(200*time.Millisecond, 2*time.Second).Round(time.Millisecond), st.At+leaderDrillTime
+			case check.KindCompact:
+				st.Hold, busyUntil = between(200*time.Millisecond, 2*time.Second).Round(time.Millisecond), st.At+compactDrillTime
+			default:
+				st.Hold, busyUntil = cfg.TTL+1500*time.Millisecond, st.At+forbidDrillTime
+			}
+			prevNodes := slices.Clone(nodeFree)
+			for n := range nodeFree {
+				nodeFree[n] = busyUntil
+			}
+			undoNodes = func() { copy(nodeFree, prevNodes) }
+		case check.KindKill, check.KindPause, check.KindStop:
 			if kind == check.KindKill {
 				st.Hold = between(200*time.Millisecond, 2*time.Second).Round(time.Millisecond)
 				st.Skew = between(-cfg.MaxSkew, cfg.MaxSkew).Round(10 * time.Millisecond)
-			} else {
+			} else if kind == check.KindPause {
 				// Longer than the TTL, sometimes longer than the misfire grace.
 				st.Hold = cfg.TTL + between(500*time.Millisecond, 4500*time.Millisecond).Round(time.Millisecond)
 			}
@@ -120,6 +162,9 @@ func Plan(cfg Config) []Step {
 			prevNodeFree = nodeFree[st.Node]
 			recovery := 3 * time.Second // restart and session; pause: a new session after SIGCONT
 			busyUntil = st.At + st.Hold + recovery
+			if kind == check.KindStop {
+				busyUntil = st.At + stopDrillTime
+			}
 			nodeFree[st.Node] = busyUntil
 		case check.KindMember, check.KindQuorum:
 			st.At = max(st.At, etcdFree)
@@ -150,16 +195,18 @@ func Plan(cfg Config) []Step {
 				st.Freeze, freezeNext = freezeNext, !freezeNext
 			}
 			steps = append(steps, st)
-			if kind == check.KindKill || kind == check.KindPause {
+			if kind != check.KindMember && kind != check.KindQuorum {
 				t = st.At // etcd faults wait for each other, not node faults
 			}
 		} else {
 			// Undo its bookkeeping.
 			switch kind {
-			case check.KindKill, check.KindPause:
+			case check.KindKill, check.KindPause, check.KindStop:
 				nodeFree[st.Node] = prevNodeFree
-			default:
+			case check.KindMember, check.KindQuorum:
 				etcdFree = prevEtcdFree
+			default:
+				undoNodes()
 			}
 		}
 		t += between(cfg.MeanGap/2, cfg.MeanGap*3/2)

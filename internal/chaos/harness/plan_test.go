@@ -90,3 +90,58 @@ func TestPlanRespectsItsConstraints(t *testing.T) {
 		}
 	}
 }
+
+func TestPlanReservesTheClusterForDrills(t *testing.T) {
+	cfg := Config{Seed: 3, Duration: 5 * time.Minute}.withDefaults()
+	steps := Plan(cfg)
+	kinds := map[string]int{}
+	for _, st := range steps {
+		kinds[st.Kind]++
+	}
+	for _, k := range check.DrillKinds {
+		if kinds[k] < 2 {
+			t.Errorf("%d %s drills in 5 minutes: %v", kinds[k], k, kinds)
+		}
+	}
+	// While a leader, compaction or Forbid drill runs, no other node fault
+	// starts or is in progress.
+	busy := func(st Step) time.Duration {
+		switch st.Kind {
+		case check.KindLeader:
+			return leaderDrillTime
+		case check.KindCompact:
+			return compactDrillTime
+		case check.KindForbid:
+			return forbidDrillTime
+		case check.KindStop:
+			return stopDrillTime
+		case check.KindKill, check.KindPause:
+			return st.Hold + 3*time.Second
+		}
+		return 0
+	}
+	for i, d := range steps {
+		if !clusterDrill(d.Kind) {
+			continue
+		}
+		for j, o := range steps {
+			if i == j || busy(o) == 0 {
+				continue
+			}
+			if o.At < d.At+busy(d) && d.At < o.At+busy(o) {
+				t.Errorf("%v overlaps the drill %v", o, d)
+			}
+		}
+	}
+	// Drills only, seed 1 (TestChaosDrills): one of each, the leader drill
+	// before the compaction drill (a compaction first would hide a new
+	// leader's replay of old losses behind a failed watch).
+	steps = Plan(Config{Seed: 1, Duration: 45 * time.Second, Kinds: check.DrillKinds})
+	var order []string
+	for _, st := range steps {
+		order = append(order, st.Kind)
+	}
+	if fmt.Sprint(order) != fmt.Sprint([]string{check.KindLeader, check.KindCompact, check.KindForbid, check.KindStop}) {
+		t.Errorf("seed 1 drills: %v", order)
+	}
+}
