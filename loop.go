@@ -117,14 +117,21 @@ func (s *Scheduler) dispatch(due []claimReq, now time.Time) {
 		}
 		return 1
 	})
-	for len(kept) > 0 {
-		n := batchEnd(kept)
-		batch := kept[:n:n]
-		kept = kept[n:]
+	s.sendBatches(kept, lease, now)
+}
+
+// sendBatches sends reqs (counted in inflight already) as claim batches,
+// each on its own goroutine, at most cap(claimSem) in flight; at Stop the
+// rest are given up.
+func (s *Scheduler) sendBatches(reqs []claimReq, lease clientv3.LeaseID, now time.Time) {
+	for len(reqs) > 0 {
+		n := batchEnd(reqs)
+		batch := reqs[:n:n]
+		reqs = reqs[n:]
 		select {
 		case s.claimSem <- struct{}{}:
 		case <-s.stopLoop:
-			s.inflight.Add(-int64(len(batch) + len(kept)))
+			s.inflight.Add(-int64(len(batch) + len(reqs)))
 			return
 		}
 		s.claimWG.Add(1)
@@ -248,19 +255,7 @@ func (s *Scheduler) retryAtCapacity(rest []claimReq, lease clientv3.LeaseID) {
 			reqs[i] = r
 		}
 		s.inflight.Add(int64(len(reqs)))
-		for len(reqs) > 0 {
-			n := batchEnd(reqs)
-			batch := reqs[:n:n]
-			reqs = reqs[n:]
-			select {
-			case s.claimSem <- struct{}{}:
-			case <-s.stopLoop:
-				s.inflight.Add(-int64(len(batch) + len(reqs)))
-				return
-			}
-			s.claimWG.Add(1)
-			go s.claimAndRun(batch, lease, s.cfg.clock.Now())
-		}
+		s.sendBatches(reqs, lease, s.cfg.clock.Now())
 	}()
 }
 
