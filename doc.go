@@ -155,7 +155,7 @@
 // recording it as skipped, when a run of the job is in progress anywhere in
 // the cluster; the check is part of the claim transaction. OverlapReplace
 // kills the runs in progress (wherever they are) and then starts.
-// Instances at their WithMaxConcurrentRuns cap (default 256) do not claim,
+// Instances at their WithMaxConcurrentRuns cap (default 1024) do not claim,
 // so idle peers take the tick; a tick no instance had a free slot for is
 // recorded skipped with that reason, never dropped unrecorded. Instances carry tags (WithTags); a job with RequireTags
 // runs only on instances carrying all of them. Sharded(n) claims n units

@@ -93,7 +93,7 @@ func WithPipelineOptions(opts ...logsink.PipelineOption) Option {
 func WithSessionTTL(d time.Duration) Option { return func(c *config) { c.sessionTTL = d } }
 
 // DefaultMaxConcurrentRuns is the default of WithMaxConcurrentRuns.
-const DefaultMaxConcurrentRuns = 256
+const DefaultMaxConcurrentRuns = 1024
 
 // WithMaxConcurrentRuns caps the runs this instance executes at once. An
 // instance at its cap does not claim ticks, so idle peers take them; a tick
@@ -102,9 +102,10 @@ const DefaultMaxConcurrentRuns = 256
 // reason, so it never vanishes unrecorded. The cap counts claims sent ahead
 // of their tick as well as runs in progress, so an instance firing
 // thousands of ticks per second should raise it (or pass 0: no cap).
-// Default 256: far above what an ordinary app runs at once, low enough
-// that a job every 10ms against a slow endpoint cannot exhaust the
-// process's file descriptors.
+// Default 1024: far above what an ordinary app runs at once (hundreds of
+// jobs due at one instant included), and a bound on the goroutines, file
+// descriptors and memory a job every 10ms against a slow endpoint can tie
+// up.
 func WithMaxConcurrentRuns(n int) Option { return func(c *config) { c.maxConcurrent = n } }
 
 // WithLocation sets the default time zone for cron fields of jobs that set

@@ -290,10 +290,11 @@ func TestBrowser(t *testing.T) {
 	time.Sleep(1500 * time.Millisecond) // a tick claimed before the pause ends
 	pausedAt := time.Now()
 
-	// Resume it, and run it now, by hand: a manual run appears.
+	// Resume it, and run it now, by hand: a manual run appears. Ticks from
+	// the click on may run (the page shows the change a poll later).
+	resumedAt := time.Now()
 	b.click("resume hello", `button[data-action="resume"][data-job="hello"]`)
 	b.until("hello resumed", `document.querySelector('tr[data-job="hello"][data-paused="false"] button[data-action="pause"]')`)
-	resumedAt := time.Now()
 	waitFor(t, 5*time.Second, "hello resumed on every instance", func() bool {
 		for _, s := range nodes {
 			if info, _ := s.JobInfo("hello"); info.Paused {
