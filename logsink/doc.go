@@ -19,18 +19,56 @@
 // A batch is written when it reaches the batch size or when the flush
 // interval has passed since the first record of the batch was buffered,
 // whichever comes first. Records reach the sink in the order they were sent
-// (FIFO), so the records of one job arrive in order.
+// (FIFO), so the records of one job arrive in order (see Poison records for
+// the one exception).
 //
 // # Failure modes
 //
-// When Write returns an error the pipeline retries the same batch with
-// exponential backoff and jitter, for as long as it takes, while new records
-// keep buffering. The buffer is bounded: once it holds BufferSize records
-// (the batch being retried included), further records are dropped (the
-// newest are dropped, records already buffered keep their place), counted in
-// [PipelineStats.Dropped] and reported through the pipeline's logger at most
-// once per second. A sink may therefore see the same batch more than once;
-// durable sinks should write idempotently on the record identity.
+// When Write returns an error the pipeline retries with exponential backoff
+// and jitter, for as long as it takes, while new records keep buffering. The
+// buffer is bounded by records and by bytes: once it holds BufferSize
+// records ([WithBufferSize], 65,536 by default) or a record would take it
+// beyond BufferBytes ([WithBufferBytes], 32 MiB by default, counted by
+// [Record.Size]), the batch being retried included, further records are
+// dropped (the newest are dropped, records already buffered keep their
+// place), counted in [PipelineStats.Dropped] and reported through the
+// pipeline's logger at most once per second. A sink may see the same
+// records more than once; durable sinks should write idempotently on the
+// record identity.
+//
+// # Clipping
+//
+// [Pipeline.Send] clips each record with [Record.Clip] to at most
+// [MaxRecordSteps] steps (100: the first and last 50) and [MaxRecordBytes]
+// (1 MiB), limits that MongoDB, MySQL and MariaDB with their default
+// packet sizes, PostgreSQL and SQLite all store with a margin. Texts are
+// cut at [ClipMark] and a note starting with [ClipNote] is appended to the
+// record's Error. [PipelineStats.Clipped] counts clipped records.
+//
+// # Poison records
+//
+// A record the sink refuses whenever it is in the batch would otherwise be
+// retried forever and block every later record. The pipeline isolates it:
+// a batch that failed three times in a row is split in half (the first
+// half is written first, the second after it), and halves again, down to a
+// single record. A single record is dropped, counted in
+// [PipelineStats.Rejected] and [PipelineStats.Dropped] and logged at Error
+// level with its job, tick, shard, attempt, instance and the error, when:
+//
+//   - the sink's error wraps [ErrPermanent] (the sink says the record can
+//     never be stored; the pipeline then also splits at once, without
+//     waiting), or
+//   - it failed alone five times in a row, then the sink accepted another
+//     pending record (the probe: the next one, taken from the buffer if
+//     need be), and right after that it failed once more.
+//
+// The records around it flow on. A sink that is down fails the probe as
+// well, so an outage alone drops nothing: with nothing else to write, a
+// suspect is retried with backoff until later records arrive to probe
+// with. The one cost of probing is order: if an outage long enough to
+// bring the batch down to single records (some thirty writes, minutes with
+// the default backoff) ends just as a probe is written, the probe record
+// reaches the sink before the suspect, which follows at once.
 //
 // # Shutdown
 //

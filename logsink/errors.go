@@ -19,3 +19,13 @@ var ErrNotFound = errors.New("distcron: run record not found")
 // [DecodeCursor] when a cursor was not made by [EncodeCursor] (or was
 // altered).
 var ErrBadCursor = errors.New("distcron: invalid history cursor")
+
+// ErrPermanent is wrapped by a [Sink]'s Write error when the write failed
+// because of the records themselves (too large, not encodable, refused by
+// a constraint), not because the sink is unavailable: writing the same
+// records again would fail the same way. A [Pipeline] then splits the
+// batch at once, without waiting, and drops the record that fails alone
+// (see "Poison records" in the package documentation). A sink must not
+// wrap it around an error that may be transient (timeouts, lost
+// connections, a full disk), or it loses records during an outage.
+var ErrPermanent = errors.New("distcron: run record cannot be stored")

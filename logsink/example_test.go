@@ -40,5 +40,5 @@ func ExampleNewPipeline() {
 	fmt.Printf("%+v\n", p.Stats())
 	// Output:
 	// {"job":"backup","tick":"2025-01-02T03:04:00Z","shard":0,"instance":"node-1","trigger":"schedule","attempt":1,"token":42,"started":"2025-01-02T03:04:00Z","finished":"2025-01-02T03:04:01.5Z","duration":1500000000,"status":"succeeded","exit_code":0}
-	// {Buffered:0 Written:1 Dropped:0 Failures:0}
+	// {Buffered:0 Written:1 Dropped:0 Failures:0 BufferedBytes:0 Clipped:0 Rejected:0}
 }

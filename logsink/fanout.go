@@ -16,7 +16,9 @@ import (
 //
 // A Pipeline retries a failed batch as a whole, so a batch that fails on one
 // sink is written again to all of them: the healthy sinks see duplicates,
-// and one sink's outage stalls and fills the buffer for all. With the
+// and one sink's outage stalls and fills the buffer for all. If one sink's
+// error wraps [ErrPermanent], so does the joined error, and a Pipeline drops
+// the record that sink refuses (the others have it already). With the
 // scheduler, prefer one Pipeline per sink; use Fanout where a single Write
 // is what you want, such as tests or sinks that cannot fail.
 func Fanout(sinks ...Sink) Sink {

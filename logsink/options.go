@@ -9,9 +9,12 @@ import (
 
 // Pipeline defaults.
 const (
-	DefaultBatchSize      = 256
-	DefaultFlushInterval  = 200 * time.Millisecond
-	DefaultBufferSize     = 65536
+	DefaultBatchSize     = 256
+	DefaultFlushInterval = 200 * time.Millisecond
+	DefaultBufferSize    = 65536
+	// DefaultBufferBytes (32 MiB) holds about 500 records with 64 KiB of
+	// output, or DefaultBufferSize small ones.
+	DefaultBufferBytes    = 32 << 20
 	DefaultBackoffInitial = 100 * time.Millisecond
 	DefaultBackoffMax     = 10 * time.Second
 	DefaultWriteTimeout   = 10 * time.Second
@@ -26,6 +29,7 @@ type pipelineConfig struct {
 	batchSize      int
 	flushInterval  time.Duration
 	bufferSize     int
+	bufferBytes    int
 	backoffInitial time.Duration
 	backoffMax     time.Duration
 	writeTimeout   time.Duration
@@ -37,6 +41,7 @@ func defaultPipelineConfig() pipelineConfig {
 		batchSize:      DefaultBatchSize,
 		flushInterval:  DefaultFlushInterval,
 		bufferSize:     DefaultBufferSize,
+		bufferBytes:    DefaultBufferBytes,
 		backoffInitial: DefaultBackoffInitial,
 		backoffMax:     DefaultBackoffMax,
 		writeTimeout:   DefaultWriteTimeout,
@@ -50,6 +55,8 @@ func (c *pipelineConfig) validate() error {
 		return fmt.Errorf("%w: batch size %d, want > 0", ErrInvalidOption, c.batchSize)
 	case c.bufferSize <= 0:
 		return fmt.Errorf("%w: buffer size %d, want > 0", ErrInvalidOption, c.bufferSize)
+	case c.bufferBytes < MaxRecordBytes:
+		return fmt.Errorf("%w: buffer bytes %d, want at least MaxRecordBytes (%d)", ErrInvalidOption, c.bufferBytes, MaxRecordBytes)
 	case c.batchSize > c.bufferSize:
 		return fmt.Errorf("%w: batch size %d exceeds buffer size %d", ErrInvalidOption, c.batchSize, c.bufferSize)
 	case c.flushInterval <= 0:
@@ -81,10 +88,22 @@ func WithFlushInterval(d time.Duration) PipelineOption {
 
 // WithBufferSize sets how many records the pipeline holds at most, the batch
 // being written or retried included; Send drops records beyond it. Memory
-// grows with use up to this bound. Default 65536 ([DefaultBufferSize]).
-// Must be > 0 and at least the batch size.
+// grows with use up to this bound and the byte bound ([WithBufferBytes]),
+// whichever is reached first. Default 65536 ([DefaultBufferSize]). Must be
+// > 0 and at least the batch size.
 func WithBufferSize(n int) PipelineOption {
 	return func(c *pipelineConfig) { c.bufferSize = n }
+}
+
+// WithBufferBytes sets how many bytes of records the pipeline holds at
+// most, the batch being written or retried included, counted by
+// [Record.Size] after clipping; Send drops a record that would take the
+// buffer beyond it (counted in [PipelineStats.Dropped] and logged, like
+// the records beyond [WithBufferSize]). Default 32 MiB
+// ([DefaultBufferBytes]). Must be at least [MaxRecordBytes], so that any
+// record fits in an empty buffer.
+func WithBufferBytes(n int) PipelineOption {
+	return func(c *pipelineConfig) { c.bufferBytes = n }
 }
 
 // WithBackoff sets the wait before retrying a failed Write: initial after

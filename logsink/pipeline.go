@@ -3,8 +3,6 @@ package logsink
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
-	"runtime/debug"
 	"sync"
 	"time"
 
@@ -27,9 +25,12 @@ const (
 // batches with backoff. See the package documentation for the guarantees.
 //
 // Records reach the sink in the order they were sent. When the buffer is
-// full, Send drops the new record (the newest), never one already buffered:
-// the batch being retried stays intact and what is delivered is a gap-free
-// prefix of what was sent during the outage.
+// full (by records or by bytes), Send drops the new record (the newest),
+// never one already buffered: the batch being retried stays intact and what
+// is delivered is a gap-free prefix of what was sent during the outage.
+// Send clips records to what every sink stores ([Record.Clip]), and a
+// record the sink keeps refusing while it accepts others is dropped rather
+// than retried forever (see "Poison records" in the package documentation).
 //
 // All methods are safe for concurrent use. The zero value is not usable;
 // call [NewPipeline].
@@ -41,10 +42,13 @@ type Pipeline struct {
 	mu          sync.Mutex
 	q           ring
 	inflight    int  // records taken from q for the current Write
+	bytes       int  // Size of the records in q and in flight
 	closed      bool // Stop was called; Send drops
 	written     uint64
 	dropped     uint64
 	failures    uint64
+	clipped     uint64
+	rejected    uint64
 	unreported  uint64    // drops not yet logged
 	lastDropLog time.Time // when drops were last logged
 	undelivered int       // records abandoned when Stop's ctx ended
@@ -75,11 +79,22 @@ type PipelineStats struct {
 	// Written is the number of records in successful Write calls.
 	Written uint64
 	// Dropped is the number of records lost: sent while the buffer was
-	// full or after Stop, or still undelivered when Stop gave up.
+	// full or after Stop, refused by the sink (Rejected), or still
+	// undelivered when Stop gave up.
 	Dropped uint64
 	// Failures is the number of Write calls that returned an error (or
 	// panicked, or timed out).
 	Failures uint64
+	// BufferedBytes is the [Record.Size] of the Buffered records, the
+	// amount [WithBufferBytes] bounds.
+	BufferedBytes int64
+	// Clipped is the number of records Send clipped ([Record.Clip]),
+	// whatever became of them.
+	Clipped uint64
+	// Rejected is the number of records dropped because the sink refused
+	// them (see "Poison records" in the package documentation); they are
+	// also counted in Dropped.
+	Rejected uint64
 }
 
 // NewPipeline returns a stopped pipeline that will write to s. It only
@@ -120,13 +135,19 @@ func (p *Pipeline) Start() {
 	})
 }
 
-// Send hands r to the pipeline. It never blocks on the sink: it takes a
-// mutex, copies r into the buffer and returns. If the buffer is full, or
-// Stop has been called, r is dropped and counted; drops are logged at most
-// once per second, from the goroutine that happens to report them.
+// Send hands r to the pipeline. It never blocks on the sink: it clips r
+// ([Record.Clip]: a no-op for a record within the limits), takes a mutex,
+// copies r into the buffer and returns. If the buffer is full (it holds
+// the buffer size in records, or r would take it beyond the buffer bytes),
+// or Stop has been called, r is dropped and counted; drops are logged at
+// most once per second, from the goroutine that happens to report them.
 func (p *Pipeline) Send(r Record) {
+	size, clipped := clipRecord(&r)
 	p.mu.Lock()
-	if p.closed || p.q.n+p.inflight >= p.cfg.bufferSize {
+	if clipped {
+		p.clipped++
+	}
+	if p.closed || p.q.n+p.inflight >= p.cfg.bufferSize || p.bytes+size > p.cfg.bufferBytes {
 		p.dropped++
 		p.unreported++
 		n, total := p.takeDropReportLocked(time.Now(), false)
@@ -138,6 +159,7 @@ func (p *Pipeline) Send(r Record) {
 		return
 	}
 	p.q.push(&r, p.cfg.bufferSize)
+	p.bytes += size
 	n := p.q.n
 	p.mu.Unlock()
 	if n == 1 || n == p.cfg.batchSize {
@@ -190,10 +212,13 @@ func (p *Pipeline) Stats() PipelineStats {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return PipelineStats{
-		Buffered: int64(p.q.n + p.inflight),
-		Written:  p.written,
-		Dropped:  p.dropped,
-		Failures: p.failures,
+		Buffered:      int64(p.q.n + p.inflight),
+		Written:       p.written,
+		Dropped:       p.dropped,
+		Failures:      p.failures,
+		BufferedBytes: int64(p.bytes),
+		Clipped:       p.clipped,
+		Rejected:      p.rejected,
 	}
 }
 
@@ -268,80 +293,13 @@ func (p *Pipeline) waitForBatch(timer *time.Timer) {
 	}
 }
 
-// flush takes one batch from the buffer and writes it, retrying with
-// backoff until it succeeds (true) or the pipeline is aborted (false, the
-// batch still counted as in flight).
-func (p *Pipeline) flush(timer *time.Timer) bool {
-	p.mu.Lock()
-	p.batch = p.q.popInto(p.batch[:0], p.cfg.batchSize)
-	p.inflight = len(p.batch)
-	p.mu.Unlock()
-
-	backoff := p.cfg.backoffInitial
-	for attempt := 1; ; attempt++ {
-		err := p.write()
-		if err == nil {
-			p.mu.Lock()
-			p.written += uint64(len(p.batch))
-			p.inflight = 0
-			p.mu.Unlock()
-			clear(p.batch) // let the sink's view of the records be collected
-			if attempt > 1 {
-				p.log.Info("sink recovered", zap.Int("attempts", attempt))
-			}
-			p.reportDrops(false)
-			return true
-		}
-		if p.ctx.Err() != nil {
-			return false
-		}
-		p.mu.Lock()
-		p.failures++
-		stopping := p.stopping
-		if p.closed {
-			stopping = nil // already draining: keep backing off
-		}
-		p.mu.Unlock()
-
-		wait := backoff/2 + rand.N(backoff/2+1)
-		p.log.Warn("sink write failed, will retry",
-			zap.Error(err),
-			zap.Int("batch", len(p.batch)),
-			zap.Int("attempt", attempt),
-			zap.Duration("retry_in", wait))
-		p.reportDrops(false)
-
-		timer.Reset(wait)
-		select {
-		case <-timer.C:
-		case <-stopping: // Stop was called: try once more right away
-			timer.Stop()
-		case <-p.ctx.Done():
-			timer.Stop()
-			return false
-		}
-		backoff = min(2*backoff, p.cfg.backoffMax)
-	}
-}
-
-// write makes one bounded Write call; a panic in the sink is an error.
-func (p *Pipeline) write() (err error) {
-	ctx, cancel := context.WithTimeout(p.ctx, p.cfg.writeTimeout)
-	defer cancel()
-	defer func() {
-		if v := recover(); v != nil {
-			err = fmt.Errorf("sink panicked: %v\n%s", v, debug.Stack())
-		}
-	}()
-	return p.sink.Write(ctx, p.batch)
-}
-
 // abandon counts everything still held as dropped, after Stop gave up.
 func (p *Pipeline) abandon() {
 	p.mu.Lock()
 	n := p.q.n + p.inflight
 	p.q.reset()
 	p.inflight = 0
+	p.bytes = 0
 	p.dropped += uint64(n)
 	p.undelivered = n
 	p.mu.Unlock()
@@ -383,5 +341,6 @@ func (p *Pipeline) logDrops(n, total uint64, closed bool) {
 		zap.Uint64("dropped", n),
 		zap.Uint64("dropped_total", total),
 		zap.String("reason", reason),
-		zap.Int("buffer_size", p.cfg.bufferSize))
+		zap.Int("buffer_size", p.cfg.bufferSize),
+		zap.Int("buffer_bytes", p.cfg.bufferBytes))
 }

@@ -20,6 +20,8 @@ const (
 	MaxWordLen = 32
 	// MaxTextBytes is the most bytes kept of Output (its end is kept) and
 	// of Error (its start is kept), for the record and for each step.
+	// Write clips records to [logsink.MaxRecordBytes] first, which keeps
+	// every text below it.
 	MaxTextBytes = 1 << 20
 )
 

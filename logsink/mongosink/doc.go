@@ -71,10 +71,19 @@
 // # Limits
 //
 // A record the server refused would block its pipeline for good, so Write
-// cleans values instead: text becomes valid UTF-8 (bad bytes become
-// U+FFFD), job and instance are cut to [MaxNameLen] characters, status and
-// trigger to [MaxWordLen], output (its tail) and error (its head) to
-// [MaxTextBytes], well under MongoDB's 16 MiB document limit.
+// cleans values instead: records are clipped with [logsink.Record.Clip]
+// (at most [logsink.MaxRecordSteps] steps and [logsink.MaxRecordBytes], as
+// a Pipeline already does), well under MongoDB's 16 MiB document limit;
+// text becomes valid UTF-8 (bad bytes become U+FFFD), job and instance are
+// cut to [MaxNameLen] characters, status and trigger to [MaxWordLen],
+// output (its tail) and error (its head) to [MaxTextBytes].
+//
+// Should the server still refuse a document (a validator of your own, say),
+// Write's error wraps [logsink.ErrPermanent] when every write error is a
+// duplicate key, BadValue (2), DocumentValidationFailure (121),
+// BSONObjectTooLarge (10334) or KeyTooLong (17280), without a write concern
+// error, or the driver found a document too large to send; a Pipeline then
+// drops that record and writes the others.
 //
 // # Retention
 //

@@ -260,11 +260,15 @@ func (s *Sink) ensureIndexes(ctx context.Context) error {
 // very large batches) and returns nil once every record is stored: newly,
 // or already by an earlier write (a duplicate-key error is success). It
 // blocks on the server, bounded by ctx; after an error, writing the batch
-// again is safe. An empty batch does nothing.
+// again is safe. An empty batch does nothing. When the server refuses
+// documents for what they are (too large, refused by a validator; see the
+// package documentation, Limits), the error wraps [logsink.ErrPermanent].
 //
-// Strings are stored as valid UTF-8 (bad bytes become U+FFFD) and cut to
-// [MaxNameLen], [MaxWordLen] and [MaxTextBytes]. Times are BSON dates, to
-// the millisecond; the Tick is also stored exactly, in nanoseconds.
+// Records are clipped with [logsink.Record.Clip] (a no-op for those a
+// Pipeline hands over). Strings are stored as valid UTF-8 (bad bytes become
+// U+FFFD) and cut to [MaxNameLen], [MaxWordLen] and [MaxTextBytes]. Times
+// are BSON dates, to the millisecond; the Tick is also stored exactly, in
+// nanoseconds.
 func (s *Sink) Write(ctx context.Context, batch []logsink.Record) error {
 	if len(batch) == 0 {
 		return nil
@@ -274,10 +278,14 @@ func (s *Sink) Write(ctx context.Context, batch []logsink.Record) error {
 	}
 	docs := make([]any, len(batch))
 	for i := range batch {
-		docs[i] = document(&batch[i])
+		r, _ := batch[i].Clip()
+		docs[i] = document(&r)
 	}
 	_, err := s.coll.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
 	if err != nil && !onlyDuplicates(err) {
+		if ctx.Err() == nil && permanent(err) {
+			err = fmt.Errorf("%w: %w", logsink.ErrPermanent, err)
+		}
 		return fmt.Errorf("mongosink: insert %d records: %w", len(batch), err)
 	}
 	s.autoPrune(ctx)

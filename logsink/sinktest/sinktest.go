@@ -10,13 +10,17 @@
 //
 // Every sink is checked to accept empty batches, batches of any size,
 // concurrent writers, 64 KiB of output, Unicode, and text that is not valid
-// UTF-8 or holds NUL bytes (a sink must never reject a record for good: its
-// pipeline would retry that batch forever), not to retain a batch after
-// Write returns, and to return promptly when its context is cancelled.
+// UTF-8 or holds NUL bytes, to store an [Oversized] record (300 steps,
+// about 19 MiB) or refuse it with an error wrapping [logsink.ErrPermanent]
+// (never one a pipeline would retry forever), and to store the clipped form
+// of it ([logsink.Record.Clip]) that a pipeline hands over, not to retain a
+// batch after Write returns, and to return promptly when its context is
+// cancelled.
 //
 // Sinks that implement [logsink.Querier] are also checked to read back
 // every field (the Tick exactly, Started and Finished to the millisecond,
-// text exactly when it is valid UTF-8 without NUL), to store a record once
+// text exactly when it is valid UTF-8 without NUL; a clipped record of
+// 1 MiB and 100 steps too), to store a record once
 // however often it is written (the idempotent retry the pipeline relies
 // on), to filter by job, status, instance and tick range, to order newest
 // first, to paginate with cursors without gaps or repeats, to apply the
@@ -62,6 +66,7 @@ func Run(t *testing.T, newSink func(t *testing.T) logsink.Sink) {
 		{"IdempotentRetry", testIdempotentRetry},
 		{"BatchNotRetained", testNotRetained},
 		{"LargeOutput", testLargeOutput},
+		{"Oversized", testOversized},
 		{"Unicode", testUnicode},
 		{"InvalidText", testInvalidText},
 		{"ConcurrentWriters", testConcurrentWriters},

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/distcron/distcron/internal/clip"
@@ -19,7 +20,8 @@ const (
 	// MaxWordLen is the most characters kept of Status and Trigger.
 	MaxWordLen = 32
 	// MaxTextBytes is the most bytes kept of Output (its end is kept) and
-	// of Error (its start is kept).
+	// of Error (its start is kept). Write clips records to
+	// [logsink.MaxRecordBytes] first, which keeps every text below it.
 	MaxTextBytes = 1 << 20
 )
 
@@ -79,7 +81,8 @@ func (d Dialect) appendArgs(args []any, r *logsink.Record) []any {
 }
 
 // stepsJSON encodes the steps of a pipeline job as a JSON array, times in
-// UTC and text cleaned like the record's; "" when there are none.
+// UTC and text cleaned like the record's; "" when there are none. HTML
+// characters are not escaped (they would take six bytes each).
 func stepsJSON(steps []logsink.StepRecord) string {
 	if len(steps) == 0 {
 		return ""
@@ -96,11 +99,13 @@ func stepsJSON(steps []logsink.StepRecord) string {
 		st.Output = cleanText(st.Output, true)
 		out[i] = st
 	}
-	b, err := json.Marshal(out)
-	if err != nil { // cannot happen: every field is encodable
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(out); err != nil { // cannot happen: every field is encodable
 		return ""
 	}
-	return string(b)
+	return strings.TrimSuffix(b.String(), "\n")
 }
 
 // rowSize estimates the bytes r adds to a statement.

@@ -87,12 +87,28 @@
 // # Limits
 //
 // A record the database refused would block its pipeline for good, so
-// Write cleans values instead: text becomes valid UTF-8 without NUL bytes
-// (bad bytes become U+FFFD), job and instance are cut to [MaxNameLen]
-// characters, status and trigger to [MaxWordLen], and output (its tail)
-// and error (its head) to [MaxTextBytes]. Batches are split into
-// statements of at most 500 rows and about 4 MiB, in one transaction
-// (below MariaDB's default max_allowed_packet of 16 MiB).
+// Write cleans values instead: records are clipped with
+// [logsink.Record.Clip] (at most [logsink.MaxRecordSteps] steps and
+// [logsink.MaxRecordBytes], as a Pipeline already does), text becomes
+// valid UTF-8 without NUL bytes (bad bytes become U+FFFD), job and
+// instance are cut to [MaxNameLen] characters, status and trigger to
+// [MaxWordLen], and output (its tail) and error (its head) to
+// [MaxTextBytes]. Steps are stored as JSON without HTML escaping, which
+// keeps them close to their size. Batches are split into statements of at
+// most 500 rows and about 4 MiB, in one transaction (below MariaDB's
+// default max_allowed_packet of 16 MiB).
+//
+// Should the database still refuse a record (a constraint or trigger of
+// your own, say), Write's error wraps [logsink.ErrPermanent] when the
+// error shows that the records are at fault: on PostgreSQL a data
+// exception (SQLSTATE class 22), a NOT NULL or CHECK violation or an
+// exceeded limit (class 54), on SQLite SQLITE_TOOBIG or SQLITE_CONSTRAINT
+// (with drivers whose errors have SQLState() or Code() methods: pgx,
+// lib/pq, modernc.org/sqlite). A Pipeline then drops that record and
+// writes the others. MySQL's INSERT IGNORE turns data errors into
+// warnings (the row is skipped), and its other errors are never taken as
+// permanent; a Pipeline still finds a record that keeps failing by itself
+// (see the logsink documentation, Poison records).
 //
 // # Retention
 //

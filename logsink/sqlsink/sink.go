@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"sync"
 	"time"
 
@@ -184,13 +185,16 @@ func (s *Sink) ensureTable(ctx context.Context) error {
 // is already stored, and returns nil once it committed. It blocks on the
 // database, bounded by ctx; on error nothing of the batch was committed,
 // or all of it was (the commit's outcome was lost), and writing the batch
-// again is safe. An empty batch does nothing.
+// again is safe. An empty batch does nothing. An error the database
+// returns because of the records themselves (see the package
+// documentation, Limits) wraps [logsink.ErrPermanent].
 //
-// Strings are stored as valid UTF-8 without NUL bytes (bad bytes become
-// U+FFFD) and cut to [MaxNameLen], [MaxWordLen] and [MaxTextBytes]; a
-// timestamp outside years 1000-9999 is stored as NULL. With
-// [WithRetention], Write then prunes old records; a pruning failure is
-// logged, not returned.
+// Records are clipped with [logsink.Record.Clip] (a no-op for those a
+// Pipeline hands over). Strings are stored as valid UTF-8 without NUL
+// bytes (bad bytes become U+FFFD) and cut to [MaxNameLen], [MaxWordLen] and
+// [MaxTextBytes]; a timestamp outside years 1000-9999 is stored as NULL.
+// With [WithRetention], Write then prunes old records; a pruning failure
+// is logged, not returned.
 func (s *Sink) Write(ctx context.Context, batch []logsink.Record) error {
 	if len(batch) == 0 {
 		return nil
@@ -199,6 +203,9 @@ func (s *Sink) Write(ctx context.Context, batch []logsink.Record) error {
 		return err
 	}
 	if err := s.insert(ctx, batch); err != nil {
+		if ctx.Err() == nil && s.d.permanent(err) {
+			err = fmt.Errorf("%w: %w", logsink.ErrPermanent, err)
+		}
 		return fmt.Errorf("sqlsink: write %d records to %s: %w", len(batch), s.cfg.table, err)
 	}
 	if s.cfg.retention > 0 {
@@ -214,6 +221,7 @@ func (s *Sink) insert(ctx context.Context, batch []logsink.Record) error {
 	}
 	defer tx.Rollback()
 	args := make([]any, 0, min(len(batch), maxRowsPerStatement)*len(columns))
+	batch = clipped(batch)
 	for len(batch) > 0 {
 		n, size := 0, 0
 		for n < len(batch) && n < maxRowsPerStatement {
@@ -233,6 +241,26 @@ func (s *Sink) insert(ctx context.Context, batch []logsink.Record) error {
 		batch = batch[n:]
 	}
 	return tx.Commit()
+}
+
+// clipped returns batch with every record clipped by logsink.Record.Clip:
+// batch itself if none needed it, else a copy.
+func clipped(batch []logsink.Record) []logsink.Record {
+	var out []logsink.Record
+	for i := range batch {
+		c, ok := batch[i].Clip()
+		if !ok {
+			continue
+		}
+		if out == nil {
+			out = slices.Clone(batch)
+		}
+		out[i] = c
+	}
+	if out == nil {
+		return batch
+	}
+	return out
 }
 
 // autoPrune prunes if it is due, within pruneBudget, and logs failures.
