@@ -232,3 +232,44 @@ func TestRunOfAnExpiredLeaseIsCancelledNotReattached(t *testing.T) {
 		return false
 	})
 }
+
+// Issue 9, item 10: a Replace claim found won on read-back (its answer was
+// lost) must still stop the run it replaces, not run beside it until the
+// next tick's claim does.
+func TestReplaceAfterAReadBackStillReplaces(t *testing.T) {
+	tc := newTestCluster(t)
+	s, cli := tc.newScheduler("n0")
+	faults := etcdfault.Wrap(cli)
+	type ended struct {
+		tick  time.Time
+		cause error
+		at    time.Time
+	}
+	ends := make(chan ended, 8)
+	if err := s.RegisterFunc("rep", "@every 1s", func(ctx context.Context) error {
+		<-ctx.Done()
+		ri, _ := RunInfoFrom(ctx)
+		ends <- ended{ri.Tick, context.Cause(ctx), time.Now()}
+		return nil
+	}, Overlap(OverlapReplace)); err != nil {
+		t.Fatal(err)
+	}
+	tc.start(s)
+	waitFor(t, 5*time.Second, "a run in progress", func() bool { ji, _ := s.JobInfo("rep"); return ji.Running == 1 })
+	faults.Add(etcdfault.Rule{Kind: etcdfault.Txn, Key: tc.ns + "claims/", Action: etcdfault.LoseAnswer, Times: 1})
+	select {
+	case e := <-ends:
+		if !errors.Is(e.cause, ErrKilled) {
+			t.Fatalf("the replaced run ended with %v, want ErrKilled", e.cause)
+		}
+		// The next tick (read back) replaces it; the one after would be too late.
+		if late := e.at.Sub(e.tick); late > 1900*time.Millisecond {
+			t.Fatalf("the run of %v was replaced only %v after its tick: by a later claim, not the read-back one", e.tick, late)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the run was not replaced")
+	}
+	if faults.Hits() != 1 {
+		t.Fatalf("the fault hit %d times", faults.Hits())
+	}
+}
