@@ -39,6 +39,7 @@ type runOwner struct {
 	runs    map[string]*localRun // in progress here, by running key
 	pending []heldKey            // to delete, each on the lease it was put on
 	sending sync.Mutex           // one delete request at a time
+	moving  sync.Mutex           // one move to a new lease at a time (reattachOps..reattached)
 	kick    chan struct{}
 }
 
@@ -180,6 +181,8 @@ func (r *runOwner) reattached(keys []string, resps []*pb.ResponseOp, lease clien
 // reattach puts the keys of the runs in progress that are not on lease
 // yet on it, in batches of maxTxnOps.
 func (r *runOwner) reattach(ctx context.Context, lease clientv3.LeaseID) error {
+	r.moving.Lock()
+	defer r.moving.Unlock()
 	for {
 		keys, ops := r.reattachOps(lease, releaseBatch)
 		if len(ops) == 0 {
@@ -193,14 +196,31 @@ func (r *runOwner) reattach(ctx context.Context, lease clientv3.LeaseID) error {
 	}
 }
 
-// reattachLater moves, in the background and bounded in time, the keys of
-// runs in progress that are not on lease (see reattach).
+// reattachLater moves, in the background, the keys of runs in progress
+// that are not on lease (see reattach), retrying until it succeeds, the
+// session is replaced again (the next renewal moves them) or the
+// scheduler stops. Until then a crash would leave those runs on a lease
+// without a registration, where lost-run detection cannot see them.
 func (r *runOwner) reattachLater(lease clientv3.LeaseID) {
 	r.s.goBG(func() {
-		ctx, cancel := context.WithTimeout(r.s.bgCtx, claimAttemptTimeout)
-		defer cancel()
-		if err := r.reattach(ctx, lease); err != nil && r.s.bgCtx.Err() == nil {
+		backoff := 50 * time.Millisecond
+		for {
+			ctx, cancel := context.WithTimeout(r.s.bgCtx, claimAttemptTimeout)
+			err := r.reattach(ctx, lease)
+			cancel()
+			if err == nil || r.s.bgCtx.Err() != nil {
+				return
+			}
+			if sess := r.s.sess.get(); sess == nil || sess.Lease() != lease {
+				return
+			}
 			r.s.logLimited("reattach running keys", zap.Error(err))
+			select {
+			case <-time.After(backoff):
+			case <-r.s.bgCtx.Done():
+				return
+			}
+			backoff = min(2*backoff, time.Second)
 		}
 	})
 }

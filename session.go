@@ -43,14 +43,20 @@ func (s *Scheduler) newSession(ctx context.Context, reattach bool) (*concurrency
 	var moved []string
 	var extra []clientv3.Op
 	if reattach {
+		s.owner.moving.Lock()
 		moved, extra = s.owner.reattachOps(sess.Lease(), maxRegisterExtra)
 	}
 	resps, err := s.register(ctx, sess, extra...)
+	if reattach {
+		if err == nil {
+			s.owner.reattached(moved, resps, sess.Lease())
+		}
+		s.owner.moving.Unlock()
+	}
 	if err != nil {
 		s.closeSession(sess)
 		return nil, err
 	}
-	s.owner.reattached(moved, resps, sess.Lease())
 	if reattach {
 		if err := s.owner.reattach(ctx, sess.Lease()); err != nil { // the rest, beyond the registration's room
 			s.prevLease.Store(int64(sess.Lease())) // our registration sits on this lease if the revoke fails
