@@ -79,7 +79,7 @@ func RulesFor(m Manifest) Rules {
 		QuorumAfter:    m.TTL.D() + m.EtcdElectionTimeout.D() + m.SessionBackoffMax.D() + 500*time.Millisecond,
 		ResumeRecovery: m.TTL.D(),
 		Cover:          100 * time.Millisecond,
-		StopOverhead:   time.Second,
+		StopOverhead:   2 * time.Second, // Stop's doc: the stop grace plus at most 2s (leave etcd, flush) past ctx
 		// A leader records a run lost within moments of the registration's
 		// deletion; its sink flushes within RecordFlush after that.
 		LostRecordWindow: m.RecordFlush.D() + time.Second,

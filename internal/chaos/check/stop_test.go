@@ -7,7 +7,7 @@ import (
 )
 
 func TestStops(t *testing.T) {
-	// Budget 1.5s (stop-wait + stop-grace), after-stop 3.5s, overhead 1s;
+	// Budget 1.5s (stop-wait + stop-grace), after-stop 3.5s, overhead 2s;
 	// n1 gets SIGTERM at 10.
 	for _, tc := range []struct {
 		name             string
@@ -16,13 +16,13 @@ func TestStops(t *testing.T) {
 		why              string // "" for a good stop
 	}{
 		{"in budget, clean", 11.6, 15.2, "exit status 0", "", ""},
-		{"Stop at its overhead's end", 12.5, 16.1, "exit status 0", "", ""},
-		{"Stop too slow", 13, 16.6, "exit status 0", "", "Stop returned 3s after SIGTERM"},
-		{"exit too slow after Stop", 11.6, 16.2, "exit status 0", "", "past its deadline"},
+		{"Stop at its overhead's end", 13.5, 19.0, "exit status 0", "", ""},
+		{"Stop too slow", 14, 17.6, "exit status 0", "", "Stop returned 4s after SIGTERM"},
+		{"exit too slow after Stop", 11.6, 17.2, "exit status 0", "", "past its deadline"},
 		{"panic after Stop", 11.6, 12, "exit status 2", "panic: send on closed channel", "panicked: panic: send on closed channel"},
 		{"unclean exit", 11.6, 15.2, "exit status 1", "", "exit: exit status 1"},
 		{"Stop never returned", 0, 15, "exit status 0", "", "Stop never returned"},
-		{"Stop never returned, exit too late", 0, 16.1, "exit status 0", "", "past its deadline"},
+		{"Stop never returned, exit too late", 0, 17.1, "exit status 0", "", "past its deadline"},
 		{"not judged without an exit status", 0, 0, "", "", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
