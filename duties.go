@@ -363,6 +363,9 @@ func (d *duties) followDeletes(wctx context.Context, wch clientv3.WatchChan) err
 				return errors.New("watch closed")
 			}
 			if resp.CompactRevision != 0 {
+				if !d.compacted(wctx) {
+					return errors.New("watch ended as compacted, but etcd still has the history: watching again")
+				}
 				return d.skipCompacted(wctx, resp.CompactRevision)
 			}
 			if err := resp.Err(); err != nil {
@@ -387,6 +390,18 @@ func (d *duties) followDeletes(wctx context.Context, wch clientv3.WatchChan) err
 			return wctx.Err()
 		}
 	}
+}
+
+// compacted reports whether etcd has really compacted the revision after
+// the cursor: a watch can end compacted when the history is still there
+// (a member that answered from an older state, a fault). When unsure (the
+// read failed otherwise) it says no: the watch is tried again, and ends
+// compacted again if it is.
+func (d *duties) compacted(ctx context.Context) bool {
+	ctx, cancel := context.WithTimeout(ctx, dutyCallTimeout)
+	defer cancel()
+	_, err := d.s.cli.Get(ctx, d.s.keys.Instances(), clientv3.WithPrefix(), clientv3.WithCountOnly(), clientv3.WithRev(d.cursor+1))
+	return errors.Is(err, rpctypes.ErrCompacted)
 }
 
 // skipCompacted moves the cursor over history that was compacted before
