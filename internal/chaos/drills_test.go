@@ -1,14 +1,12 @@
 package main
 
 import (
-	"context"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/distcron/distcron/internal/chaos/check"
-	"github.com/distcron/distcron/internal/chaos/harness"
 )
 
 // TestChaosDrills is the CI run of the drills, on a cluster of its own
@@ -31,26 +29,7 @@ func TestChaosDrills(t *testing.T) {
 		t.Skip("chaos run takes about 90s")
 	}
 	t.Parallel()
-	dir := t.TempDir()
-	cfg := harness.Config{
-		Dir: dir, Seed: 1, Duration: 45 * time.Second, Nodes: 3, Jobs: 12, Every: 250 * time.Millisecond,
-		Shell: "true", TTL: 2 * time.Second, MaxSkew: 5 * time.Second, NodeBin: nodeBin, MemberBin: memberBin,
-		Log: &testLog{t: t}, Kinds: check.DrillKinds,
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 170*time.Second)
-	defer cancel()
-	start := time.Now()
-	if err := harness.Run(ctx, cfg); err != nil {
-		t.Fatalf("chaos run: %v", err)
-	}
-	in, err := check.Load(dir)
-	if err != nil {
-		t.Fatalf("load run: %v", err)
-	}
-	rep := check.Check(in, check.RulesFor(in.Manifest))
-	var text strings.Builder
-	rep.Write(&text)
-	t.Logf("chaos run took %v\n%s", time.Since(start).Round(time.Second), text.String())
+	cfg, in, rep := runChaos(t, 45*time.Second, check.DrillKinds, 170*time.Second)
 
 	for _, f := range rep.Faults {
 		if f.Kind != check.KindOutage && (f.Count == 0 || f.Verified < f.Count) {

@@ -80,18 +80,17 @@ func (l *testLog) Write(b []byte) (int, error) {
 // any harness problem (a fault not verified, a node or etcd member that
 // exited on its own), any failure of the lost-run and stop rules, and when
 // a fault kind was not injected at all. The drills run in TestChaosDrills.
-func TestChaosShort(t *testing.T) {
-	if testing.Short() {
-		t.Skip("chaos run takes about 70s")
-	}
-	t.Parallel()
+// runChaos runs the harness (seed 1, 3 nodes, 12 jobs every 250ms) with
+// the given fault kinds for d, bounded by timeout, and checks the run.
+func runChaos(t *testing.T, d time.Duration, kinds []string, timeout time.Duration) (harness.Config, *check.Input, *check.Report) {
+	t.Helper()
 	dir := t.TempDir()
 	cfg := harness.Config{
-		Dir: dir, Seed: 1, Duration: 50 * time.Second, Nodes: 3, Jobs: 12, Every: 250 * time.Millisecond,
+		Dir: dir, Seed: 1, Duration: d, Nodes: 3, Jobs: 12, Every: 250 * time.Millisecond,
 		Shell: "true", TTL: 2 * time.Second, MaxSkew: 5 * time.Second, NodeBin: nodeBin, MemberBin: memberBin,
-		Log: &testLog{t: t}, Kinds: check.ClassicKinds,
+		Log: &testLog{t: t}, Kinds: kinds,
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	start := time.Now()
 	if err := harness.Run(ctx, cfg); err != nil {
@@ -105,6 +104,15 @@ func TestChaosShort(t *testing.T) {
 	var text strings.Builder
 	rep.Write(&text)
 	t.Logf("chaos run took %v\n%s", time.Since(start).Round(time.Second), text.String())
+	return cfg, in, rep
+}
+
+func TestChaosShort(t *testing.T) {
+	if testing.Short() {
+		t.Skip("chaos run takes about 70s")
+	}
+	t.Parallel()
+	cfg, in, rep := runChaos(t, 50*time.Second, check.ClassicKinds, 150*time.Second)
 
 	for _, f := range rep.Faults {
 		if f.Kind == check.KindOutage {
