@@ -209,9 +209,13 @@
 //
 // Security: a shell job from the network is remote code execution. Shell
 // jobs from definitions run only on instances started with
-// WithRemoteShell(true), HTTP jobs only with WithRemoteHTTP (optionally
-// restricted to a host allow-list); elsewhere they are listed as refused
-// (JobInfo.Refused) and left to instances that allow them.
+// WithRemoteShell(true), with a minimal environment (PATH, HOME, LANG, TZ,
+// the names given to WithRemoteShellEnv, and their own entries); HTTP jobs
+// only with WithRemoteHTTP(hosts...), whose resolved addresses are checked
+// when the connection is made (loopback, link-local and private addresses
+// only when listed by address or CIDR). Elsewhere such jobs are listed as
+// refused (JobInfo.Refused) and left to instances that allow them.
+// SECURITY.md has the threat model and every default.
 //
 // # Shutdown
 //
