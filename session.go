@@ -80,7 +80,9 @@ func (s *Scheduler) keepSession(sess *concurrency.Session) {
 		go func() { defer close(campaignDone); s.campaign(campaignCtx, sess) }()
 
 		lost := s.watchSession(sess)
-		s.sess.set(nil) // claim nothing on this session any more
+		if lost {
+			s.sess.set(nil) // claim nothing on this session any more
+		} // at Stop the session stays published: Stop's leave revokes it
 		stopCampaign()
 		// Campaign's own cleanup (Resign) waits for etcd without a deadline;
 		// do not let an unreachable etcd hang the scheduler here.
