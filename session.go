@@ -3,6 +3,7 @@ package distcron
 import (
 	"context"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -14,11 +15,34 @@ import (
 // sessionHolder holds the instance's current etcd session, or nil while
 // it has none (then the instance claims nothing).
 type sessionHolder struct {
-	p atomic.Pointer[concurrency.Session]
+	p      atomic.Pointer[concurrency.Session]
+	mu     sync.Mutex // orders publish against take
+	closed bool       // taken by Stop: nothing is published any more
 }
 
 func (h *sessionHolder) get() *concurrency.Session  { return h.p.Load() }
 func (h *sessionHolder) set(s *concurrency.Session) { h.p.Store(s) }
+
+// publish makes s the current session, unless Stop has taken the holder
+// (false: the caller must close s).
+func (h *sessionHolder) publish(s *concurrency.Session) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return false
+	}
+	h.p.Store(s)
+	return true
+}
+
+// take returns the current session for Stop to revoke and publishes
+// nothing from then on.
+func (h *sessionHolder) take() *concurrency.Session {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.closed = true
+	return h.p.Swap(nil)
+}
 
 // ttlSeconds is the session TTL rounded up to whole seconds.
 func (s *Scheduler) ttlSeconds() int {
@@ -130,8 +154,11 @@ func (s *Scheduler) renewSession() *concurrency.Session {
 		ctx, cancel := context.WithTimeout(s.bgCtx, s.cfg.sessionTTL)
 		sess, err := s.newSession(ctx, true)
 		cancel()
+		if err == nil && !s.sess.publish(sess) {
+			s.closeSession(sess) // Stop has left etcd meanwhile
+			return nil
+		}
 		if err == nil {
-			s.sess.set(sess)
 			// A run that started on the old lease after the move above
 			// (its claim was in flight) moves now; one that starts later
 			// sees the new session (see startRun).
