@@ -443,10 +443,24 @@ func (s *Scheduler) wonRequest(ctx context.Context, r claimReq, token int64) (cl
 // request per unit (each shard; each eligible instance), in one
 // transaction conditioned on the request being unchanged, so it fans out
 // once. It reports false when etcd did not answer.
+//
+// A broadcast fans out to the instances registered when it fans out, read
+// from etcd, not to this instance's watched view, which can lag an
+// instance that has just started.
 func (s *Scheduler) fanOutRequest(j *job, req *runRequest) bool {
+	ctx, cancel := context.WithTimeout(s.bgCtx, claimAttemptTimeout)
+	defer cancel()
 	var units []string
 	if j.cfg.broadcast {
-		for _, id := range s.members.eligible(s.cfg.instanceID, j) {
+		resp, err := s.cli.Get(ctx, s.keys.Instances(), clientv3.WithPrefix())
+		if err != nil {
+			return false
+		}
+		var now membership
+		for _, kv := range resp.Kvs {
+			now.set(string(kv.Key), kv, s.keys.Instances())
+		}
+		for _, id := range now.eligible(s.cfg.instanceID, j) {
 			units = append(units, "i"+id)
 		}
 	} else {
@@ -465,8 +479,6 @@ func (s *Scheduler) fanOutRequest(j *job, req *runRequest) bool {
 		v, _ := json.Marshal(q)
 		ops = append(ops, clientv3.OpPut(s.keys.Request(j.name, id+"-"+u), string(v)))
 	}
-	ctx, cancel := context.WithTimeout(s.bgCtx, claimAttemptTimeout)
-	defer cancel()
 	_, err := s.cli.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(req.key), "=", req.modRev)).Then(ops...).Commit()
 	if err != nil {
 		return false // applied or not, the watch tells: the request is gone or still there
