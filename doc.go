@@ -176,8 +176,9 @@
 //     Trigger on a paused job returns ErrPaused.
 //   - Kill cancels a job's runs wherever they are (also of a job deleted
 //     while it runs): Go funcs see ctx
-//     cancelled (context.Cause is ErrKilled), shell commands get SIGTERM,
-//     then SIGKILL for their process group; the runs are recorded as killed.
+//     cancelled (context.Cause is ErrKilled), shell commands and every
+//     process they started get SIGTERM, then SIGKILL after the grace
+//     period; the runs are recorded as killed.
 //   - Pause and Resume stop and restart a job's scheduled ticks on every
 //     instance. Paused ticks are not claimed and leave no record.
 //   - Retry re-runs failed attempts with exponential backoff, each attempt
@@ -220,8 +221,8 @@
 // # Shutdown
 //
 // Stop(ctx) stops claiming, waits for runs in progress until ctx ends, then
-// cancels them (Go funcs see ctx cancelled; shell commands get SIGTERM, then
-// SIGKILL for the whole process group) and waits up to WithStopGrace
+// cancels them (Go funcs see ctx cancelled; shell commands and all their
+// descendants get SIGTERM, then SIGKILL) and waits up to WithStopGrace
 // (default 2s) for them (they are recorded as killed, and Stop's error
 // matches ErrRunsCancelled). It then leaves etcd within 1s (the keys of
 // finished runs are deleted, the lease revoked, so peers see the instance

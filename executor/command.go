@@ -12,13 +12,13 @@ import (
 	"time"
 )
 
-// DefaultGrace is the time a command's process group has between SIGTERM
-// and SIGKILL when Command.Grace is zero.
+// DefaultGrace is the time a command's processes have between SIGTERM and
+// SIGKILL when Command.Grace is zero.
 const DefaultGrace = 5 * time.Second
 
 // outputDrain bounds how long Execute waits for the output pipe to close
 // once the command's process group is gone. Only a process that left the
-// group (setsid) can hold it longer.
+// group (setsid) of an unsupervised run can hold it longer.
 const outputDrain = time.Second
 
 // Command is an Executor that runs a program. Create it as a literal or
@@ -28,10 +28,11 @@ const outputDrain = time.Second
 //
 // Each run starts in a new process group, with stdin connected to
 // /dev/null and stdout and stderr to one pipe whose last [MaxOutput] bytes
-// become Result.Output. When ctx is done, the whole group gets SIGTERM, then
-// SIGKILL after Grace. When the main process exits, anything left in its
-// group gets SIGTERM, then SIGKILL after Grace; see the package
-// documentation.
+// become Result.Output. When ctx is done, the program and every process it
+// started get SIGTERM, then SIGKILL after Grace. When the main process
+// exits, anything it left running gets SIGTERM, then SIGKILL after Grace.
+// On Linux a supervisor makes sure that this reaches processes that left
+// the process group; see the package documentation.
 //
 // Result.ExitCode is the exit status, or -1 when the process was killed by
 // a signal or did not start. Result.Err is nil on exit status 0; wraps
@@ -54,6 +55,12 @@ type Command struct {
 	// Grace is how long the process group may take to exit after SIGTERM
 	// before it gets SIGKILL. Zero or less means DefaultGrace (5s).
 	Grace time.Duration
+	// Unsupervised starts the program as a direct child of this process.
+	// By default, on Linux (amd64, arm64), it runs under a supervisor that
+	// stops every descendant, even one that left the process group; see
+	// the package documentation. Unsupervised runs stop only the process
+	// group, as on other systems.
+	Unsupervised bool
 }
 
 var _ Executor = (*Command)(nil)
@@ -73,10 +80,10 @@ func (c *Command) grace() time.Duration {
 }
 
 // Execute runs the command and blocks until it is over: the main process
-// has exited and been reaped, no other process of its group is left, and
-// its output has been read. Once ctx is done, it returns within Grace plus
-// the time the kernel needs to kill the group (plus at most a second if a
-// process that left the group holds the output pipe).
+// has exited and been reaped, no process it started is left, and its
+// output has been read. Once ctx is done, it returns within Grace plus the
+// time the kernel needs to kill the processes (unsupervised, plus at most
+// a second if a process that left the group holds the output pipe).
 func (c *Command) Execute(ctx context.Context) Result {
 	if err := contextError(ctx); err != nil {
 		return Result{Err: fmt.Errorf("%w: %w", ErrStart, err), ExitCode: -1}
@@ -84,6 +91,14 @@ func (c *Command) Execute(ctx context.Context) Result {
 	cmd, err := c.command()
 	if err != nil {
 		return Result{Err: fmt.Errorf("%w: %w", ErrStart, err), ExitCode: -1}
+	}
+	path := cmd.Path
+	var sv *supervision
+	if !c.Unsupervised {
+		sv = superviseCmd(cmd, c.grace())
+	}
+	if sv != nil {
+		defer sv.close()
 	}
 	pr, pw, err := os.Pipe()
 	if err != nil {
@@ -93,6 +108,9 @@ func (c *Command) Execute(ctx context.Context) Result {
 	cmd.Stdout, cmd.Stderr = pw, pw // an *os.File: exec starts no copying goroutine
 	err = cmd.Start()
 	pw.Close()
+	if sv != nil {
+		sv.started()
+	}
 	if err != nil {
 		return Result{Err: fmt.Errorf("%w: %w", ErrStart, err), ExitCode: -1}
 	}
@@ -104,7 +122,7 @@ func (c *Command) Execute(ctx context.Context) Result {
 		_, _ = io.Copy(out, pr) // out never fails; ends at EOF or when pr is closed
 	}()
 
-	waitErr, stopErr := c.wait(ctx, cmd)
+	waitErr, stopErr, startErr := c.wait(ctx, cmd, sv, path)
 
 	drain := time.NewTimer(outputDrain)
 	select {
@@ -114,6 +132,9 @@ func (c *Command) Execute(ctx context.Context) Result {
 		<-copied
 	}
 	drain.Stop()
+	if startErr != nil {
+		return Result{Err: fmt.Errorf("%w: %w", ErrStart, startErr), ExitCode: -1}
+	}
 
 	res := Result{ExitCode: -1, Output: out.Bytes()}
 	if cmd.ProcessState != nil {
@@ -133,8 +154,9 @@ func (c *Command) Execute(ctx context.Context) Result {
 
 // wait waits for the started cmd to exit, stopping it when ctx is done,
 // then stops what is left of its process group and reaps it. It returns
-// cmd.Wait's error, and the error for the Result when ctx ended the run.
-func (c *Command) wait(ctx context.Context, cmd *exec.Cmd) (waitErr, stopErr error) {
+// cmd.Wait's error, the error for the Result when ctx ended the run, and,
+// for a supervised run, the error that kept the program from starting.
+func (c *Command) wait(ctx context.Context, cmd *exec.Cmd, sv *supervision, path string) (waitErr, stopErr, startErr error) {
 	// Wait for the main process to exit without reaping it: while it is a
 	// zombie its pid, the group id, cannot be reused, so signalling the
 	// group cannot hit a stranger.
@@ -149,13 +171,14 @@ func (c *Command) wait(ctx context.Context, cmd *exec.Cmd) (waitErr, stopErr err
 	}()
 
 	var (
-		grace  *time.Timer // runs from the SIGTERM
-		killed bool        // the group got SIGKILL
+		grace   *time.Timer // runs from the SIGTERM
+		termed  bool        // the group got SIGTERM
+		killed  bool        // the group, or a descendant, got SIGKILL
+		termAll = func() {
+			signalGroup(p, syscall.SIGTERM)
+			termed = true
+		}
 	)
-	terminate := func() {
-		signalGroup(p, syscall.SIGTERM)
-		grace = time.NewTimer(c.grace())
-	}
 	select {
 	case <-exited:
 	case <-ctx.Done():
@@ -163,7 +186,15 @@ func (c *Command) wait(ctx context.Context, cmd *exec.Cmd) (waitErr, stopErr err
 		case <-exited: // it finished on its own; ignore ctx
 		default:
 			stopErr = contextError(ctx)
-			terminate()
+			if sv != nil {
+				// The supervisor stops every descendant, with the grace
+				// period; the group is killed only if it does not exit.
+				sv.stop(p)
+				grace = time.NewTimer(c.grace() + sv.slack())
+			} else {
+				termAll()
+				grace = time.NewTimer(c.grace())
+			}
 			select {
 			case <-exited:
 			case <-grace.C:
@@ -177,8 +208,11 @@ func (c *Command) wait(ctx context.Context, cmd *exec.Cmd) (waitErr, stopErr err
 	// grandchildren) gets SIGTERM, if it has not yet, and what is left of the
 	// grace period, then SIGKILL.
 	if !killed && groupAlive(p) {
+		if !termed {
+			termAll()
+		}
 		if grace == nil {
-			terminate()
+			grace = time.NewTimer(c.grace())
 		}
 		if !waitGroupGone(p, grace.C) {
 			signalGroup(p, syscall.SIGKILL)
@@ -191,6 +225,11 @@ func (c *Command) wait(ctx context.Context, cmd *exec.Cmd) (waitErr, stopErr err
 	if !reaped {
 		waitErr = cmd.Wait()
 	}
+	if sv != nil {
+		var svKilled bool
+		startErr, svKilled = sv.report(path)
+		killed = killed || svKilled
+	}
 	if stopErr != nil {
 		how := "stopped with SIGTERM"
 		if killed {
@@ -198,7 +237,7 @@ func (c *Command) wait(ctx context.Context, cmd *exec.Cmd) (waitErr, stopErr err
 		}
 		stopErr = fmt.Errorf("%w (command %s)", stopErr, how)
 	}
-	return waitErr, stopErr
+	return waitErr, stopErr, startErr
 }
 
 // waitGroupGone polls until the group led by p has no live member, and

@@ -323,34 +323,6 @@ func TestCommandGroupGetsGrace(t *testing.T) {
 	requireGone(t, pid)
 }
 
-// A process that left the group (setsid) survives, but Execute stops
-// waiting for the output pipe it holds after outputDrain.
-func TestCommandEscapedChildHoldsPipe(t *testing.T) {
-	t.Parallel()
-	if _, err := exec.LookPath("setsid"); err != nil {
-		t.Skip("no setsid:", err)
-	}
-	path, writePid := pidFile(t, "$$")
-	script := fmt.Sprintf(`setsid sh -c '%s; exec sleep 300' & while [ ! -e %s ]; do sleep 0.01; done; echo done`, writePid, path)
-	start := time.Now()
-	res := Shell(script).Execute(context.Background())
-	elapsed := time.Since(start)
-	escaped := readPid(t, path, false)
-	if res.Err != nil || string(res.Output) != "done\n" {
-		t.Errorf("Err, Output = %v, %q; want nil, %q", res.Err, res.Output, "done\n")
-	}
-	if elapsed < outputDrain || elapsed > outputDrain+2*time.Second {
-		t.Errorf("Execute took %v, want about %v", elapsed, outputDrain)
-	}
-	if processGone(escaped) {
-		t.Errorf("the process outside the group was killed")
-	}
-	if err := syscall.Kill(escaped, syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	requireGone(t, escaped)
-}
-
 func TestCommandConcurrent(t *testing.T) {
 	t.Parallel()
 	c := Shell(`echo "$$ start"; sleep 0.05; echo "$$ end"`)

@@ -34,18 +34,32 @@
 //
 // # Processes
 //
-// A command runs in a new process group, and a run ends with the group,
-// as a systemd service ends with its control group. When the context is
-// done the whole group gets SIGTERM, and SIGKILL once the command's Grace
-// period (default [DefaultGrace]) has passed. When the main process exits
-// first, by itself or on SIGTERM, whatever is left of its group (background
-// jobs, grandchildren) gets SIGTERM too, if it has not yet, and SIGKILL
-// when the grace period is over. So no process of the group survives the
-// run, and Execute blocks at most Grace longer than the main process. A
-// process that must outlive its run has to leave the group itself, e.g.
-// with setsid(1); Execute waits at most one second for such a process to
-// release the output pipe, and what it writes later is lost. Process groups
-// need a Unix system; elsewhere only the main process is killed.
+// A command's run ends with every process it started, as a systemd
+// service ends with its control group. When the context is done the
+// command and its descendants get SIGTERM, and SIGKILL once the command's
+// Grace period (default [DefaultGrace]) has passed. When the main process
+// exits first, by itself or on SIGTERM, whatever it left running
+// (background jobs, grandchildren, daemons) gets SIGTERM too, and SIGKILL
+// when the grace period is over. Execute blocks at most Grace longer than
+// the main process.
+//
+// On Linux (amd64, arm64) a command runs under a supervisor, a second
+// copy of the running binary started through /proc/self/exe, which this
+// package's init recognizes and runs before main. The supervisor is a
+// child subreaper (PR_SET_CHILD_SUBREAPER): a descendant that calls
+// setsid(1) or double-forks cannot leave its tree, so none survives the
+// run, none holds the output pipe after it, and none outlives this
+// process: when this process dies, even by SIGKILL, the supervisor stops
+// the tree. The supervisor costs 6-8ms of start-up per run (see
+// BENCHMARKS.md). It runs no code of the host but package initializers:
+// a binary whose init functions must not run twice, or that cannot
+// execute itself, sets [Command.Unsupervised].
+//
+// Unsupervised, and on other Unix systems, a command runs in a new
+// process group and only the group is stopped: a process that left the
+// group survives the run, and Execute waits at most one second for it to
+// release the output pipe (what it writes later is lost). Without process
+// groups (Windows) only the main process is killed.
 //
 // Everything in the package is safe for concurrent use.
 package executor
