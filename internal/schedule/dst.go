@@ -57,10 +57,8 @@ func (s *Spec) nextCron(from time.Time) time.Time {
 	}
 
 	for range maxPeriods {
-		here := time.Unix(t, 0).In(loc)
-		_, off := here.Zone()
-		o := int64(off)
-		start, end := here.ZoneBounds()
+		o := offsetAt(t, loc)
+		start, end := zoneBounds(t, loc)
 
 		lo := t + o // earliest wall time to consider in this period
 		if !inclusive {
@@ -104,6 +102,29 @@ func (s *Spec) nextCron(from time.Time) time.Time {
 	return time.Time{}
 }
 
+// zoneBounds returns the bounds of the period of loc holding unix second
+// t, as time.Time.ZoneBounds does, but with t < end always (end is zero
+// when the period never ends). ZoneBounds reports, for the last day of a
+// leap year in the years zone data extends by its rule (2040, 2044, ...),
+// the period that ended a day before; that day keeps the offset of the
+// days around it, so the period found a day later stands in for it, cut
+// at its start, which is a boundary without a change of offset.
+func zoneBounds(t int64, loc *time.Location) (start, end time.Time) {
+	start, end = time.Unix(t, 0).In(loc).ZoneBounds()
+	for probe := t; !end.IsZero() && end.Unix() <= t && probe-t < 7*secondsPerDay; {
+		probe += secondsPerDay
+		var s2 time.Time
+		s2, end = time.Unix(probe, 0).In(loc).ZoneBounds()
+		if s2.Unix() > t {
+			end = s2
+		}
+	}
+	if !end.IsZero() && end.Unix() <= t {
+		end = time.Time{} // zone data this wrong: treat the offset as final
+	}
+	return start, end
+}
+
 // offsetAt returns the UTC offset in seconds of loc at unix second sec.
 func offsetAt(sec int64, loc *time.Location) int64 {
 	_, off := time.Unix(sec, 0).In(loc).Zone()
@@ -118,17 +139,17 @@ func zoneIsFixed(loc *time.Location) (bool, int64) {
 	if loc == time.UTC {
 		return true, 0
 	}
-	t := time.Unix(minUnix, 0).In(loc)
-	_, first := t.Zone()
-	for range maxPeriods {
-		if _, off := t.Zone(); off != first {
+	t := int64(minUnix)
+	first := offsetAt(t, loc)
+	for range maxPeriods * 2 {
+		if offsetAt(t, loc) != first {
 			return false, 0
 		}
-		_, end := t.ZoneBounds()
+		_, end := zoneBounds(t, loc)
 		if end.IsZero() || end.Unix() >= maxUnix {
-			return true, int64(first)
+			return true, first
 		}
-		t = end
+		t = end.Unix()
 	}
 	return false, 0
 }
