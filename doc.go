@@ -33,7 +33,8 @@
 // since the Unix epoch so that all instances agree. A "CRON_TZ=Zone " or
 // "TZ=Zone " prefix, InLocation and WithLocation pick the zone; the default
 // is UTC. Specs are validated strictly: reversed ranges, out-of-range values
-// and trailing junk are errors (ErrInvalidSpec), never silent surprises.
+// and trailing junk are errors (ErrInvalidSpec), never silent surprises, and
+// so is a spec that matches no date at all, such as "0 0 31 2 *".
 // When both day-of-month and day-of-week are restricted a day matches either
 // (cron's rule); a day field that starts with "*" is unrestricted.
 //

@@ -22,7 +22,9 @@ type Schedule interface {
 // descriptors @yearly @annually @monthly @weekly @daily @midnight @hourly,
 // and "@every <duration>" (at least 10ms; ticks fall on multiples of the
 // duration since the Unix epoch, so every instance agrees). Daylight saving
-// follows cronie: see the package documentation.
+// follows cronie: see the package documentation. Errors match
+// ErrInvalidSpec; a spec that matches no date in 1970-2099 (cron's range),
+// such as "0 0 31 2 *", is one.
 func ParseSchedule(spec string, loc *time.Location) (Schedule, error) {
 	s, err := schedule.Parse(spec, loc)
 	if err != nil {

@@ -62,6 +62,7 @@ func TestRegisterRejectsBadInputAndChangesNothing(t *testing.T) {
 		{"reversed range", ErrInvalidSpec, func() error { return s.RegisterFunc("x", "5-2 * * * *", noop) }},
 		{"too short every", ErrInvalidSpec, func() error { return s.RegisterFunc("x", "@every 1ms", noop) }},
 		{"empty spec", ErrInvalidSpec, func() error { return s.RegisterFunc("x", "", noop) }},
+		{"spec that never fires (issue 12)", ErrInvalidSpec, func() error { return s.RegisterFunc("x", "0 0 31 2 *", noop) }},
 		{"duplicate", ErrDuplicateJob, func() error { return s.RegisterFunc("ok", "* * * * *", noop) }},
 		{"empty name", ErrInvalidName, func() error { return s.RegisterFunc("", "* * * * *", noop) }},
 		{"slash in name", ErrInvalidName, func() error { return s.RegisterFunc("a/b", "* * * * *", noop) }},

@@ -32,6 +32,9 @@ func Parse(spec string, loc *time.Location) (*Spec, error) {
 	if err := s.parse(spec); err != nil {
 		return nil, fmt.Errorf("%w %q: %s", ErrInvalidSpec, spec, err.Error())
 	}
+	if s.every == 0 && s.Next(time.Unix(minUnix-1, 0)).IsZero() {
+		return nil, fmt.Errorf("%w %q: it never fires: no date in 1970-2099 matches its fields", ErrInvalidSpec, spec)
+	}
 	return s, nil
 }
 

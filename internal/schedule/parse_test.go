@@ -93,7 +93,6 @@ func TestParseValid(t *testing.T) {
 			[]string{"2026-01-15T13:00:00Z", "2026-01-15T17:00:00Z", "2026-01-16T09:00:00Z"}},
 		{"step equal to field size", "*/60 * * * *", nil, "UTC", 0, "2026-01-15T10:20:30Z",
 			[]string{"2026-01-15T11:00:00Z"}},
-		{"never: Feb 30", "0 0 30 2 *", nil, "UTC", 0, "2026-01-15T10:20:30Z", []string{"never"}},
 		{"never: year passed", "0 0 0 1 1 * 2020", nil, "UTC", 0, "2026-01-15T10:20:30Z", []string{"never"}},
 	}
 	for _, tt := range tests {
@@ -169,6 +168,12 @@ func TestParseErrors(t *testing.T) {
 		{"*/x * * * *", `minute step "x" in "*/x" must be a number from 1 to 60`},
 		{"* * * */13 *", `month step "13" in "*/13" must be a number from 1 to 12`},
 		{"? * * * *", "minute field cannot be ?"},
+		// Issue 12: specs that parse but match no date at all.
+		{"0 0 31 2 *", "it never fires: no date in 1970-2099 matches its fields"},
+		{"0 0 30 2 *", "it never fires: no date in 1970-2099 matches its fields"},
+		{"0 0 0 31 4,6,9,11 *", "it never fires: no date in 1970-2099 matches its fields"},
+		{"CRON_TZ=America/New_York 0 0 31 2 *", "it never fires: no date in 1970-2099 matches its fields"},
+		{"0 0 0 29 2 * 2025", "it never fires: no date in 1970-2099 matches its fields"},
 		{"* * ?,1 * *", `day-of-month value "?" is not a number`},
 		{"* * L-2 * *", `day-of-month item "L-2" is invalid: only L and LW may start with L`},
 		{"* * 1-5W * *", `day-of-month item "1-5W" is invalid: W needs a single day, as in 15W`},
