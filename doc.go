@@ -257,7 +257,11 @@
 //
 // Operational messages (session lost, claim errors, leadership) go to the
 // zap logger from WithLogger, named "distcron", with stable field keys job,
-// tick and instance; the default logger discards them. Run records go to
+// tick and instance. The default logger prints warnings and errors to
+// standard error (one line each, rate-limited per message), so an
+// unreachable etcd, a failing sink and dropped records are never silent;
+// pass zap.NewNop() to quiet it. The etcd client has its own logger
+// (clientv3.Config.Logger; zap.NewNop() quiets it too). Run records go to
 // sinks (WithSinks): one logsink.Record per attempt, delivered in batches by
 // an asynchronous pipeline per sink that retries with backoff through sink
 // outages, within a bounded buffer whose drops are counted and logged.

@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/distcron/distcron/executor"
+	"github.com/distcron/distcron/internal/stderrlog"
 	"github.com/distcron/distcron/logsink"
 )
 
@@ -38,12 +39,13 @@ type config struct {
 	httpAllow      *executor.AllowList // parsed httpHosts
 	shellEnv       []string
 	remoteFloor    time.Duration
+	startTimeout   time.Duration
 }
 
 func defaultConfig() config {
 	return config{
 		namespace:      "/distcron/default/",
-		logger:         zap.NewNop(),
+		logger:         stderrlog.New(),
 		sessionTTL:     10 * time.Second,
 		location:       time.UTC,
 		claimRetention: time.Minute,
@@ -53,8 +55,18 @@ func defaultConfig() config {
 		stopGrace:      2 * time.Second,
 		remoteFloor:    time.Second,
 		maxConcurrent:  DefaultMaxConcurrentRuns,
+		startTimeout:   DefaultStartTimeout,
 	}
 }
+
+// DefaultStartTimeout bounds Start when WithStartTimeout is not given.
+const DefaultStartTimeout = 15 * time.Second
+
+// WithStartTimeout bounds Start: it fails with ErrUnreachable, naming the
+// endpoints and what they did, when etcd has not answered within d (or
+// before Start's ctx ends, if that comes first). Default
+// DefaultStartTimeout (15s); d must be positive.
+func WithStartTimeout(d time.Duration) Option { return func(c *config) { c.startTimeout = d } }
 
 // WithNamespace sets the etcd key prefix all keys live under. Instances
 // that share a namespace form one cluster. Default "/distcron/default/".
@@ -70,8 +82,11 @@ func WithTags(tags ...string) Option {
 	return func(c *config) { c.tags = append([]string(nil), tags...) }
 }
 
-// WithLogger sets the logger for operational messages (named "distcron").
-// Run records go to sinks, not to this logger. Default zap.NewNop().
+// WithLogger sets the logger for operational messages (named "distcron"),
+// which the sinks' pipelines share. Run records go to sinks, not to this
+// logger. The default prints warnings and errors (an unreachable etcd, a
+// failing sink, dropped records) to standard error, so failures are never
+// silent; zap.NewNop() quiets it.
 func WithLogger(l *zap.Logger) Option { return func(c *config) { c.logger = l } }
 
 // WithSinks adds sinks that receive a run record for every run attempt.
@@ -220,6 +235,9 @@ func (c *config) validate() error {
 	}
 	if c.claimLead < 0 || c.claimLead > time.Second {
 		return bad("claim lead %v must be within [0, 1s]", c.claimLead)
+	}
+	if c.startTimeout <= 0 {
+		return bad("start timeout %v must be positive", c.startTimeout)
 	}
 	if c.misfireGrace <= 0 {
 		return bad("misfire grace %v must be positive", c.misfireGrace)

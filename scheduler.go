@@ -136,8 +136,11 @@ func (s *Scheduler) IsLeader() bool { return s.leader.Load() }
 // session and registration (bounded by ctx), loads pause flags and job
 // definitions, joins the election and returns; the work goes on in the
 // background until Stop. It fails with ErrUnreachable when etcd does not
-// answer before ctx ends, ErrDuplicateInstance when a live instance has the
-// same id, and ErrStarted when called twice or after Stop.
+// answer before ctx ends or the start timeout passes (WithStartTimeout,
+// default 15s); the error names each endpoint and what it did (refused the
+// connection, did not answer, accepted it but etcd did not respond).
+// It fails with ErrDuplicateInstance when a live instance has the same id,
+// and ErrStarted when called twice or after Stop.
 func (s *Scheduler) Start(ctx context.Context) error {
 	s.mu.Lock()
 	if s.state != stateNew {
@@ -148,9 +151,11 @@ func (s *Scheduler) Start(ctx context.Context) error {
 	s.mu.Unlock()
 
 	s.startedAt = s.cfg.clock.Now()
-	sess, err := s.newSession(ctx, false)
+	startCtx, cancel := context.WithTimeout(ctx, s.cfg.startTimeout)
+	defer cancel()
+	sess, err := s.newSession(startCtx, false)
 	if err == nil {
-		err = s.loadControl(ctx)
+		err = s.loadControl(startCtx)
 		if err != nil {
 			s.closeSession(sess)
 		}
@@ -159,6 +164,9 @@ func (s *Scheduler) Start(ctx context.Context) error {
 		s.mu.Lock()
 		s.state = stateNew
 		s.mu.Unlock()
+		if errors.Is(err, ErrUnreachable) {
+			err = fmt.Errorf("%w (%s)", err, diagnoseEndpoints(s.cli.Endpoints()))
+		}
 		return err
 	}
 	s.sess.set(sess)

@@ -3,11 +3,14 @@ package distcron
 import (
 	"context"
 	"errors"
+	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
 
 	"github.com/distcron/distcron/executor"
 )
@@ -103,10 +106,70 @@ func TestStartFailsClearlyWhenEtcdIsUnreachable(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
-	if err := s.Start(ctx); !errors.Is(err, ErrUnreachable) {
+	err = s.Start(ctx)
+	if !errors.Is(err, ErrUnreachable) {
 		t.Fatalf("Start = %v, want ErrUnreachable", err)
+	}
+	// Issue 12: the error names the endpoint and the cause.
+	if !strings.Contains(err.Error(), "127.0.0.1:1: connection refused") {
+		t.Errorf("Start = %v, want it to say 127.0.0.1:1 refused the connection", err)
 	}
 	if err := s.Stop(context.Background()); !errors.Is(err, ErrNotStarted) {
 		t.Fatalf("Stop after failed Start = %v", err)
+	}
+}
+
+// Issue 12: Start with context.Background() against an endpoint that
+// accepts connections but never answers blocked for over a minute on
+// main. It is bounded by default (DefaultStartTimeout) and says what the
+// endpoint did.
+func TestStartIsBoundedByDefault(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var conns []net.Conn
+	var mu sync.Mutex
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c) // held open, never answered
+			mu.Unlock()
+		}
+	}()
+	defer func() {
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+	}()
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{ln.Addr().String()}, DialTimeout: time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	s, err := New(cli, WithLogger(zap.NewNop()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	start := time.Now()
+	go func() { done <- s.Start(context.Background()) }()
+	select {
+	case err = <-done:
+	case <-time.After(DefaultStartTimeout + 10*time.Second):
+		t.Fatalf("Start(context.Background()) still blocked after %v", time.Since(start))
+	}
+	if !errors.Is(err, ErrUnreachable) || !strings.Contains(err.Error(), ln.Addr().String()+": accepts connections, but etcd did not answer") {
+		t.Errorf("Start = %v, want ErrUnreachable saying %s accepts connections but etcd did not answer", err, ln.Addr())
+	}
+	if elapsed := time.Since(start); elapsed < DefaultStartTimeout {
+		t.Errorf("Start failed after %v, before the start timeout; err %v", elapsed, err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/distcron/distcron/internal/stderrlog"
 	"go.uber.org/zap"
 )
 
@@ -45,7 +46,7 @@ func defaultPipelineConfig() pipelineConfig {
 		backoffInitial: DefaultBackoffInitial,
 		backoffMax:     DefaultBackoffMax,
 		writeTimeout:   DefaultWriteTimeout,
-		logger:         zap.NewNop(),
+		logger:         stderrlog.New(),
 	}
 }
 
@@ -117,11 +118,12 @@ func WithBackoff(initial, max time.Duration) PipelineOption {
 
 // WithLogger sets the logger for the pipeline's own events (write failures,
 // recoveries, drops), named "logsink" under it, with the sink's Go type in
-// the field "sink". Default zap.NewNop(); nil means the default.
+// the field "sink". The default prints warnings and errors (write failures,
+// drops) to standard error; nil means the default; zap.NewNop() quiets it.
 func WithLogger(l *zap.Logger) PipelineOption {
 	return func(c *pipelineConfig) {
 		if l == nil {
-			l = zap.NewNop()
+			l = stderrlog.New()
 		}
 		c.logger = l
 	}
