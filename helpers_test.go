@@ -69,7 +69,7 @@ func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool)
 // testCluster is a real etcd plus helpers to start schedulers against it.
 type testCluster struct {
 	t    *testing.T
-	etcd *embedetcd.Cluster
+	etcd *etcdtest.Cluster
 	ns   string
 	sink *collector
 }
