@@ -4,44 +4,40 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
 	"github.com/distcron/distcron"
-	"github.com/distcron/distcron/internal/embedetcd"
 )
 
-// A scheduler with one job, against a real (embedded) etcd.
+// A scheduler with one job. Run as many copies of the program as you like
+// against one etcd: each tick runs on exactly one of them. (The example
+// needs an etcd at 127.0.0.1:2379, so it is compiled but not run by go
+// test; examples/quickstart runs the same with an embedded etcd.)
 func Example() {
-	dir, _ := os.MkdirTemp("", "distcron-example-")
-	defer os.RemoveAll(dir)
-	etcd, err := embedetcd.Start(dir, embedetcd.Options{})
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	defer etcd.Close()
-	cli, err := clientv3.New(clientv3.Config{Endpoints: etcd.Endpoints(), Logger: zap.NewNop()})
+	cli, err := clientv3.New(clientv3.Config{
+		Endpoints:   []string{"127.0.0.1:2379"},
+		DialTimeout: 5 * time.Second,
+		Logger:      zap.NewNop(), // the etcd client's own logger
+	})
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
 	defer cli.Close()
 
-	sched, err := distcron.New(cli, distcron.WithNamespace("/distcron/example/"), distcron.WithInstanceID("web-1"))
+	sched, err := distcron.New(cli, distcron.WithInstanceID("web-1"))
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	ran := make(chan distcron.RunInfo, 1)
-	err = sched.RegisterFunc("report", "@every 100ms", func(ctx context.Context) error {
+	err = sched.RegisterFunc("report", "*/5 * * * *", func(ctx context.Context) error {
 		ri, _ := distcron.RunInfoFrom(ctx)
-		select {
-		case ran <- ri:
-		default:
-		}
+		fmt.Println(ri.Job, "tick", ri.Tick, "runs on", ri.Instance, "with fencing token", ri.Token)
 		return nil
 	})
 	if err != nil {
@@ -49,15 +45,18 @@ func Example() {
 		return
 	}
 	if err := sched.Start(context.Background()); err != nil {
-		fmt.Println(err)
+		fmt.Println(err) // names the endpoints and what they did
 		return
 	}
-	ri := <-ran
-	if err := sched.Stop(context.Background()); err != nil {
+
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, os.Interrupt, syscall.SIGTERM)
+	<-stop
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := sched.Stop(ctx); err != nil {
 		fmt.Println(err)
 	}
-	fmt.Println(ri.Job, "ran on", ri.Instance, "with a fencing token:", ri.Token > 0)
-	// Output: report ran on web-1 with a fencing token: true
 }
 
 // Daylight saving: a daily 02:30 job in New York runs at 03:00 on the day

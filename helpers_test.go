@@ -13,7 +13,6 @@ import (
 	"go.uber.org/goleak"
 	"go.uber.org/zap/zaptest"
 
-	"github.com/distcron/distcron/internal/embedetcd"
 	"github.com/distcron/distcron/internal/etcdtest"
 	"github.com/distcron/distcron/internal/keys"
 	"github.com/distcron/distcron/logsink"

@@ -82,10 +82,7 @@ func (s *Scheduler) claimValue(lease clientv3.LeaseID) string {
 }
 
 // A claim's outcome, as decided by package claim.
-type (
-	claimState   = claim.State
-	claimOutcome = claim.Outcome
-)
+type claimOutcome = claim.Outcome
 
 const (
 	claimLost    = claim.Lost

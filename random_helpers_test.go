@@ -442,8 +442,6 @@ func (w *world) check(name string, ok bool, format string, args ...any) bool {
 	return ok
 }
 
-func (w *world) since() time.Duration { return time.Since(w.t0).Round(time.Millisecond) }
-
 // identOf is the identity of a run attempt of job.
 func (w *world) identOf(job string, tick time.Time, shard, attempt int, trig logsink.Trigger) ident {
 	lineage := trig

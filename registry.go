@@ -13,9 +13,6 @@ import (
 	"go.etcd.io/etcd/client/v3/concurrency"
 )
 
-// Version is the distcron version an instance advertises in its registration.
-const Version = "v0.1.0-dev"
-
 // maxRegisteredNames caps the job names stored in an instance's
 // registration, which must stay far below etcd's request size limit.
 // JobCount always holds the full number.
@@ -55,7 +52,7 @@ func (s *Scheduler) register(ctx context.Context, sess *concurrency.Session, ext
 	jobs := s.eligibleJobs()
 	code := s.codeJobs()
 	inst := Instance{
-		ID: s.cfg.instanceID, Host: host, PID: os.Getpid(), Version: Version,
+		ID: s.cfg.instanceID, Host: host, PID: os.Getpid(), Version: Version(),
 		Tags: s.cfg.tags, Started: s.startedAt.UTC(), JobCount: len(jobs),
 		Jobs: jobs[:min(len(jobs), maxRegisteredNames)], RemoteShell: s.cfg.remoteShell, RemoteHTTP: s.cfg.remoteHTTP,
 		CodeJobs: code[:min(len(code), maxRegisteredNames)],

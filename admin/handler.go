@@ -560,7 +560,7 @@ func (h *handler) getInfo(w http.ResponseWriter, r *http.Request) {
 		info.ReadDenied = err.Error()
 	} else {
 		leader := h.s.IsLeader()
-		info.CanRead, info.Instance, info.Version, info.Leader = true, h.s.InstanceID(), distcron.Version, &leader
+		info.CanRead, info.Instance, info.Version, info.Leader = true, h.s.InstanceID(), distcron.Version(), &leader
 	}
 	if _, err := h.authorize(r, Change); err != nil {
 		info.Denied = err.Error()

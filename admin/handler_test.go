@@ -84,17 +84,17 @@ var mutations = []struct{ method, path, body string }{
 }
 
 func newReportNode(t *testing.T, c *cluster, opts ...distcron.Option) *distcron.Scheduler {
-	s := c.node("n0", opts...)
+	s := c.Node("n0", opts...)
 	if err := s.RegisterFunc("report", "@every 1h", func(context.Context) error { return nil }); err != nil {
 		t.Fatal(err)
 	}
-	return c.start(s)
+	return c.Start(s)
 }
 
 func TestReadOnlyByDefault(t *testing.T) {
 	c := newCluster(t)
 	s := newReportNode(t, c)
-	srv := serve(t, s, admin.WithHistory(c.history))
+	srv := serve(t, s, admin.WithHistory(c.History))
 
 	var info apiInfo
 	srv.ok(200, "GET", "api/info", "", &info)
@@ -202,7 +202,7 @@ func noCORS(t testing.TB, r response) {
 
 func TestNotFound(t *testing.T) {
 	c := newCluster(t)
-	srv := serve(t, newReportNode(t, c), admin.WithAuthorizer(allow), admin.WithHistory(c.history))
+	srv := serve(t, newReportNode(t, c), admin.WithAuthorizer(allow), admin.WithHistory(c.History))
 	for _, tc := range []struct{ method, path, pattern string }{
 		{"GET", "api/nope", "no such API route"},
 		{"GET", "api/jobs/", "no such API route"},
@@ -231,7 +231,7 @@ func TestNotFound(t *testing.T) {
 
 // runIDOf returns the id the API gives a record of job at a fixed tick.
 func runIDOf(t *testing.T, job string) string {
-	h := admin.NewHandler(newCluster(t).node("x"), admin.WithHistory(fixedQuerier{logsink.Record{Job: job, Tick: time.Unix(1e9, 0), Instance: "n0", Attempt: 1}}))
+	h := admin.NewHandler(newCluster(t).Node("x"), admin.WithHistory(fixedQuerier{logsink.Record{Job: job, Tick: time.Unix(1e9, 0), Instance: "n0", Attempt: 1}}))
 	r := httptest.NewRecorder()
 	h.ServeHTTP(r, localRequest("GET", "/api/runs"))
 	var runs apiRuns
@@ -323,7 +323,7 @@ func TestNoHistory(t *testing.T) {
 
 func TestJobsInstancesRunning(t *testing.T) {
 	c := newCluster(t)
-	n0 := c.node("n0")
+	n0 := c.Node("n0")
 	release := make(chan struct{})
 	for _, err := range []error{
 		n0.RegisterFunc("hourly", "0 * * * *", func(context.Context) error { return nil }),
@@ -342,13 +342,13 @@ func TestJobsInstancesRunning(t *testing.T) {
 		}
 	}
 	defer close(release)
-	c.start(n0)
-	n1 := c.node("n1", distcron.WithTags("gpu"))
+	c.Start(n0)
+	n1 := c.Node("n1", distcron.WithTags("gpu"))
 	if err := n1.RegisterFunc("elsewhere", "@every 1h", func(context.Context) error { return nil }); err != nil {
 		t.Fatal(err)
 	}
-	c.start(n1)
-	srv := serve(t, n0, admin.WithAuthorizer(allow), admin.WithHistory(c.history))
+	c.Start(n1)
+	srv := serve(t, n0, admin.WithAuthorizer(allow), admin.WithHistory(c.History))
 
 	var ins apiInstances
 	waitFor(t, 10*time.Second, "two instances and a leader", func() bool {
@@ -444,9 +444,9 @@ func TestJobsInstancesRunning(t *testing.T) {
 
 func TestDefineAndControl(t *testing.T) {
 	c := newCluster(t)
-	n0 := c.start(c.node("n0", distcron.WithRemoteShell(true)))
-	n1 := c.start(c.node("n1", distcron.WithRemoteShell(true)))
-	srv := serve(t, n1, admin.WithAuthorizer(allow), admin.WithHistory(c.history))
+	n0 := c.Start(c.Node("n0", distcron.WithRemoteShell(true)))
+	n1 := c.Start(c.Node("n1", distcron.WithRemoteShell(true)))
+	srv := serve(t, n1, admin.WithAuthorizer(allow), admin.WithHistory(c.History))
 
 	var def struct {
 		Job        string
@@ -556,8 +556,8 @@ func TestDefineAndControl(t *testing.T) {
 // opts in runs it.
 func TestRemoteShellNeverRunsWithoutOptIn(t *testing.T) {
 	c := newCluster(t)
-	locked := c.start(c.node("locked"))
-	srv := serve(t, locked, admin.WithAuthorizer(allow), admin.WithHistory(c.history))
+	locked := c.Start(c.Node("locked"))
+	srv := serve(t, locked, admin.WithAuthorizer(allow), admin.WithHistory(c.History))
 	marker := filepath.Join(t.TempDir(), "pwned")
 	body := `{"name":"sh","kind":"shell","schedule":"@every 100ms","shell":{"command":"echo $(hostname) >> ` + marker + `"}}`
 	srv.ok(201, "POST", "api/jobs", body, nil, auth)
@@ -575,16 +575,16 @@ func TestRemoteShellNeverRunsWithoutOptIn(t *testing.T) {
 	if _, err := os.Stat(marker); !os.IsNotExist(err) {
 		t.Fatalf("the shell command ran on an instance without remote shell (stat: %v)", err)
 	}
-	if n := c.history.Len(); n != 0 {
+	if n := c.History.Len(); n != 0 {
 		t.Fatalf("%d records of a refused job", n)
 	}
 
-	open := c.start(c.node("open", distcron.WithRemoteShell(true)))
+	open := c.Start(c.Node("open", distcron.WithRemoteShell(true)))
 	waitFor(t, 10*time.Second, "the opted-in instance runs it", func() bool {
 		_, err := os.Stat(marker)
 		return err == nil
 	})
-	for _, r := range c.history.Records() {
+	for _, r := range c.History.Records() {
 		if r.Instance != open.InstanceID() {
 			t.Errorf("run on %s: %+v", r.Instance, r)
 		}
@@ -593,8 +593,8 @@ func TestRemoteShellNeverRunsWithoutOptIn(t *testing.T) {
 
 func TestRunsHistory(t *testing.T) {
 	c := newCluster(t)
-	s := c.start(c.node("n0"))
-	srv := serve(t, s, admin.WithHistory(c.history))
+	s := c.Start(c.Node("n0"))
+	srv := serve(t, s, admin.WithHistory(c.History))
 	t0 := time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC)
 	var recs []logsink.Record
 	for i := range 30 {
@@ -607,7 +607,7 @@ func TestRunsHistory(t *testing.T) {
 			Trigger: logsink.TriggerSchedule, Attempt: 1, Started: tick, Finished: tick.Add(time.Second), Duration: time.Second,
 			Status: st, Output: "out " + tick.Format(time.TimeOnly)})
 	}
-	if err := c.history.Write(context.Background(), recs); err != nil {
+	if err := c.History.Write(context.Background(), recs); err != nil {
 		t.Fatal(err)
 	}
 	get := func(q string) apiRuns {
@@ -683,7 +683,7 @@ type querierOnly struct{ logsink.Querier }
 
 func TestSummary(t *testing.T) {
 	c := newCluster(t)
-	s := c.start(c.node("n0"))
+	s := c.Start(c.Node("n0"))
 	now := time.Now().UTC()
 	var recs []logsink.Record
 	add := func(job string, ago time.Duration, st logsink.Status, n int) {
@@ -697,7 +697,7 @@ func TestSummary(t *testing.T) {
 	add("a", 3*time.Hour, logsink.StatusSkipped, 5)
 	add("b", 10*time.Minute, logsink.StatusSkipped, 2)
 	add("a", 30*time.Hour, logsink.StatusFailed, 7) // older than 24h
-	if err := c.history.Write(context.Background(), recs); err != nil {
+	if err := c.History.Write(context.Background(), recs); err != nil {
 		t.Fatal(err)
 	}
 	type summary struct {
@@ -713,7 +713,7 @@ func TestSummary(t *testing.T) {
 		SuccessRate *float64 `json:"success_rate"`
 		Partial     bool
 	}
-	for name, q := range map[string]logsink.Querier{"summarizer": c.history, "querier": querierOnly{c.history}} {
+	for name, q := range map[string]logsink.Querier{"summarizer": c.History, "querier": querierOnly{c.History}} {
 		t.Run(name, func(t *testing.T) {
 			srv := serve(t, s, admin.WithHistory(q))
 			var sum summary
@@ -748,7 +748,7 @@ func TestSummary(t *testing.T) {
 
 func TestConsole(t *testing.T) {
 	c := newCluster(t)
-	s := c.start(c.node("n0"))
+	s := c.Start(c.Node("n0"))
 	srv := serve(t, s)
 	r := srv.call("GET", "", "", "Origin: https://elsewhere.example")
 	if r.status != 200 || !strings.HasPrefix(r.header.Get("Content-Type"), "text/html") {

@@ -36,7 +36,7 @@ func secretRecord(c *cluster) logsink.Record {
 	tick := time.Now().UTC().Add(-time.Minute).Truncate(time.Second)
 	rec := logsink.Record{Job: "report", Tick: tick, Instance: "n0", Attempt: 1, Trigger: logsink.TriggerSchedule,
 		Started: tick, Finished: tick, Status: logsink.StatusSucceeded, Output: "SECRET_DB_PASSWORD=hunter2\n"}
-	if err := c.history.Write(context.Background(), []logsink.Record{rec}); err != nil {
+	if err := c.History.Write(context.Background(), []logsink.Record{rec}); err != nil {
 		panic(err)
 	}
 	return rec
@@ -51,14 +51,14 @@ func TestReadAuthorization(t *testing.T) {
 	s := newReportNode(t, c)
 	secretRecord(c)
 	var runs apiRuns
-	serve(t, s, admin.WithHistory(c.history)).ok(200, "GET", "api/runs?job=report", "", &runs)
+	serve(t, s, admin.WithHistory(c.History)).ok(200, "GET", "api/runs?job=report", "", &runs)
 	if len(runs.Runs) != 1 {
 		t.Fatalf("runs %+v", runs)
 	}
 	id := runs.Runs[0].ID
 
 	t.Run("the authorizer of changes guards reads", func(t *testing.T) {
-		srv := serve(t, s, admin.WithAuthorizer(allow), admin.WithHistory(c.history))
+		srv := serve(t, s, admin.WithAuthorizer(allow), admin.WithHistory(c.History))
 		for _, p := range readRoutes(id) {
 			r := srv.call("GET", p, "")
 			expectError(t, r, http.StatusForbidden, `^forbidden: missing or wrong token$`)
@@ -106,7 +106,7 @@ func TestReadAuthorization(t *testing.T) {
 			}
 			return nil
 		}
-		srv := serve(t, s, admin.WithAuthorizer(allow), admin.WithReadAuthorizer(viewer), admin.WithHistory(c.history))
+		srv := serve(t, s, admin.WithAuthorizer(allow), admin.WithReadAuthorizer(viewer), admin.WithHistory(c.History))
 		for _, p := range readRoutes(id) {
 			expectError(t, srv.call("GET", p, ""), http.StatusForbidden, `^forbidden: viewers only$`)
 			srv.ok(200, "GET", p, "", nil, "Authorization: Bearer viewer")
@@ -116,7 +116,7 @@ func TestReadAuthorization(t *testing.T) {
 	})
 
 	t.Run("open reads", func(t *testing.T) {
-		srv := serve(t, s, admin.WithAuthorizer(allow), admin.WithReadAuthorizer(admin.AllowAll), admin.WithHistory(c.history))
+		srv := serve(t, s, admin.WithAuthorizer(allow), admin.WithReadAuthorizer(admin.AllowAll), admin.WithHistory(c.History))
 		for _, p := range readRoutes(id) {
 			srv.ok(200, "GET", p, "", nil)
 		}
@@ -133,7 +133,7 @@ func TestReadAuthorization(t *testing.T) {
 			}
 			return "", fmt.Errorf("no %s access", a)
 		}
-		srv := serve(t, s, admin.WithAccessControl(ac), admin.WithHistory(c.history))
+		srv := serve(t, s, admin.WithAccessControl(ac), admin.WithHistory(c.History))
 		for _, p := range readRoutes(id) {
 			expectError(t, srv.call("GET", p, ""), http.StatusForbidden, `^forbidden: no read access$`)
 			srv.ok(200, "GET", p, "", nil, "Authorization: Bearer viewer")
@@ -142,7 +142,7 @@ func TestReadAuthorization(t *testing.T) {
 	})
 
 	t.Run("without any authorizer: loopback clients only", func(t *testing.T) {
-		h := admin.NewHandler(s, admin.WithHistory(c.history))
+		h := admin.NewHandler(s, admin.WithHistory(c.History))
 		for _, p := range readRoutes(id) {
 			remote := localRequest("GET", "/"+p)
 			remote.RemoteAddr = "192.0.2.7:50000"
@@ -338,8 +338,8 @@ func TestAllowedHosts(t *testing.T) {
 // record too large alone comes without its outputs.
 func TestRunsPageBytes(t *testing.T) {
 	c := newCluster(t)
-	s := c.start(c.node("n0"))
-	srv := serve(t, s, admin.WithHistory(c.history))
+	s := c.Start(c.Node("n0"))
+	srv := serve(t, s, admin.WithHistory(c.History))
 	t0 := time.Date(2024, 5, 1, 0, 0, 0, 0, time.UTC)
 	out := strings.Repeat("x", 64<<10)
 	var recs []logsink.Record
@@ -351,7 +351,7 @@ func TestRunsPageBytes(t *testing.T) {
 	huge := logsink.Record{Job: "big", Tick: t0.Add(90*time.Minute + time.Second), Instance: "n0", Attempt: 1, Status: logsink.StatusSucceeded,
 		Output: strings.Repeat("y", 5<<20), Steps: []logsink.StepRecord{{Name: "s", Status: logsink.StatusSucceeded, Output: "step output"}}}
 	recs = append(recs, huge)
-	if err := c.history.Write(context.Background(), recs); err != nil {
+	if err := c.History.Write(context.Background(), recs); err != nil {
 		t.Fatal(err)
 	}
 	type page struct {
@@ -412,7 +412,7 @@ func TestRunsPageBytes(t *testing.T) {
 	if len(all.Runs) != len(recs) || all.Next != "" {
 		t.Errorf("without output: %d runs, next %q", len(all.Runs), all.Next)
 	}
-	small := serve(t, s, admin.WithHistory(c.history), admin.WithMaxPageBytes(200<<10))
+	small := serve(t, s, admin.WithHistory(c.History), admin.WithMaxPageBytes(200<<10))
 	r := small.ok(200, "GET", "api/runs?limit=10&output=true", "", &all)
 	if len(r.body) > 200<<10 || len(all.Runs) != 3 || all.Next == "" {
 		t.Errorf("200 KiB pages: %d bytes, %d runs, next %q", len(r.body), len(all.Runs), all.Next)
@@ -426,15 +426,15 @@ func TestGetJobReadsOneKey(t *testing.T) {
 	c := newCluster(t)
 	cli := etcdClient(t)
 	inj := etcdfault.Wrap(cli)
-	s := c.nodeOn(cli, "n0")
+	s := c.NodeOn(cli, "n0")
 	if err := s.RegisterFunc("report", "@every 1h", func(context.Context) error { return nil }); err != nil {
 		t.Fatal(err)
 	}
-	c.start(s)
+	c.Start(s)
 	srv := serve(t, s, admin.WithAuthorizer(allow))
 	srv.ok(201, "POST", "api/jobs", hookDef, nil, auth)
 	srv.ok(201, "PUT", "api/jobs/report", `{"schedule":"@every 2h"}`, nil, auth)
-	defs := c.ns + "defs/"
+	defs := c.Namespace() + "defs/"
 	inj.Add(etcdfault.Rule{Kind: etcdfault.Get, Key: defs, Action: etcdfault.Fail, Err: errors.New("test: a range read of every definition"),
 		Match: func(call etcdfault.Call) bool { return len(call.Keys) > 0 && call.Keys[0] == defs }})
 	var job apiJob
@@ -501,7 +501,7 @@ func checkHidden(t *testing.T, r response, status int, logs *observer.ObservedLo
 func TestServerErrorsHideDetail(t *testing.T) {
 	t.Run("history store", func(t *testing.T) {
 		c := newCluster(t)
-		s := c.start(c.node("n0"))
+		s := c.Start(c.Node("n0"))
 		core, logs := observer.New(zap.InfoLevel)
 		const detail = `pq: password authentication failed for user "app" at 10.1.2.3:5432`
 		srv := serve(t, s, admin.WithHistory(failingQuerier{errors.New(detail)}), admin.WithLogger(zap.New(core)))
@@ -518,17 +518,17 @@ func TestServerErrorsHideDetail(t *testing.T) {
 		c := newCluster(t)
 		cli := etcdClient(t)
 		inj := etcdfault.Wrap(cli)
-		s := c.start(c.nodeOn(cli, "n0"))
+		s := c.Start(c.NodeOn(cli, "n0"))
 		core, logs := observer.New(zap.InfoLevel)
 		srv := serve(t, s, admin.WithAuthorizer(allow), admin.WithLogger(zap.New(core)))
 		const detail = "rpc error: code = ResourceExhausted desc = trying to send message larger than max (6000135 vs. 2097152)"
-		inj.Add(etcdfault.Rule{Kind: etcdfault.Get, Key: c.ns, Action: etcdfault.Fail, Err: errors.New(detail)})
-		inj.Add(etcdfault.Rule{Kind: etcdfault.Txn, Key: c.ns + "instances", Action: etcdfault.Fail, Err: errors.New(detail)})
+		inj.Add(etcdfault.Rule{Kind: etcdfault.Get, Key: c.Namespace(), Action: etcdfault.Fail, Err: errors.New(detail)})
+		inj.Add(etcdfault.Rule{Kind: etcdfault.Txn, Key: c.Namespace() + "instances", Action: etcdfault.Fail, Err: errors.New(detail)})
 		for _, p := range []string{"api/instances", "api/jobs", "api/definitions", "api/running"} {
 			checkHidden(t, srv.call("GET", p, "", auth), http.StatusInternalServerError, logs, detail, "rpc error", "larger than max", "6000135")
 		}
 		inj.Clear()
-		inj.Add(etcdfault.Rule{Kind: etcdfault.Put, Key: c.ns + "defs/", Action: etcdfault.Fail, Err: errors.New(detail)})
+		inj.Add(etcdfault.Rule{Kind: etcdfault.Put, Key: c.Namespace() + "defs/", Action: etcdfault.Fail, Err: errors.New(detail)})
 		id := checkHidden(t, srv.call("PUT", "api/jobs/echo", echoDef, auth), http.StatusInternalServerError, logs, detail, "rpc error", "larger than max")
 		if a := logs.FilterMessage("admin change").All(); len(a) != 1 || a[0].ContextMap()["request_id"] != id || a[0].ContextMap()["status"] != int64(500) {
 			t.Errorf("audit lines %v", a)
@@ -539,7 +539,7 @@ func TestServerErrorsHideDetail(t *testing.T) {
 		etcd := etcdtest.Start(t)
 		cli := etcdtest.Client(t, etcd)
 		c := newCluster(t)
-		s := c.start(c.nodeOn(cli, "n0"))
+		s := c.Start(c.NodeOn(cli, "n0"))
 		core, logs := observer.New(zap.InfoLevel)
 		h := admin.NewHandler(s, admin.WithAuthorizer(allow), admin.WithLogger(zap.New(core)))
 		admin.SetRequestTimeout(h, time.Second)
@@ -549,12 +549,12 @@ func TestServerErrorsHideDetail(t *testing.T) {
 		t.Cleanup(ts.Close)
 		srv := &server{t: t, base: ts.URL + "/cron/"}
 		srv.ok(200, "GET", "api/instances", "", nil, auth)
-		etcd.Close()
+		etcd.Stop()
 		for _, p := range []string{"api/instances", "api/jobs/report"} {
 			checkHidden(t, srv.call("GET", p, "", auth), http.StatusServiceUnavailable, logs, "", "deadline", "rpc error", "127.0.0.1", "connection")
 		}
 		// Back up, so that the scheduler stops cleanly.
-		if err := etcd.Members[0].Restart(); err != nil {
+		if err := etcd.Restart(); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -567,11 +567,11 @@ func TestServerErrorsHideDetail(t *testing.T) {
 func TestCodeJobs(t *testing.T) {
 	c := newCluster(t)
 	n0 := newReportNode(t, c)
-	n1 := c.node("n1")
+	n1 := c.Node("n1")
 	if err := n1.RegisterFunc("elsewhere", "@every 1h", func(context.Context) error { return nil }); err != nil {
 		t.Fatal(err)
 	}
-	c.start(n1)
+	c.Start(n1)
 	srv := serve(t, n0, admin.WithAuthorizer(allow))
 	waitFor(t, 10*time.Second, "n1's registration", func() bool {
 		var ins apiInstances

@@ -214,7 +214,8 @@ func checkTransport(rt http.RoundTripper) error {
 	if !ok {
 		return fmt.Errorf("with Allow, Client.Transport must be nil or an *http.Transport, not %T", rt)
 	}
-	if t.DialContext != nil || t.Dial != nil || t.DialTLSContext != nil || t.DialTLS != nil { // the deprecated fields too
+	//lint:ignore SA1019 the deprecated Dial and DialTLS would bypass the check too
+	if t.DialContext != nil || t.Dial != nil || t.DialTLSContext != nil || t.DialTLS != nil {
 		return errors.New("with Allow, Client.Transport must not have its own dial functions: they would bypass the address check")
 	}
 	return nil

@@ -30,6 +30,7 @@ func TestFunc(t *testing.T) {
 			name: "runtime panic",
 			f: func(context.Context) error {
 				var m map[string]int
+				//lint:ignore SA5000 the panic is the point of the test
 				m["x"] = 1
 				return nil
 			},

@@ -52,8 +52,8 @@ import (
 
 	"github.com/distcron/distcron"
 	"github.com/distcron/distcron/admin"
-	"github.com/distcron/distcron/internal/examplesinks"
-	"github.com/distcron/distcron/internal/exampleutil"
+	"github.com/distcron/distcron/examples/internal/examplesinks"
+	"github.com/distcron/distcron/examples/internal/exampleutil"
 	"github.com/distcron/distcron/logsink"
 	"github.com/distcron/distcron/metrics"
 )

@@ -34,8 +34,8 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/distcron/distcron"
-	"github.com/distcron/distcron/internal/examplesinks"
-	"github.com/distcron/distcron/internal/exampleutil"
+	"github.com/distcron/distcron/examples/internal/examplesinks"
+	"github.com/distcron/distcron/examples/internal/exampleutil"
 	"github.com/distcron/distcron/notify"
 )
 

@@ -24,7 +24,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/distcron/distcron"
-	"github.com/distcron/distcron/internal/exampleutil"
+	"github.com/distcron/distcron/examples/internal/exampleutil"
 	"github.com/distcron/distcron/logsink"
 )
 

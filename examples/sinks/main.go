@@ -44,8 +44,8 @@ import (
 	_ "modernc.org/sqlite" // database/sql driver "sqlite"
 
 	"github.com/distcron/distcron"
-	"github.com/distcron/distcron/internal/examplesinks"
-	"github.com/distcron/distcron/internal/exampleutil"
+	"github.com/distcron/distcron/examples/internal/examplesinks"
+	"github.com/distcron/distcron/examples/internal/exampleutil"
 	"github.com/distcron/distcron/logsink"
 	"github.com/distcron/distcron/logsink/mongosink"
 	"github.com/distcron/distcron/logsink/sqlsink"

@@ -11,12 +11,12 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -31,9 +31,15 @@ import (
 type Cluster struct {
 	dir     string
 	ownDir  bool
-	members []*exec.Cmd
-	urls    []string
-	stderr  []*syncBuffer
+	bin     string
+	members []*member
+}
+
+type member struct {
+	name, url string
+	args      []string
+	cmd       *exec.Cmd
+	stderr    *syncBuffer
 }
 
 // Start starts a single-node etcd for the test and stops it on cleanup.
@@ -61,7 +67,7 @@ func New(dir string, n int) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Cluster{dir: dir}
+	c := &Cluster{dir: dir, bin: bin}
 	if dir == "" {
 		if c.dir, err = os.MkdirTemp("", "distcron-etcd-"); err != nil {
 			return nil, err
@@ -76,74 +82,104 @@ func New(dir string, n int) (*Cluster, error) {
 	for i := range n {
 		initial = append(initial, fmt.Sprintf("m%d=http://127.0.0.1:%d", i, ports[2*i+1]))
 	}
-	ready := make(chan error, n)
 	for i := range n {
-		name := fmt.Sprintf("m%d", i)
-		url := fmt.Sprintf("http://127.0.0.1:%d", ports[2*i])
-		cmd := exec.Command(bin, "-name", name, "-dir", filepath.Join(c.dir, name),
-			"-client-url", url, "-peer-url", fmt.Sprintf("http://127.0.0.1:%d", ports[2*i+1]),
-			"-initial-cluster", strings.Join(initial, ","), "-log-level", "error")
-		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // never outlive the test
-		errs := &syncBuffer{}
-		cmd.Stderr = errs
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			c.Close()
-			return nil, err
-		}
-		if err := cmd.Start(); err != nil {
-			c.Close()
-			return nil, fmt.Errorf("etcdtest: start %s: %w", bin, err)
-		}
-		c.members, c.urls, c.stderr = append(c.members, cmd), append(c.urls, url), append(c.stderr, errs)
-		go func() {
-			sc := bufio.NewScanner(out)
-			for sc.Scan() {
-				if sc.Text() == "etcdmember "+name+" ready" {
-					ready <- nil
-					_, _ = bufio.NewReader(out).WriteTo(discard{})
-					return
-				}
-			}
-			ready <- fmt.Errorf("etcdtest: member %s exited before it was ready: %s", name, errs.String())
-		}()
+		m := &member{name: fmt.Sprintf("m%d", i), url: fmt.Sprintf("http://127.0.0.1:%d", ports[2*i])}
+		m.args = []string{"-name", m.name, "-dir", filepath.Join(c.dir, m.name),
+			"-client-url", m.url, "-peer-url", fmt.Sprintf("http://127.0.0.1:%d", ports[2*i+1]),
+			"-initial-cluster", strings.Join(initial, ","), "-log-level", "error"}
+		c.members = append(c.members, m)
 	}
-	timeout := time.After(60 * time.Second)
-	for range n {
-		select {
-		case err := <-ready:
-			if err != nil {
-				c.Close()
-				return nil, err
-			}
-		case <-timeout:
-			c.Close()
-			return nil, errors.New("etcdtest: members not ready within 60s")
-		}
+	if err := c.Restart(); err != nil {
+		c.Close()
+		return nil, err
 	}
 	return c, nil
 }
 
-// Endpoints returns the client URLs of all members.
-func (c *Cluster) Endpoints() []string { return slices.Clone(c.urls) }
-
-// Close stops every member (SIGTERM, then SIGKILL after 5s) and removes
-// the data directory New created.
-func (c *Cluster) Close() {
+// Restart starts every member that is not running, with its data and
+// ports, and waits until all serve.
+func (c *Cluster) Restart() error {
+	ready := make(chan error, len(c.members))
+	started := 0
 	for _, m := range c.members {
-		_ = m.Process.Signal(syscall.SIGTERM)
+		if m.cmd != nil {
+			continue
+		}
+		cmd := exec.Command(c.bin, m.args...)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // never outlive the test
+		m.stderr = &syncBuffer{}
+		cmd.Stderr = m.stderr
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			return err
+		}
+		if err := cmd.Start(); err != nil {
+			return fmt.Errorf("etcdtest: start %s: %w", c.bin, err)
+		}
+		m.cmd = cmd
+		started++
+		go func() {
+			sc := bufio.NewScanner(out)
+			for sc.Scan() {
+				if sc.Text() == "etcdmember "+m.name+" ready" {
+					ready <- nil
+					_, _ = io.Copy(io.Discard, out)
+					return
+				}
+			}
+			ready <- fmt.Errorf("etcdtest: member %s exited before it was ready: %s", m.name, m.stderr.String())
+		}()
+	}
+	timeout := time.After(60 * time.Second)
+	for range started {
+		select {
+		case err := <-ready:
+			if err != nil {
+				return err
+			}
+		case <-timeout:
+			return errors.New("etcdtest: members not ready within 60s")
+		}
+	}
+	return nil
+}
+
+// Endpoints returns the client URLs of all members.
+func (c *Cluster) Endpoints() []string {
+	var out []string
+	for _, m := range c.members {
+		out = append(out, m.url)
+	}
+	return out
+}
+
+// Stop stops every member (SIGTERM, then SIGKILL after 5s), keeping its
+// data and ports for Restart.
+func (c *Cluster) Stop() {
+	for _, m := range c.members {
+		if m.cmd != nil {
+			_ = m.cmd.Process.Signal(syscall.SIGTERM)
+		}
 	}
 	for _, m := range c.members {
+		if m.cmd == nil {
+			continue
+		}
 		done := make(chan struct{})
-		go func() { _ = m.Wait(); close(done) }()
+		go func() { _ = m.cmd.Wait(); close(done) }()
 		select {
 		case <-done:
 		case <-time.After(5 * time.Second):
-			_ = m.Process.Kill()
+			_ = m.cmd.Process.Kill()
 			<-done
 		}
+		m.cmd = nil
 	}
-	c.members = nil
+}
+
+// Close stops every member and removes the data directory New created.
+func (c *Cluster) Close() {
+	c.Stop()
 	if c.ownDir {
 		os.RemoveAll(c.dir)
 	}
@@ -180,7 +216,7 @@ func memberBinary() (string, error) {
 			built.err = errors.New("etcdtest: cannot locate the source tree")
 			return
 		}
-		root := filepath.Join(filepath.Dir(file), "..", "..")
+		module := filepath.Join(filepath.Dir(file), "..", "embedetcd")
 		dir := filepath.Join(os.TempDir(), "distcron-etcdtest")
 		if built.err = os.MkdirAll(dir, 0o755); built.err != nil {
 			return
@@ -191,11 +227,11 @@ func memberBinary() (string, error) {
 			return
 		}
 		tmp.Close()
-		cmd := exec.Command("go", "build", "-o", tmp.Name(), "github.com/distcron/distcron/internal/embedetcd/cmd/etcdmember")
-		cmd.Dir = root
+		cmd := exec.Command("go", "build", "-o", tmp.Name(), "./cmd/etcdmember")
+		cmd.Dir = module
 		if out, err := cmd.CombinedOutput(); err != nil {
 			os.Remove(tmp.Name())
-			built.err = fmt.Errorf("etcdtest: build etcdmember (the repository's go.work must be in use): %v\n%s", err, out)
+			built.err = fmt.Errorf("etcdtest: build etcdmember in %s: %v\n%s", module, err, out)
 			return
 		}
 		built.path = filepath.Join(dir, "etcdmember")
@@ -245,8 +281,3 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
-
-type discard struct{}
-
-func (discard) Write(p []byte) (int, error) { return len(p), nil }
-

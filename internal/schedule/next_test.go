@@ -46,20 +46,15 @@ func TestNextMatchesCronexpr(t *testing.T) {
 
 // randomSpec returns a random 7-field spec within cronexpr's correct subset.
 func randomSpec(r *rand.Rand) string {
-	domStar, dowStar := true, true
 	dom, dow := "*", "*"
 	switch r.IntN(4) {
 	case 0: // both '*'
 	case 1:
-		dom, domStar = randomField(r, 1, 31, nil, []string{"L", "LW", "15W", "1W", "31W"}), false
-		if strings.HasPrefix(dom, "*") {
-			domStar = true
-		}
+		dom = randomField(r, 1, 31, nil, []string{"L", "LW", "15W", "1W", "31W"})
 	case 2:
 		dow = randomField(r, 0, 6, []string{"SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"}, []string{"5L", "0L", "1#1", "5#5", "3#2", "FRI#3"})
-		dowStar = strings.HasPrefix(dow, "*")
 	case 3: // both restricted, neither starting with '*'
-		for domStar || dowStar {
+		for domStar, dowStar := true, true; domStar || dowStar; {
 			dom = randomField(r, 1, 31, nil, []string{"L", "LW", "10W"})
 			dow = randomField(r, 0, 6, []string{"SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"}, []string{"5L", "2#4"})
 			domStar, dowStar = strings.HasPrefix(dom, "*"), strings.HasPrefix(dow, "*")

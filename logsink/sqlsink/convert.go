@@ -47,10 +47,6 @@ func cleanName(s string, max int) string { return clip.Name(clip.Valid(s, true),
 // (tail) or its start.
 func cleanText(s string, tail bool) string { return clip.Text(clip.Valid(s, true), tail, MaxTextBytes) }
 
-// validText replaces invalid UTF-8 and NUL bytes (PostgreSQL refuses both
-// in text) with U+FFFD.
-func validText(s string) string { return clip.Valid(s, true) }
-
 // cleanID applies to an identity what Write applies to a record's.
 func cleanID(id logsink.RecordID) logsink.RecordID {
 	id.Job = cleanName(id.Job, MaxNameLen)

@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/distcron/distcron/internal/chaos/check"
-	"github.com/distcron/distcron/internal/chaos/harness"
+	"github.com/distcron/distcron/tests/chaos/check"
+	"github.com/distcron/distcron/tests/chaos/harness"
 )
 
 // nodeBin is examples/node and memberBin the etcdmember command, built
@@ -143,7 +143,7 @@ func failIfFailed(t *testing.T, rep *check.Report, cfg harness.Config, kinds str
 	if !rep.Failed() {
 		return
 	}
-	rerun := fmt.Sprintf("go run ./internal/chaos -seed %d -duration %v", cfg.Seed, cfg.Duration)
+	rerun := fmt.Sprintf("go run ./tests/chaos -seed %d -duration %v", cfg.Seed, cfg.Duration)
 	if kinds != "" {
 		rerun += " -faults " + kinds
 	}

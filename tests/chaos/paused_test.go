@@ -17,8 +17,8 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
-	"github.com/distcron/distcron/internal/chaos/check"
-	"github.com/distcron/distcron/internal/chaos/harness"
+	"github.com/distcron/distcron/tests/chaos/check"
+	"github.com/distcron/distcron/tests/chaos/harness"
 	"github.com/distcron/distcron/internal/etcdtest"
 )
 

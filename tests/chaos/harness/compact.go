@@ -9,7 +9,7 @@ import (
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
-	"github.com/distcron/distcron/internal/chaos/check"
+	"github.com/distcron/distcron/tests/chaos/check"
 )
 
 // compactDrill compacts etcd to its current revision right around two

@@ -5,7 +5,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/distcron/distcron/internal/chaos/check"
+	"github.com/distcron/distcron/tests/chaos/check"
 )
 
 // inject carries out one planned fault and logs it.

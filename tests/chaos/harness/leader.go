@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/distcron/distcron/internal/chaos/check"
+	"github.com/distcron/distcron/tests/chaos/check"
 )
 
 // leaderDrill kills the leader while it records lost runs. A node other

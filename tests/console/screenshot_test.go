@@ -1,4 +1,4 @@
-package admin_test
+package console_test
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 
 	"github.com/distcron/distcron"
 	"github.com/distcron/distcron/admin"
+	"github.com/distcron/distcron/internal/admintest"
 	"github.com/distcron/distcron/logsink"
 )
 
@@ -28,7 +29,6 @@ type demoJob struct {
 	every      time.Duration // how often it ran over the last day
 	fail       float64       // share of failed runs
 	timeout    float64       // share of timed-out runs
-	lost       int           // lost runs
 	error      string
 }
 
@@ -47,11 +47,11 @@ var demoJobs = []demoJob{
 // docs/console.png for the README.
 func TestConsoleScreenshot(t *testing.T) {
 	chromiumPath(t)
-	c := newCluster(t)
+	c := admintest.NewCluster(t)
 	started := make(chan struct{}, 1)
 	var nodes []*distcron.Scheduler
 	for _, id := range []string{"api-1", "api-2", "worker-1"} {
-		s := c.node(id, distcron.WithRemoteShell(true))
+		s := c.Node(id, distcron.WithRemoteShell(true))
 		for _, j := range demoJobs {
 			fn := func(context.Context) error { return nil }
 			if j.name == "search-reindex" {
@@ -68,7 +68,7 @@ func TestConsoleScreenshot(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		nodes = append(nodes, c.start(s))
+		nodes = append(nodes, c.Start(s))
 	}
 	ctx := context.Background()
 	for _, d := range []distcron.Definition{
@@ -86,8 +86,8 @@ func TestConsoleScreenshot(t *testing.T) {
 	<-started
 	t.Cleanup(func() { _ = nodes[0].Kill(context.Background(), "search-reindex") })
 
-	srv := serve(t, nodes[0], admin.WithAuthorizer(func(*http.Request) error { return nil }), admin.WithHistory(c.history))
-	b := startBrowser(t, srv.base, 1360, 940, 1.5)
+	base := admintest.Serve(t, nodes[0], admin.WithAuthorizer(func(*http.Request) error { return nil }), admin.WithHistory(c.History))
+	b := startBrowser(t, base, 1360, 940, 1.5)
 	b.open("#/")
 	b.until("the dashboard", `document.querySelectorAll('tr[data-job]').length === 8 && document.querySelectorAll('.stat').length === 6 && /running/.test(document.querySelector('tr[data-job="search-reindex"]').textContent)`)
 	path := b.shot("console")
@@ -103,10 +103,10 @@ func TestConsoleScreenshot(t *testing.T) {
 	b.until("the HTTP form", `document.querySelector('#f-url').offsetParent !== null && document.querySelector('#f-command').offsetParent === null && /hooks.example.com/.test(document.querySelector('#f-preview').textContent)`)
 	b.shot("define-http")
 	// Empty states of a read-only console without history.
-	empty := newCluster(t)
-	lone := empty.start(empty.node("solo"))
-	bare := serve(t, lone)
-	b.do("open the bare console", chromedp.Navigate(bare.base))
+	empty := admintest.NewCluster(t)
+	lone := empty.Start(empty.Node("solo"))
+	bare := admintest.Serve(t, lone)
+	b.do("open the bare console", chromedp.Navigate(bare))
 	b.until("the empty dashboard", `document.body.dataset.route === '#/' && document.querySelector('#mode:not([hidden])') && /No jobs yet/.test(document.body.textContent) && /history is not configured/.test(document.body.textContent)`)
 	b.shot("empty-dashboard")
 	b.open("#/runs")
@@ -114,7 +114,7 @@ func TestConsoleScreenshot(t *testing.T) {
 	b.open("#/new")
 	b.until("a disabled form", `document.querySelector('#f-submit').disabled && /Read-only/.test(document.querySelector('#define-form').textContent)`)
 	b.shot("empty-define-readonly")
-	b.do("back to the demo", chromedp.Navigate(srv.base+"#/jobs"))
+	b.do("back to the demo", chromedp.Navigate(base+"#/jobs"))
 	b.until("the jobs", `document.body.dataset.route === '#/jobs' && document.querySelectorAll('tr[data-job]').length === 8`)
 
 	if _, err := chromedp.Call(b.ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
@@ -139,7 +139,7 @@ func TestConsoleScreenshot(t *testing.T) {
 }
 
 // seedHistory writes a made-up last day of runs of the demo jobs.
-func seedHistory(t *testing.T, c *cluster, nodes []*distcron.Scheduler) {
+func seedHistory(t *testing.T, c *admintest.Cluster, nodes []*distcron.Scheduler) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	now := time.Now().UTC()
 	var recs []logsink.Record
@@ -174,7 +174,7 @@ func seedHistory(t *testing.T, c *cluster, nodes []*distcron.Scheduler) {
 		}
 		recs = append(recs, r)
 	}
-	if err := c.history.Write(context.Background(), recs); err != nil {
+	if err := c.History.Write(context.Background(), recs); err != nil {
 		t.Fatal(err)
 	}
 	if len(recs) == 0 {

@@ -30,7 +30,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
-	"github.com/distcron/distcron/internal/chaos/check"
+	"github.com/distcron/distcron/tests/chaos/check"
 )
 
 // Library parameters the checker's rules depend on. They are the library's
@@ -165,10 +165,10 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	h.scratch = scratch
-	if h.bin, err = h.binary(ctx, cfg.NodeBin, "./examples/node"); err != nil {
+	if h.bin, err = h.binary(ctx, cfg.NodeBin, "github.com/distcron/distcron/examples/node"); err != nil {
 		return err
 	}
-	memberBin, err := h.binary(ctx, cfg.MemberBin, "./internal/embedetcd/cmd/etcdmember")
+	memberBin, err := h.binary(ctx, cfg.MemberBin, "github.com/distcron/distcron/internal/embedetcd/cmd/etcdmember")
 	if err != nil {
 		return err
 	}
@@ -750,7 +750,7 @@ func (h *harness) binary(ctx context.Context, bin, pkg string) (string, error) {
 	return build(ctx, h.scratch, pkg)
 }
 
-// build builds the main package pkg of the module ("./examples/node")
+// build builds the main package pkg of the module ("github.com/distcron/distcron/examples/node")
 // into dir and returns the binary's path.
 func build(ctx context.Context, dir, pkg string) (string, error) {
 	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()

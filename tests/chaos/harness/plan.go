@@ -7,7 +7,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/distcron/distcron/internal/chaos/check"
+	"github.com/distcron/distcron/tests/chaos/check"
 )
 
 // Step is one planned fault.

@@ -11,7 +11,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
-	"github.com/distcron/distcron/internal/chaos/check"
+	"github.com/distcron/distcron/tests/chaos/check"
 )
 
 // runningValue is the part of a running key's value (the library's

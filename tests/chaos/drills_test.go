@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/distcron/distcron/internal/chaos/check"
+	"github.com/distcron/distcron/tests/chaos/check"
 )
 
 // TestChaosDrills is the CI run of the drills, on a cluster of its own

@@ -24,7 +24,7 @@ func TestEtcdMemberProcesses(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	bin, err := build(ctx, t.TempDir(), "./internal/embedetcd/cmd/etcdmember")
+	bin, err := build(ctx, t.TempDir(), "github.com/distcron/distcron/internal/embedetcd/cmd/etcdmember")
 	if err != nil {
 		t.Fatal(err)
 	}

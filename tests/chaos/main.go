@@ -11,10 +11,10 @@
 // lost once, no Forbid overlap, every stop in its budget and without a
 // panic.
 //
-//	go run ./internal/chaos -duration 10m -seed 1
-//	go run ./internal/chaos -faults leader,compact,forbid,stop -duration 1m   # the drills only
-//	go run ./internal/chaos -check /tmp/distcron-chaos-1-...   # check a kept run again
-//	go run ./internal/chaos -plan -seed 7                       # print the fault plan only
+//	go run ./tests/chaos -duration 10m -seed 1
+//	go run ./tests/chaos -faults leader,compact,forbid,stop -duration 1m   # the drills only
+//	go run ./tests/chaos -check /tmp/distcron-chaos-1-...   # check a kept run again
+//	go run ./tests/chaos -plan -seed 7                       # print the fault plan only
 //
 // The run directory (-dir, default a new temporary directory, kept) holds
 // run.json, faults.jsonl, nodes.jsonl, claims.jsonl, notifications.jsonl
@@ -39,8 +39,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/distcron/distcron/internal/chaos/check"
-	"github.com/distcron/distcron/internal/chaos/harness"
+	"github.com/distcron/distcron/tests/chaos/check"
+	"github.com/distcron/distcron/tests/chaos/harness"
 )
 
 func main() {

@@ -4,7 +4,7 @@
 // lateness percentiles (scheduled instant to job start), duplicates (must be
 // 0), missed ticks, claim transactions, goroutines and heap.
 //
-//	go run ./internal/bench -instances 3 -jobs 1000 -every 1s -duration 20s [-spread] [-procs]
+//	go run ./tests/bench -instances 3 -jobs 1000 -every 1s -duration 20s [-spread] [-procs]
 //
 // By default the instances and etcd share this process. With -procs each
 // instance runs in a process of its own (etcd stays in the parent), as

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/distcron/distcron/internal/chaos/check"
+	"github.com/distcron/distcron/tests/chaos/check"
 )
 
 func TestPlanIsDeterministicAndCoversEveryKind(t *testing.T) {

@@ -1,4 +1,4 @@
-package admin_test
+package console_test
 
 import (
 	"context"
@@ -16,6 +16,7 @@ import (
 
 	"github.com/distcron/distcron"
 	"github.com/distcron/distcron/admin"
+	"github.com/distcron/distcron/internal/admintest"
 	"github.com/distcron/distcron/logsink"
 )
 
@@ -229,17 +230,17 @@ func (b *browser) checkConsole() {
 // artifact directory (go test -run TestBrowser -artifacts ./admin).
 func TestBrowser(t *testing.T) {
 	chromiumPath(t) // skip or fail early
-	c := newCluster(t)
+	c := admintest.NewCluster(t)
 	var nodes []*distcron.Scheduler
 	for i := range 3 {
-		s := c.node(fmt.Sprintf("node-%d", i+1), distcron.WithRemoteShell(true))
+		s := c.Node(fmt.Sprintf("node-%d", i+1), distcron.WithRemoteShell(true))
 		if err := s.RegisterFunc("report", "0 7 * * MON-FRI", func(context.Context) error { return nil }); err != nil {
 			t.Fatal(err)
 		}
-		nodes = append(nodes, c.start(s))
+		nodes = append(nodes, c.Start(s))
 	}
-	srv := serve(t, nodes[1], admin.WithAuthorizer(allow), admin.WithHistory(c.history))
-	b := startBrowser(t, srv.base, 1360, 900, 1)
+	base := admintest.Serve(t, nodes[1], admin.WithAuthorizer(admintest.Allow), admin.WithHistory(c.History))
+	b := startBrowser(t, base, 1360, 900, 1)
 	t.Logf("screenshots in %s", b.dir)
 
 	// Without a token the console shows nothing but a sign-in prompt.
@@ -278,7 +279,7 @@ func TestBrowser(t *testing.T) {
 	b.open("#/jobs")
 	b.click("pause hello", `button[data-action="pause"][data-job="hello"]`)
 	b.until("hello paused", `document.querySelector('tr[data-job="hello"][data-paused="true"] button[data-action="resume"]')`)
-	waitFor(t, 5*time.Second, "hello paused on every instance", func() bool {
+	admintest.WaitFor(t, 5*time.Second, "hello paused on every instance", func() bool {
 		for _, s := range nodes {
 			if info, _ := s.JobInfo("hello"); !info.Paused {
 				return false
@@ -295,7 +296,7 @@ func TestBrowser(t *testing.T) {
 	resumedAt := time.Now()
 	b.click("resume hello", `button[data-action="resume"][data-job="hello"]`)
 	b.until("hello resumed", `document.querySelector('tr[data-job="hello"][data-paused="false"] button[data-action="pause"]')`)
-	waitFor(t, 5*time.Second, "hello resumed on every instance", func() bool {
+	admintest.WaitFor(t, 5*time.Second, "hello resumed on every instance", func() bool {
 		for _, s := range nodes {
 			if info, _ := s.JobInfo("hello"); info.Paused {
 				return false
@@ -306,7 +307,7 @@ func TestBrowser(t *testing.T) {
 	b.click("run hello now", `button[data-action="trigger"][data-job="hello"]`)
 	b.open("#/runs?job=hello")
 	b.until("the manual run", `document.querySelector('tr[data-job="hello"][data-trigger="manual"]')`)
-	for _, r := range c.history.Records() {
+	for _, r := range c.History.Records() {
 		if r.Job == "hello" && r.Trigger == logsink.TriggerSchedule && r.Tick.After(pausedAt) && r.Tick.Before(resumedAt) {
 			t.Errorf("scheduled run of a paused job: %+v", r)
 		}
@@ -326,7 +327,7 @@ func TestBrowser(t *testing.T) {
 	b.click("kill sleeper", `button[data-action="kill"][data-job="sleeper"]`)
 	b.until("the killed run", `document.querySelector('tr[data-job="sleeper"][data-status="killed"]')`)
 	var killed []logsink.Record
-	for _, r := range c.history.Records() {
+	for _, r := range c.History.Records() {
 		if r.Job == "sleeper" {
 			killed = append(killed, r)
 		}
@@ -344,7 +345,7 @@ func TestBrowser(t *testing.T) {
 	b.typeInto("#f-schedule", "@monthly")
 	b.click("save", "#f-submit")
 	b.until("the new schedule", `location.hash === '#/jobs/sleeper' && /@monthly/.test(document.querySelector('dl.kv').textContent)`)
-	waitFor(t, 5*time.Second, "the new schedule everywhere", func() bool {
+	admintest.WaitFor(t, 5*time.Second, "the new schedule everywhere", func() bool {
 		for _, s := range nodes {
 			if info, _ := s.JobInfo("sleeper"); info.Schedule != "@monthly" {
 				return false
@@ -358,7 +359,7 @@ func TestBrowser(t *testing.T) {
 	b.until("delete armed", `document.querySelector('button[data-action="delete"].confirm')`)
 	b.click("confirm delete", `button[data-action="delete"].confirm`)
 	b.until("back to the jobs", `location.hash === '#/jobs' && document.querySelector('tr[data-job="hello"]') && !document.querySelector('tr[data-job="sleeper"]')`)
-	waitFor(t, 5*time.Second, "sleeper gone everywhere", func() bool {
+	admintest.WaitFor(t, 5*time.Second, "sleeper gone everywhere", func() bool {
 		for _, s := range nodes {
 			if _, ok := s.JobInfo("sleeper"); ok {
 				return false
@@ -387,20 +388,20 @@ func TestBrowser(t *testing.T) {
 // registered in code is refused without suggesting to overwrite it.
 func TestBrowserSecurity(t *testing.T) {
 	chromiumPath(t)
-	c := newCluster(t)
-	n := c.node("node-1")
+	c := admintest.NewCluster(t)
+	n := c.Node("node-1")
 	if err := n.RegisterFunc("report", "0 7 * * MON-FRI", func(context.Context) error { return nil }); err != nil {
 		t.Fatal(err)
 	}
-	c.start(n)
+	c.Start(n)
 	const secret = "Bearer topsecret-in-the-browser"
 	hook := distcron.Definition{Name: "hook", Kind: "http", Schedule: "@yearly",
 		HTTP: &distcron.HTTPSpec{URL: "https://hooks.example.com/report", Headers: map[string]string{"Authorization": secret}}}
 	if err := n.Define(context.Background(), hook); err != nil {
 		t.Fatal(err)
 	}
-	srv := serve(t, n, admin.WithAuthorizer(allow), admin.WithHistory(c.history))
-	b := startBrowser(t, srv.base+"#/jobs/hook", 1360, 900, 1)
+	base := admintest.Serve(t, n, admin.WithAuthorizer(admintest.Allow), admin.WithHistory(c.History))
+	b := startBrowser(t, base+"#/jobs/hook", 1360, 900, 1)
 
 	b.until("the sign-in prompt", `document.querySelector('#locked') && !document.querySelector('#banner').hidden && /Sign in/.test(document.querySelector('#banner').textContent)`)
 	b.until("nothing of the cluster", `!/hook|report|node-1|hooks.example/.test(document.querySelector('#main').textContent)`)

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/distcron/distcron/internal/chaos/check"
+	"github.com/distcron/distcron/tests/chaos/check"
 )
 
 // etcdFault injects a member or quorum fault, abruptly: the member

@@ -6,7 +6,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/distcron/distcron/internal/chaos/check"
+	"github.com/distcron/distcron/tests/chaos/check"
 )
 
 // stopDrill stops a node gracefully (SIGTERM) while it has stubborn runs
