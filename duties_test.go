@@ -10,18 +10,6 @@ import (
 	"github.com/distcron/distcron/logsink"
 )
 
-// happensWithin reports whether cond holds at some point within d. It is
-// for "nothing more happens" windows: the caller fails if it returns true.
-func happensWithin(d time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
-		if cond() {
-			return true
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return cond()
-}
 
 // Issue 9, defect 2: a leader change must not replay lost runs its
 // predecessor already handled. Worker X crashes while running a RerunLost

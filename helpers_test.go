@@ -53,6 +53,19 @@ func (c *collector) records() []logsink.Record {
 	return slices.Clone(c.recs)
 }
 
+// happensWithin reports whether cond holds at some point within d. It is
+// for "nothing more happens" windows: the caller fails if it returns true.
+func happensWithin(d time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		if cond() {
+			return true
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return cond()
+}
+
 // waitFor polls cond until it holds or the deadline passes.
 func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
