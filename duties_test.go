@@ -10,7 +10,6 @@ import (
 	"github.com/distcron/distcron/logsink"
 )
 
-
 // Issue 9, defect 2: a leader change must not replay lost runs its
 // predecessor already handled. Worker X crashes while running a RerunLost
 // job; the leader records the run lost once and re-runs it (attempt 2) on
