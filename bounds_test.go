@@ -46,7 +46,7 @@ func TestKillsShareOneLease(t *testing.T) {
 // 11 minutes ahead, so the request is past its 10-minute expiry at once.
 func TestUntakenRequestExpiresWithARecord(t *testing.T) {
 	tc := newTestCluster(t)
-	leader, _ := tc.newScheduler("leader", WithClock(SkewedClock(11*time.Minute)), WithClaimRetention(20*time.Second))
+	leader, _ := tc.newScheduler("leader", WithClock(skewedClock{11 * time.Minute}), WithClaimRetention(20*time.Second))
 	tc.start(leader)
 	waitFor(t, 10*time.Second, "leadership", leader.IsLeader)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

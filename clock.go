@@ -17,14 +17,13 @@ type Timer interface {
 	Stop() bool
 }
 
-// SystemClock returns the machine's clock. It is the default.
-func SystemClock() Clock { return SkewedClock(0) }
+// SystemClock returns the machine's clock. It is the default. Package
+// distcrontest has clocks for tests: one the test steps, one that runs
+// ahead or behind.
+func SystemClock() Clock { return skewedClock{} }
 
-// SkewedClock returns the machine's clock shifted by offset: a positive
-// offset makes the instance believe it is later than it is. It exists to
-// simulate clock skew in tests and drills.
-func SkewedClock(offset time.Duration) Clock { return skewedClock{offset} }
-
+// skewedClock is the machine's clock shifted by offset (zero for
+// SystemClock; the package's tests skew it).
 type skewedClock struct{ offset time.Duration }
 
 func (c skewedClock) Now() time.Time {

@@ -183,7 +183,7 @@ func TestMisfireRunOnceCatchesUpAJobWhosePeriodExceedsTheRetention(t *testing.T)
 	// them), so that the first tick falls 2.5s from now.
 	now := time.Now()
 	offset := now.Truncate(period).Add(period).Sub(now.Add(2500 * time.Millisecond))
-	opts = append(opts, WithClock(SkewedClock(offset)))
+	opts = append(opts, WithClock(skewedClock{offset}))
 	register := func(s *Scheduler) {
 		if err := s.RegisterFunc("daily", fmt.Sprintf("@every %v", period), func(context.Context) error { return nil },
 			Misfire(MisfireRunOnce, 7*time.Second)); err != nil {

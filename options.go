@@ -150,8 +150,9 @@ func WithClaimLead(d time.Duration) Option { return func(c *config) { c.claimLea
 // are skipped: a backlog is never replayed. Default 5s.
 func WithMisfireGrace(d time.Duration) Option { return func(c *config) { c.misfireGrace = d } }
 
-// WithClock replaces the clock, for tests and skew drills (see
-// SkewedClock). Default SystemClock().
+// WithClock replaces the clock, for tests and skew drills (package
+// distcrontest has a clock the test steps and a skewed one). Default
+// SystemClock().
 func WithClock(clk Clock) Option { return func(c *config) { c.clock = clk } }
 
 // WithRemoteShell lets this instance run shell jobs defined remotely (in

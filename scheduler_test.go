@@ -36,7 +36,7 @@ func registerNoop(t *testing.T, s *Scheduler, names []string, spec string) {
 func runCluster(t *testing.T, tc *testCluster, jobs []string, spec string, skews []time.Duration, d time.Duration) (time.Time, time.Time) {
 	var ss []*Scheduler
 	for i, skew := range skews {
-		s, _ := tc.newScheduler(fmt.Sprintf("n%d", i), WithClock(SkewedClock(skew)))
+		s, _ := tc.newScheduler(fmt.Sprintf("n%d", i), WithClock(skewedClock{skew}))
 		registerNoop(t, s, jobs, spec)
 		tc.start(s)
 		ss = append(ss, s)

@@ -5,6 +5,7 @@ go 1.26.0
 require (
 	github.com/FerretDB/FerretDB v1.24.0
 	github.com/distcron/distcron v0.0.0-00010101000000-000000000000
+	github.com/distcron/distcron/distcrontest v0.0.0-00010101000000-000000000000
 	github.com/distcron/distcron/internal/embedetcd v0.0.0-00010101000000-000000000000
 	github.com/go-sql-driver/mysql v1.10.1
 	github.com/jackc/pgx/v5 v5.12.0
@@ -103,5 +104,6 @@ require (
 
 replace (
 	github.com/distcron/distcron => ../
+	github.com/distcron/distcron/distcrontest => ../distcrontest
 	github.com/distcron/distcron/internal/embedetcd => ../internal/embedetcd
 )

@@ -34,6 +34,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/distcron/distcron"
+	"github.com/distcron/distcron/distcrontest"
 	"github.com/distcron/distcron/examples/internal/examplesinks"
 	"github.com/distcron/distcron/examples/internal/exampleutil"
 	"github.com/distcron/distcron/notify"
@@ -140,7 +141,7 @@ func run(f flags, log *zap.Logger) error {
 		distcron.WithNamespace(f.ns), distcron.WithLogger(log),
 		distcron.WithSinks(sink),
 		distcron.WithSessionTTL(f.ttl), distcron.WithMaxConcurrentRuns(f.maxConcurrent),
-		distcron.WithClock(distcron.SkewedClock(f.skew)),
+		distcron.WithClock(distcrontest.SkewedClock(f.skew)),
 	}
 	if f.id != "" {
 		opts = append(opts, distcron.WithInstanceID(f.id))
