@@ -121,12 +121,7 @@ func WithBackoff(initial, max time.Duration) PipelineOption {
 // the field "sink". The default prints warnings and errors (write failures,
 // drops) to standard error; nil means the default; zap.NewNop() quiets it.
 func WithLogger(l *zap.Logger) PipelineOption {
-	return func(c *pipelineConfig) {
-		if l == nil {
-			l = stderrlog.New()
-		}
-		c.logger = l
-	}
+	return func(c *pipelineConfig) { c.logger = stderrlog.Or(l) }
 }
 
 // WithWriteTimeout bounds each Write call: its context is cancelled after d

@@ -21,3 +21,11 @@ func to(w zapcore.WriteSyncer) *zap.Logger {
 	enc.EncodeTime = zapcore.ISO8601TimeEncoder
 	return zap.New(zapcore.NewCore(zapcore.NewConsoleEncoder(enc), w, zapcore.WarnLevel))
 }
+
+// Or returns l, or New() when l is nil: what a WithLogger option applies.
+func Or(l *zap.Logger) *zap.Logger {
+	if l == nil {
+		return New()
+	}
+	return l
+}

@@ -13,6 +13,8 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.uber.org/zap"
 
+	"github.com/distcron/distcron/internal/retention"
+	"github.com/distcron/distcron/internal/stderrlog"
 	"github.com/distcron/distcron/logsink"
 )
 
@@ -24,11 +26,6 @@ const (
 	IndexInstance = "distcron_instance" // instance, tick_ns
 	IndexStarted  = "distcron_started"  // started
 	IndexTTL      = "distcron_ttl"      // tick, expireAfterSeconds (with WithRetention)
-)
-
-const (
-	pruneBudget      = time.Second
-	maxPruneInterval = 10 * time.Minute
 )
 
 // Server error codes the sink handles.
@@ -65,16 +62,10 @@ func WithRetention(d time.Duration) Option { return func(c *config) { c.retentio
 func WithCreateIndexes(create bool) Option { return func(c *config) { c.create = create } }
 
 // WithLogger sets the logger for what the sink cannot return as an error:
-// pruning failures and a missing TTL index feature. Default zap.NewNop();
-// nil means the default. The sink logs under the name "mongosink".
-func WithLogger(l *zap.Logger) Option {
-	return func(c *config) {
-		if l == nil {
-			l = zap.NewNop()
-		}
-		c.log = l
-	}
-}
+// pruning failures and a missing TTL index feature. The default prints
+// warnings and errors to standard error; nil means the default;
+// zap.NewNop() quiets it. The sink logs under the name "mongosink".
+func WithLogger(l *zap.Logger) Option { return func(c *config) { c.log = stderrlog.Or(l) } }
 
 // Sink stores run records as documents of a MongoDB collection and answers
 // history queries. It works with MongoDB 4.2 or later and with servers
@@ -97,8 +88,7 @@ type Sink struct {
 	mu        sync.Mutex
 	ready     bool // indexes created (or creation off)
 	selfPrune bool // retention without a TTL index
-	nextPrune time.Time
-	pruning   bool
+	pruner    retention.Pruner
 }
 
 var (
@@ -114,19 +104,21 @@ func New(coll *mongo.Collection, opts ...Option) (*Sink, error) {
 	if coll == nil {
 		return nil, fmt.Errorf("%w: nil *mongo.Collection", ErrInvalidOption)
 	}
-	cfg := config{create: true, log: zap.NewNop()}
+	cfg := config{create: true, log: stderrlog.New()}
 	for _, o := range opts {
 		o(&cfg)
 	}
 	if cfg.retention < 0 || cfg.retention > 0 && cfg.retention < time.Second {
 		return nil, fmt.Errorf("%w: retention %v, want 0 or at least 1s", ErrInvalidOption, cfg.retention)
 	}
-	return &Sink{
+	s := &Sink{
 		coll:  coll,
 		cfg:   cfg,
 		log:   cfg.log.Named("mongosink").With(zap.String("collection", coll.Database().Name()+"."+coll.Name())),
 		ready: !cfg.create,
-	}, nil
+	}
+	s.pruner.Retention, s.pruner.Log, s.pruner.Prune = cfg.retention, s.log, s.prune
+	return s, nil
 }
 
 // CreateIndexes creates the sink's indexes that do not exist yet (it lists
@@ -307,31 +299,15 @@ func onlyDuplicates(err error) bool {
 	return true
 }
 
+// autoPrune prunes after a write when the sink deletes expired records
+// itself (no TTL index).
 func (s *Sink) autoPrune(ctx context.Context) {
-	now := time.Now()
 	s.mu.Lock()
-	if !s.selfPrune || s.pruning || now.Before(s.nextPrune) {
-		s.mu.Unlock()
-		return
-	}
-	s.pruning = true
+	self := s.selfPrune
 	s.mu.Unlock()
-	pctx, cancel := context.WithTimeout(ctx, pruneBudget)
-	defer cancel()
-	n, err := s.prune(pctx, now.Add(-s.cfg.retention))
-	next := now.Add(min(s.cfg.retention/10, maxPruneInterval))
-	if err != nil {
-		s.log.Warn("deleting expired run records failed", zap.Error(err))
-		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
-			next = time.Time{}
-		}
-	} else if n > 0 {
-		s.log.Debug("deleted expired run records", zap.Int64("deleted", n))
+	if self {
+		s.pruner.AfterWrite(ctx)
 	}
-	s.mu.Lock()
-	s.pruning = false
-	s.nextPrune = next
-	s.mu.Unlock()
 }
 
 // Prune deletes the records whose Tick is before before, with one

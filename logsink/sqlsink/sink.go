@@ -3,7 +3,6 @@ package sqlsink
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"regexp"
 	"slices"
@@ -12,6 +11,8 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/distcron/distcron/internal/retention"
+	"github.com/distcron/distcron/internal/stderrlog"
 	"github.com/distcron/distcron/logsink"
 )
 
@@ -28,10 +29,6 @@ const (
 	maxStatementBytes = 4 << 20
 	// pruneChunk is the most rows one DELETE removes.
 	pruneChunk = 5000
-	// pruneBudget bounds the time Write spends pruning after a commit.
-	pruneBudget = time.Second
-	// maxPruneInterval is the longest pause between two prunes.
-	maxPruneInterval = 10 * time.Minute
 )
 
 var tableName = regexp.MustCompile(`^([A-Za-z_][A-Za-z0-9_]{0,62}\.)?[A-Za-z_][A-Za-z0-9_]{0,39}$`)
@@ -67,16 +64,10 @@ func WithRetention(d time.Duration) Option { return func(c *config) { c.retentio
 func WithCreateTable(create bool) Option { return func(c *config) { c.create = create } }
 
 // WithLogger sets the logger for what the sink cannot return as an error:
-// pruning failures. Default zap.NewNop(); nil means the default. The sink
-// logs under the name "sqlsink".
-func WithLogger(l *zap.Logger) Option {
-	return func(c *config) {
-		if l == nil {
-			l = zap.NewNop()
-		}
-		c.log = l
-	}
-}
+// pruning failures. The default prints warnings and errors to standard
+// error; nil means the default; zap.NewNop() quiets it. The sink logs
+// under the name "sqlsink".
+func WithLogger(l *zap.Logger) Option { return func(c *config) { c.log = stderrlog.Or(l) } }
 
 // Sink stores run records in a SQL table and answers history queries.
 //
@@ -93,10 +84,9 @@ type Sink struct {
 	cfg config
 	log *zap.Logger
 
-	mu        sync.Mutex
-	ready     bool      // the schema was created (or creation is off)
-	nextPrune time.Time // zero: prune on the next write
-	pruning   bool
+	mu     sync.Mutex
+	ready  bool // the schema was created (or creation is off)
+	pruner retention.Pruner
 }
 
 var (
@@ -116,7 +106,7 @@ func New(db *sql.DB, d Dialect, opts ...Option) (*Sink, error) {
 	if !d.valid() {
 		return nil, fmt.Errorf("%w: dialect %q, want %q, %q or %q", ErrInvalidOption, d, Postgres, MySQL, SQLite)
 	}
-	cfg := config{table: DefaultTable, create: true, log: zap.NewNop()}
+	cfg := config{table: DefaultTable, create: true, log: stderrlog.New()}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -126,13 +116,15 @@ func New(db *sql.DB, d Dialect, opts ...Option) (*Sink, error) {
 	if cfg.retention < 0 {
 		return nil, fmt.Errorf("%w: retention %v, want >= 0", ErrInvalidOption, cfg.retention)
 	}
-	return &Sink{
+	s := &Sink{
 		db:    db,
 		d:     d,
 		cfg:   cfg,
 		log:   cfg.log.Named("sqlsink").With(zap.String("table", cfg.table)),
 		ready: !cfg.create,
-	}, nil
+	}
+	s.pruner.Retention, s.pruner.Log, s.pruner.Prune = cfg.retention, s.log, s.prune
+	return s, nil
 }
 
 // Table returns the (possibly schema-qualified) table name.
@@ -263,36 +255,8 @@ func clipped(batch []logsink.Record) []logsink.Record {
 	return out
 }
 
-// autoPrune prunes if it is due, within pruneBudget, and logs failures.
-func (s *Sink) autoPrune(ctx context.Context) {
-	now := time.Now()
-	s.mu.Lock()
-	if s.pruning || now.Before(s.nextPrune) {
-		s.mu.Unlock()
-		return
-	}
-	s.pruning = true
-	s.mu.Unlock()
-
-	pctx, cancel := context.WithTimeout(ctx, pruneBudget)
-	defer cancel()
-	n, err := s.prune(pctx, now.Add(-s.cfg.retention))
-	next := now.Add(min(s.cfg.retention/10, maxPruneInterval))
-	switch {
-	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
-		next = time.Time{} // out of budget: go on with the next write
-		err = nil
-	case err != nil:
-		s.log.Warn("pruning old run records failed", zap.Error(err), zap.Int64("deleted", n))
-	}
-	if n > 0 {
-		s.log.Debug("pruned old run records", zap.Int64("deleted", n))
-	}
-	s.mu.Lock()
-	s.pruning = false
-	s.nextPrune = next
-	s.mu.Unlock()
-}
+// autoPrune prunes after a commit, when due (see retention.Pruner).
+func (s *Sink) autoPrune(ctx context.Context) { s.pruner.AfterWrite(ctx) }
 
 // Prune deletes the records whose Tick is before before, in chunks of a
 // few thousand rows (one short transaction each), and returns how many it
