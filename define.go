@@ -27,12 +27,24 @@ const MaxDefinitionSize = 1 << 20
 // HTTP jobs are also checked against this instance's WithRemoteHTTP host
 // list, when it has one.
 func (s *Scheduler) Define(ctx context.Context, d Definition) error {
-	if err := d.Validate(); err != nil {
+	v, err := s.encodeDefinition(ctx, d)
+	if err != nil {
 		return err
+	}
+	if _, err := s.cli.Put(ctx, s.keys.Def(d.Name), string(v)); err != nil {
+		return fmt.Errorf("distcron: define %q: %w", d.Name, err)
+	}
+	return nil
+}
+
+// encodeDefinition checks d as Define does and returns the JSON to store.
+func (s *Scheduler) encodeDefinition(ctx context.Context, d Definition) ([]byte, error) {
+	if err := d.Validate(); err != nil {
+		return nil, err
 	}
 	if d.Kind != "" {
 		if err := s.refuseCodeJob(ctx, d.Name); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	if d.Schedule != "" {
@@ -42,34 +54,31 @@ func (s *Scheduler) Define(ctx context.Context, d Definition) error {
 		}
 		sched, err := ParseSchedule(d.Schedule, loc)
 		if err != nil {
-			return d.invalid("%v", err)
+			return nil, d.invalid("%v", err)
 		}
 		if err := s.checkFloor(d, sched); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	if s.cfg.remoteHTTP {
 		if _, _, err := d.compile(s.remotePolicy()); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	if d.Misfire == "run_once" && (d.Deadline <= 0 || Duration(s.cfg.claimRetention/2) < d.Deadline) {
-		return d.invalid("starting deadline %v must be within (0, claim retention/2]", d.Deadline)
+		return nil, d.invalid("starting deadline %v must be within (0, claim retention/2]", d.Deadline)
 	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false) // "<" stays one byte, not six
 	if err := enc.Encode(d); err != nil {
-		return err
+		return nil, err
 	}
 	v := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 	if len(v) > MaxDefinitionSize {
-		return d.invalid("the definition is %d bytes of JSON, above the limit of %d", len(v), MaxDefinitionSize)
+		return nil, d.invalid("the definition is %d bytes of JSON, above the limit of %d", len(v), MaxDefinitionSize)
 	}
-	if _, err := s.cli.Put(ctx, s.keys.Def(d.Name), string(v)); err != nil {
-		return fmt.Errorf("distcron: define %q: %w", d.Name, err)
-	}
-	return nil
+	return v, nil
 }
 
 // remotePolicy is this instance's policy for jobs from definitions.
