@@ -336,3 +336,18 @@ func (s *Scheduler) applyControlEvent(ev *clientv3.Event) {
 		}
 	}
 }
+
+// PausedJobs reads the names of the jobs paused cluster-wide (by Pause),
+// sorted. It blocks for one etcd read and works on a Scheduler that was
+// never started, as a command-line tool uses it.
+func (s *Scheduler) PausedJobs(ctx context.Context) ([]string, error) {
+	resp, err := s.cli.Get(ctx, s.keys.Paused(), clientv3.WithPrefix(), clientv3.WithKeysOnly())
+	if err != nil {
+		return nil, fmt.Errorf("distcron: read paused jobs: %w", err)
+	}
+	var out []string
+	for _, kv := range resp.Kvs {
+		out = append(out, strings.TrimPrefix(string(kv.Key), s.keys.Paused()))
+	}
+	return out, nil
+}
