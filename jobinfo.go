@@ -24,16 +24,16 @@ type JobInfo struct {
 	Kind string `json:"kind"`
 	// Source is "code", "definition", or "override" (a code job whose
 	// schedule or pause state a definition overrides).
-	Source    string    `json:"source"`
-	Paused    bool      `json:"paused"`
-	Eligible  bool      `json:"eligible"`         // this instance may run it (tags, refusal)
-	Refused   error     `json:"-"`                // why a remote definition does not run here (ErrRefused)
-	Next      time.Time `json:"next,omitempty"`   // the next tick (zero: never, or not queued here)
-	Overlap   string    `json:"overlap"`          // allow, forbid or replace
-	Shards    int       `json:"shards,omitempty"` // for Sharded jobs
-	Broadcast bool      `json:"broadcast"`        // for Broadcast jobs
-	Tags      []string  `json:"tags,omitempty"`   // required instance tags
-	Running   int       `json:"running_here"`     // runs in progress on this instance
+	Source    string        `json:"source"`
+	Paused    bool          `json:"paused"`
+	Eligible  bool          `json:"eligible"`         // this instance may run it (tags, refusal)
+	Refused   error         `json:"-"`                // why a remote definition does not run here (ErrRefused)
+	Next      time.Time     `json:"next,omitempty"`   // the next tick (zero: never, or not queued here)
+	Overlap   OverlapPolicy `json:"overlap"`          // written in JSON as allow, forbid or replace
+	Shards    int           `json:"shards,omitempty"` // for Sharded jobs
+	Broadcast bool          `json:"broadcast"`        // for Broadcast jobs
+	Tags      []string      `json:"tags,omitempty"`   // required instance tags
+	Running   int           `json:"running_here"`     // runs in progress on this instance
 }
 
 // JobInfos returns every job this instance knows (registered in code or
@@ -76,7 +76,7 @@ func (s *Scheduler) jobInfo(j *job) JobInfo {
 		loc = l.Location().String()
 	}
 	return JobInfo{Name: j.name, Schedule: j.spec, Location: loc, Kind: j.kind, Source: j.source,
-		Paused: s.paused(j), Eligible: j.eligible, Refused: j.refused, Next: next, Overlap: j.cfg.overlap.String(),
+		Paused: s.paused(j), Eligible: j.eligible, Refused: j.refused, Next: next, Overlap: j.cfg.overlap,
 		Shards: j.cfg.shards, Broadcast: j.cfg.broadcast, Tags: j.cfg.tags, Running: s.owner.count(j.name)}
 }
 

@@ -285,7 +285,7 @@ func TestBadRequests(t *testing.T) {
 		{"bad name", "POST", "api/jobs", `{"name":"bad name","kind":"shell","schedule":"@every 1s","shell":{"command":"true"}}`, "", 400, `name "bad name"`},
 		{"bad zone", "POST", "api/jobs", shell(`,"location":"Mars/Olympus"`), "", 400, `location "Mars/Olympus"`},
 		{"bad timeout", "POST", "api/jobs", shell(`,"timeout":5`), "", 400, `duration must be a string`},
-		{"bad overlap", "POST", "api/jobs", shell(`,"overlap":"sometimes"`), "", 400, `unknown overlap "sometimes"`},
+		{"bad overlap", "POST", "api/jobs", shell(`,"overlap":"sometimes"`), "", 400, `overlap: unknown policy "sometimes"`},
 		{"bad URL", "POST", "api/jobs", `{"name":"j1","kind":"http","schedule":"@every 1s","http":{"url":"ftp://x"}}`, "", 400, `invalid job definition`},
 		{"exists in code", "POST", "api/jobs", `{"name":"report","schedule":"@every 2h"}`, "", 409, `^job "report" is registered in code: a definition cannot replace it .*pick another name$`},
 		{"name mismatch", "PUT", "api/jobs/j2", shell(``), "", 400, `body names job "j1" but the path names "j2"`},

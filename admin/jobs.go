@@ -65,7 +65,7 @@ type jobsBody struct {
 func viewOf(info distcron.JobInfo) jobView {
 	v := jobView{
 		Name: info.Name, Local: true, Schedule: info.Schedule, Location: info.Location, Kind: info.Kind,
-		Source: info.Source, Paused: info.Paused, Eligible: info.Eligible, Overlap: info.Overlap,
+		Source: info.Source, Paused: info.Paused, Eligible: info.Eligible, Overlap: info.Overlap.String(),
 		Shards: info.Shards, Broadcast: info.Broadcast, Tags: info.Tags,
 		NextRuns: nextRuns(info, nextRunsShown), Running: []distcron.Run{}, Instances: []string{},
 	}
