@@ -15,7 +15,8 @@ var (
 	ErrInvalidName = errors.New("distcron: invalid job name")
 	// ErrDuplicateJob reports a second registration of a job name.
 	ErrDuplicateJob = errors.New("distcron: duplicate job")
-	// ErrInvalidOption reports an option value that New or Register rejects.
+	// ErrInvalidOption reports an option or argument value that New,
+	// Register or another call rejects.
 	ErrInvalidOption = errors.New("distcron: invalid option")
 	// ErrNilClient reports a nil *clientv3.Client passed to New.
 	ErrNilClient = errors.New("distcron: nil etcd client")

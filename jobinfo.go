@@ -80,6 +80,36 @@ func (s *Scheduler) jobInfo(j *job) JobInfo {
 		Shards: j.cfg.shards, Broadcast: j.cfg.broadcast, Tags: j.cfg.tags, Running: s.owner.count(j.name)}
 }
 
+// MaxNextRuns is the most fire instants NextRuns returns at once.
+const MaxNextRuns = 1000
+
+// NextRuns returns the job's next n fire instants strictly after now (the
+// scheduler's clock), soonest first; fewer when its schedule ends. They
+// come from the schedule this instance holds for the job (a definition's
+// when it overrides a code job), whether or not the job is paused or may
+// run here. It fails with ErrUnknownJob when the job is not known here,
+// and with ErrInvalidOption when n is not within [1, MaxNextRuns]. It does
+// not touch the network and is safe for concurrent use.
+func (s *Scheduler) NextRuns(name string, n int) ([]time.Time, error) {
+	if n < 1 || n > MaxNextRuns {
+		return nil, fmt.Errorf("%w: next runs of %q: n %d must be within [1, %d]", ErrInvalidOption, name, n, MaxNextRuns)
+	}
+	s.mu.Lock()
+	j := s.jobs[name]
+	s.mu.Unlock()
+	if j == nil {
+		return nil, fmt.Errorf("%w: %q", ErrUnknownJob, name)
+	}
+	out := make([]time.Time, 0, min(n, 16))
+	for t := s.cfg.clock.Now(); len(out) < n; {
+		if t = j.schedule.Next(t); t.IsZero() {
+			break
+		}
+		out = append(out, t)
+	}
+	return out, nil
+}
+
 // Run is a run in progress somewhere in the cluster.
 type Run struct {
 	Job      string          `json:"job"`
