@@ -192,7 +192,10 @@
 //     tick), for any period. Ticks missed while paused are not caught up.
 //   - WithNotifier sends failure (or any) records to webhooks or mail; see
 //     package notify.
-//   - JobInfos, JobInfo, Running and Instances show the cluster's state.
+//   - JobInfos and JobInfo show each job as this instance sees it, with
+//     its next tick and its last run (JobInfo.Last: the newest run this
+//     instance recorded itself, not a peer's); NextRuns lists its next fire
+//     instants; Running and Instances show the cluster's state.
 //
 // # Jobs defined in etcd
 //

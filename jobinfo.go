@@ -34,6 +34,18 @@ type JobInfo struct {
 	Broadcast bool          `json:"broadcast"`        // for Broadcast jobs
 	Tags      []string      `json:"tags,omitempty"`   // required instance tags
 	Running   int           `json:"running_here"`     // runs in progress on this instance
+	// Last is the newest run of the job this instance knows of (latest
+	// tick; of a tick's attempts, the last recorded), or nil. It comes
+	// from the run records this instance wrote itself, as they are handed
+	// to its sinks (with or without sinks): every attempt it ran, ticks
+	// and run requests it claimed but recorded skipped, and, while it
+	// leads, runs it recorded lost and run requests that expired. Runs on
+	// other instances are not included (query a sink's history for those;
+	// see logsink.Querier), nor runs still in progress (see Running). It
+	// is kept in memory from New on, by job name, so it survives
+	// Reschedule, Reconfigure, a definition's override and Unregister
+	// followed by Register; it starts empty when the process does.
+	Last *LastRun `json:"last,omitempty"`
 }
 
 // JobInfos returns every job this instance knows (registered in code or
@@ -77,7 +89,7 @@ func (s *Scheduler) jobInfo(j *job) JobInfo {
 	}
 	return JobInfo{Name: j.name, Schedule: j.spec, Location: loc, Kind: j.kind, Source: j.source,
 		Paused: s.paused(j), Eligible: j.eligible, Refused: j.refused, Next: next, Overlap: j.cfg.overlap,
-		Shards: j.cfg.shards, Broadcast: j.cfg.broadcast, Tags: j.cfg.tags, Running: s.owner.count(j.name)}
+		Shards: j.cfg.shards, Broadcast: j.cfg.broadcast, Tags: j.cfg.tags, Running: s.owner.count(j.name), Last: s.lastRun(j.name)}
 }
 
 // MaxNextRuns is the most fire instants NextRuns returns at once.

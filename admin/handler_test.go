@@ -30,6 +30,7 @@ type (
 		Eligible   bool                 `json:"eligible"`
 		Refused    string               `json:"refused"`
 		NextRuns   []time.Time          `json:"next_runs"`
+		Last       *distcron.LastRun    `json:"last"`
 		Running    []distcron.Run       `json:"running"`
 		Instances  []string             `json:"instances"`
 		Definition *distcron.Definition `json:"definition"`
@@ -439,6 +440,16 @@ func TestJobsInstancesRunning(t *testing.T) {
 	})
 	if r := runs.Runs[0]; r.Status != logsink.StatusKilled || r.Trigger != logsink.TriggerManual {
 		t.Errorf("blocker record %+v", r.Record)
+	}
+	// The serving instance ran it: the job shows it as its last run.
+	var blocker apiJob
+	srv.ok(200, "GET", "api/jobs/blocker", "", &blocker, auth)
+	if l, r := blocker.Last, runs.Runs[0]; l == nil || l.Status != logsink.StatusKilled || l.Instance != "n0" ||
+		l.Trigger != logsink.TriggerManual || !l.Tick.Equal(r.Tick) {
+		t.Errorf("blocker's last run %+v, want the record %+v", l, r.Record)
+	}
+	if one.Last != nil {
+		t.Errorf("hourly never ran but has a last run %+v", one.Last)
 	}
 }
 

@@ -41,6 +41,9 @@ type jobView struct {
 	// NextRuns are the next fire instants (at most 5), soonest first;
 	// empty when the job never fires again.
 	NextRuns []time.Time `json:"next_runs"`
+	// Last is the newest run of the job that the serving instance
+	// recorded itself (distcron.JobInfo.Last), if any.
+	Last *distcron.LastRun `json:"last,omitempty"`
 	// Running are the job's runs in progress anywhere in the cluster.
 	Running []distcron.Run `json:"running"`
 	// Instances are the live instances whose registration lists the job.
@@ -72,7 +75,7 @@ func (h *handler) viewOf(info distcron.JobInfo) jobView {
 		Name: info.Name, Local: true, Schedule: info.Schedule, Location: info.Location, Kind: info.Kind,
 		Source: info.Source, Paused: info.Paused, Eligible: info.Eligible, Overlap: info.Overlap.String(),
 		Shards: info.Shards, Broadcast: info.Broadcast, Tags: info.Tags,
-		NextRuns: next, Running: []distcron.Run{}, Instances: []string{},
+		NextRuns: next, Last: info.Last, Running: []distcron.Run{}, Instances: []string{},
 	}
 	if info.Refused != nil {
 		v.Refused = info.Refused.Error()
