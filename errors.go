@@ -55,6 +55,9 @@ var (
 	// only override such a job's schedule-level fields (no kind). It is
 	// returned wrapped together with ErrInvalidDefinition.
 	ErrCodeJob = errors.New("distcron: a job registered in code has this name")
+	// ErrDefinedJob reports Reschedule or Reconfigure of a job defined in
+	// etcd: such a job is changed through its definition (Define).
+	ErrDefinedJob = errors.New("distcron: the job is defined in etcd")
 	// ErrRefused reports a remotely defined job kind this instance does not
 	// run (see WithRemoteShell and WithRemoteHTTP).
 	ErrRefused = errors.New("distcron: job kind not enabled on this instance")

@@ -110,7 +110,9 @@ type job struct {
 	name     string
 	spec     string
 	schedule Schedule
-	exec     executor.Executor
+	custom   bool              // schedule is the caller's own (RegisterSchedule), not parsed from spec
+	exec     executor.Executor // raw, wrapped in Recover and the timeout
+	raw      executor.Executor // as registered, for Reconfigure
 	cfg      jobConfig
 	eligible bool // this instance carries the required tags
 
@@ -120,6 +122,7 @@ type job struct {
 	source    string
 
 	next    time.Time // next tick to claim; zero when it never fires again
+	floor   time.Time // the last tick taken from the queue to claim, by this job or one it replaced (takeOver)
 	claimAt time.Time // when to send the claim for next
 	index   int       // position in the queue, -1 when not queued
 }
@@ -165,7 +168,8 @@ func (s *Scheduler) registerJob(name, spec string, sched Schedule, e executor.Ex
 	if err != nil {
 		return err
 	}
-	if sched == nil {
+	custom := sched != nil
+	if !custom {
 		if sched, err = ParseSchedule(spec, cfg.location); err != nil {
 			return fmt.Errorf("job %q: %w", name, err)
 		}
@@ -173,7 +177,9 @@ func (s *Scheduler) registerJob(name, spec string, sched Schedule, e executor.Ex
 	if e == nil {
 		return fmt.Errorf("%w: job %q: nil executor", ErrInvalidOption, name)
 	}
-	return s.add(s.newJob(name, spec, sched, e, cfg, kind))
+	j := s.newJob(name, spec, sched, e, cfg, kind)
+	j.custom = custom
+	return s.add(j)
 }
 
 func (s *Scheduler) jobConfig(name string, opts []JobOption) (jobConfig, error) {
@@ -224,12 +230,12 @@ const (
 
 // newJob wraps e (panics become failed runs; the timeout) and decides
 // whether this instance may claim the job.
-func (s *Scheduler) newJob(name, spec string, sched Schedule, e executor.Executor, cfg jobConfig, kind string) *job {
-	e = executor.Recover(e)
+func (s *Scheduler) newJob(name, spec string, sched Schedule, raw executor.Executor, cfg jobConfig, kind string) *job {
+	e := executor.Recover(raw)
 	if cfg.timeout > 0 {
 		e = executor.WithTimeout(e, cfg.timeout)
 	}
-	return &job{name: name, spec: spec, schedule: sched, exec: e, cfg: cfg, index: -1, kind: kind,
+	return &job{name: name, spec: spec, schedule: sched, exec: e, raw: raw, cfg: cfg, index: -1, kind: kind,
 		source: sourceCode, eligible: hasAll(s.cfg.tags, cfg.tags)}
 }
 
