@@ -154,7 +154,7 @@ func TestBadDefinitionsAreRefusedAndChangeNothing(t *testing.T) {
 		"no http":         {Name: "x", Kind: "http", Schedule: "@every 1h"},
 		"bad url":         {Name: "x", Kind: "http", Schedule: "@every 1h", HTTP: &HTTPSpec{URL: "ftp://allowed.example/"}},
 		"host not listed": {Name: "x", Kind: "http", Schedule: "@every 1h", HTTP: &HTTPSpec{URL: "http://evil.example/"}},
-		"bad overlap":     {Name: "x", Kind: "shell", Schedule: "@every 1h", Shell: &ShellSpec{Command: "true"}, Overlap: "sometimes"},
+		"bad overlap":     {Name: "x", Kind: "shell", Schedule: "@every 1h", Shell: &ShellSpec{Command: "true"}, Overlap: OverlapPolicy(7)},
 		"bad zone":        {Name: "x", Kind: "shell", Schedule: "@every 1h", Shell: &ShellSpec{Command: "true"}, Location: "Mars/Base"},
 		"bad retry":       {Name: "x", Kind: "shell", Schedule: "@every 1h", Shell: &ShellSpec{Command: "true"}, Retry: &RetrySpec{MaxAttempts: 3}},
 		"empty pipeline":  {Name: "x", Kind: "pipeline", Schedule: "@every 1h"},

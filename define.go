@@ -65,7 +65,7 @@ func (s *Scheduler) encodeDefinition(ctx context.Context, d Definition) ([]byte,
 			return nil, err
 		}
 	}
-	if d.Misfire == "run_once" && (d.Deadline <= 0 || Duration(s.cfg.claimRetention/2) < d.Deadline) {
+	if d.Misfire == MisfireRunOnce && (d.Deadline <= 0 || Duration(s.cfg.claimRetention/2) < d.Deadline) {
 		return nil, d.invalid("starting deadline %v must be within (0, claim retention/2]", d.Deadline)
 	}
 	var buf bytes.Buffer

@@ -22,23 +22,26 @@ type Definition struct {
 	Schedule string `json:"schedule,omitempty"`
 	// Location is an IANA zone name for the schedule; empty: the instance's
 	// default zone (WithLocation).
-	Location  string     `json:"location,omitempty"`
-	Kind      string     `json:"kind,omitempty"`
-	Shell     *ShellSpec `json:"shell,omitempty"`
-	HTTP      *HTTPSpec  `json:"http,omitempty"`
-	Steps     []StepSpec `json:"steps,omitempty"` // for kind "pipeline"
-	Timeout   Duration   `json:"timeout,omitempty"`
-	Overlap   string     `json:"overlap,omitempty"` // allow (default), forbid, replace
-	Misfire   string     `json:"misfire,omitempty"` // skip (default), run_once
-	Deadline  Duration   `json:"starting_deadline,omitempty"`
-	Retry     *RetrySpec `json:"retry,omitempty"`
-	Tags      []string   `json:"tags,omitempty"`
-	Paused    bool       `json:"paused,omitempty"`
-	Shards    int        `json:"shards,omitempty"`
-	Broadcast bool       `json:"broadcast,omitempty"`
-	OnSuccess []string   `json:"on_success,omitempty"`
-	OnFailure []string   `json:"on_failure,omitempty"`
-	RerunLost bool       `json:"rerun_lost,omitempty"`
+	Location string     `json:"location,omitempty"`
+	Kind     string     `json:"kind,omitempty"`
+	Shell    *ShellSpec `json:"shell,omitempty"`
+	HTTP     *HTTPSpec  `json:"http,omitempty"`
+	Steps    []StepSpec `json:"steps,omitempty"` // for kind "pipeline"
+	Timeout  Duration   `json:"timeout,omitempty"`
+	// Overlap and Misfire are written in JSON by name: "allow" (the
+	// default, also when empty), "forbid", "replace"; "skip" (the
+	// default), "run_once". Deadline is the starting deadline of run_once.
+	Overlap   OverlapPolicy `json:"overlap,omitempty"`
+	Misfire   MisfirePolicy `json:"misfire,omitempty"`
+	Deadline  Duration      `json:"starting_deadline,omitempty"`
+	Retry     *RetrySpec    `json:"retry,omitempty"`
+	Tags      []string      `json:"tags,omitempty"`
+	Paused    bool          `json:"paused,omitempty"`
+	Shards    int           `json:"shards,omitempty"`
+	Broadcast bool          `json:"broadcast,omitempty"`
+	OnSuccess []string      `json:"on_success,omitempty"`
+	OnFailure []string      `json:"on_failure,omitempty"`
+	RerunLost bool          `json:"rerun_lost,omitempty"`
 }
 
 // ShellSpec is a shell job: Command runs with /bin/sh -c; Args become its
@@ -195,21 +198,15 @@ func (d Definition) compile(p *remotePolicy) ([]JobOption, executor.Executor, er
 		return nil, nil, d.invalid("negative timeout")
 	}
 	opts = append(opts, Timeout(time.Duration(d.Timeout)))
-	switch d.Overlap {
-	case "", "allow":
-	case "forbid":
-		opts = append(opts, Overlap(OverlapForbid))
-	case "replace":
-		opts = append(opts, Overlap(OverlapReplace))
-	default:
-		return nil, nil, d.invalid("unknown overlap %q (want allow, forbid or replace)", d.Overlap)
+	if _, err := d.Overlap.MarshalText(); err != nil {
+		return nil, nil, d.invalid("%w", err)
 	}
-	switch d.Misfire {
-	case "", "skip":
-	case "run_once":
+	opts = append(opts, Overlap(d.Overlap))
+	switch _, err := d.Misfire.MarshalText(); {
+	case err != nil:
+		return nil, nil, d.invalid("%w", err)
+	case d.Misfire == MisfireRunOnce:
 		opts = append(opts, Misfire(MisfireRunOnce, time.Duration(d.Deadline)))
-	default:
-		return nil, nil, d.invalid("unknown misfire %q (want skip or run_once)", d.Misfire)
 	}
 	if d.Retry != nil {
 		opts = append(opts, Retry(d.Retry.MaxAttempts, time.Duration(d.Retry.Backoff), time.Duration(d.Retry.MaxBackoff)))

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -220,17 +221,36 @@ func (s *Scheduler) removeDefinition(name string) {
 }
 
 // replaceJob puts j in place of the job with its name, if any, and queues
-// it from now.
+// it from now (see takeOver).
 func (s *Scheduler) replaceJob(j *job) {
 	s.mu.Lock()
+	from := s.cfg.clock.Now()
 	if old := s.jobs[j.name]; old != nil {
+		from = takeOver(old, j, from)
 		s.queue.remove(old)
 	}
 	s.jobs[j.name] = j
 	if s.state == stateStarted {
-		s.enqueue(j, s.cfg.clock.Now())
+		s.enqueue(j, from)
 	}
 	s.mu.Unlock()
 	s.signal(s.wake)
 	s.signal(s.reregister)
+}
+
+// takeOver returns where j, replacing old, starts its schedule: now, so
+// that no tick before the change fires under the new schedule, except
+// that around the change no tick is claimed twice and none is given up by
+// this instance. j inherits old's floor (the last tick old, or a job old
+// replaced, took from the queue to claim; it may be due after now, since
+// claims are sent ahead of the tick), and starts after it. A past tick
+// that old was still to back up (old is queued with its next tick at or
+// before now) is backed up by j when j's schedule has it too. s.mu is held.
+func takeOver(old, j *job, now time.Time) time.Time {
+	j.floor = old.floor
+	if old.index >= 0 && !old.next.After(now) && old.next.After(j.floor) &&
+		j.schedule.Next(old.next.Add(-time.Nanosecond)).Equal(old.next) {
+		return old.next.Add(-time.Nanosecond)
+	}
+	return later(now, j.floor)
 }

@@ -19,7 +19,13 @@
 //	}()
 //
 // Every instance that shares the namespace and registers a job competes for
-// its ticks; instances may register different jobs. A job's context carries
+// its ticks; instances may register different jobs. Unregister removes a
+// job; Reschedule (its spec) and Reconfigure (its options) change a job
+// registered in code in place: it keeps its name, executor, pause state,
+// runs in progress and last run, and its next tick is computed from now,
+// with no tick run twice or given up by the instance around the change.
+// They change one instance; a definition without a kind (see Jobs defined
+// in etcd) changes a code job's schedule on every instance. A job's context carries
 // RunInfo (job, tick, instance, attempt, shard, fencing token); read it with
 // RunInfoFrom. A pipeline of steps is an executor.Pipeline; its record lists
 // each step's outcome.
@@ -192,7 +198,10 @@
 //     tick), for any period. Ticks missed while paused are not caught up.
 //   - WithNotifier sends failure (or any) records to webhooks or mail; see
 //     package notify.
-//   - JobInfos, JobInfo, Running and Instances show the cluster's state.
+//   - JobInfos and JobInfo show each job as this instance sees it, with
+//     its next tick and its last run (JobInfo.Last: the newest run this
+//     instance recorded itself, not a peer's); NextRuns lists its next fire
+//     instants; Running and Instances show the cluster's state.
 //
 // # Jobs defined in etcd
 //

@@ -15,7 +15,8 @@ var (
 	ErrInvalidName = errors.New("distcron: invalid job name")
 	// ErrDuplicateJob reports a second registration of a job name.
 	ErrDuplicateJob = errors.New("distcron: duplicate job")
-	// ErrInvalidOption reports an option value that New or Register rejects.
+	// ErrInvalidOption reports an option or argument value that New,
+	// Register or another call rejects.
 	ErrInvalidOption = errors.New("distcron: invalid option")
 	// ErrNilClient reports a nil *clientv3.Client passed to New.
 	ErrNilClient = errors.New("distcron: nil etcd client")
@@ -54,6 +55,9 @@ var (
 	// only override such a job's schedule-level fields (no kind). It is
 	// returned wrapped together with ErrInvalidDefinition.
 	ErrCodeJob = errors.New("distcron: a job registered in code has this name")
+	// ErrDefinedJob reports Reschedule or Reconfigure of a job defined in
+	// etcd: such a job is changed through its definition (Define).
+	ErrDefinedJob = errors.New("distcron: the job is defined in etcd")
 	// ErrRefused reports a remotely defined job kind this instance does not
 	// run (see WithRemoteShell and WithRemoteHTTP).
 	ErrRefused = errors.New("distcron: job kind not enabled on this instance")

@@ -2,6 +2,7 @@ package distcron_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/signal"
@@ -80,4 +81,23 @@ func ExampleParseSchedule() {
 	// Mar 9 02:30 EDT
 	// Mar 10 02:30 EDT
 	// distcron: invalid schedule "5-2 * * * *": minute range 5-2 is reversed
+}
+
+// A definition's policies are typed in Go and named in its JSON.
+func ExampleDefinition() {
+	d := distcron.Definition{
+		Name: "rotate", Kind: "shell", Schedule: "0 3 * * *",
+		Shell:   &distcron.ShellSpec{Command: "logrotate /etc/logrotate.conf"},
+		Overlap: distcron.OverlapForbid, Misfire: distcron.MisfireRunOnce, Deadline: distcron.Duration(time.Hour),
+	}
+	b, _ := json.Marshal(d)
+	fmt.Println(string(b))
+	back, err := distcron.ParseDefinition(b)
+	fmt.Println(back.Overlap, back.Misfire, err)
+	_, err = distcron.ParseDefinition([]byte(`{"name":"x","kind":"shell","schedule":"@daily","shell":{"command":"true"},"overlap":"never"}`))
+	fmt.Println(err)
+	// Output:
+	// {"name":"rotate","schedule":"0 3 * * *","kind":"shell","shell":{"command":"logrotate /etc/logrotate.conf"},"overlap":"forbid","misfire":"run_once","starting_deadline":"1h0m0s"}
+	// forbid run_once <nil>
+	// distcron: invalid job definition: overlap: unknown policy "never" (want allow, forbid or replace)
 }

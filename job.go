@@ -11,36 +11,6 @@ import (
 	"github.com/distcron/distcron/executor"
 )
 
-// OverlapPolicy says what happens when a tick comes due while an earlier
-// run of the same job is still in progress anywhere in the cluster.
-type OverlapPolicy int
-
-const (
-	// OverlapAllow starts the new run regardless. It is the default.
-	OverlapAllow OverlapPolicy = iota
-	// OverlapForbid skips the tick and records it as skipped. The check is
-	// cluster-wide and part of the claim itself, so it costs no extra round
-	// trip. Forbid jobs are claimed at the tick, not ahead of it, so a run
-	// that ends just before the tick does not block it.
-	OverlapForbid
-	// OverlapReplace kills the runs in progress (wherever they run) and then
-	// starts the new one; it waits for them to end at most 10s.
-	OverlapReplace
-)
-
-// String returns "allow", "forbid" or "replace".
-func (p OverlapPolicy) String() string {
-	switch p {
-	case OverlapAllow:
-		return "allow"
-	case OverlapForbid:
-		return "forbid"
-	case OverlapReplace:
-		return "replace"
-	}
-	return fmt.Sprintf("OverlapPolicy(%d)", int(p))
-}
-
 // JobOption configures one job at registration.
 type JobOption func(*jobConfig)
 
@@ -74,19 +44,6 @@ func (p retryPolicy) backoffFor(n int) time.Duration {
 	}
 	return min(d, p.maxBackoff)
 }
-
-// MisfirePolicy says what happens to ticks that no instance claimed, for
-// example because the whole cluster was down.
-type MisfirePolicy int
-
-const (
-	// MisfireSkip forgets missed ticks, as cron does. It is the default.
-	MisfireSkip MisfirePolicy = iota
-	// MisfireRunOnce runs one catch-up run (trigger catchup) for the newest
-	// missed tick, if it is within the job's starting deadline. It is
-	// applied by the leader when it takes office; a backlog is never replayed.
-	MisfireRunOnce
-)
 
 // Retry re-runs a failed or timed-out attempt until maxAttempts attempts
 // were made, waiting backoff, then twice as long each time, at most
@@ -153,7 +110,9 @@ type job struct {
 	name     string
 	spec     string
 	schedule Schedule
-	exec     executor.Executor
+	custom   bool              // schedule is the caller's own (RegisterSchedule), not parsed from spec
+	exec     executor.Executor // raw, wrapped in Recover and the timeout
+	raw      executor.Executor // as registered, for Reconfigure
 	cfg      jobConfig
 	eligible bool // this instance carries the required tags
 
@@ -163,6 +122,7 @@ type job struct {
 	source    string
 
 	next    time.Time // next tick to claim; zero when it never fires again
+	floor   time.Time // the last tick taken from the queue to claim, by this job or one it replaced (takeOver)
 	claimAt time.Time // when to send the claim for next
 	index   int       // position in the queue, -1 when not queued
 }
@@ -208,7 +168,8 @@ func (s *Scheduler) registerJob(name, spec string, sched Schedule, e executor.Ex
 	if err != nil {
 		return err
 	}
-	if sched == nil {
+	custom := sched != nil
+	if !custom {
 		if sched, err = ParseSchedule(spec, cfg.location); err != nil {
 			return fmt.Errorf("job %q: %w", name, err)
 		}
@@ -216,7 +177,9 @@ func (s *Scheduler) registerJob(name, spec string, sched Schedule, e executor.Ex
 	if e == nil {
 		return fmt.Errorf("%w: job %q: nil executor", ErrInvalidOption, name)
 	}
-	return s.add(s.newJob(name, spec, sched, e, cfg, kind))
+	j := s.newJob(name, spec, sched, e, cfg, kind)
+	j.custom = custom
+	return s.add(j)
 }
 
 func (s *Scheduler) jobConfig(name string, opts []JobOption) (jobConfig, error) {
@@ -246,7 +209,7 @@ func newJobConfig(name string, opts []JobOption, loc *time.Location, retention t
 	case cfg.retry.maxAttempts < 1 || cfg.retry.maxAttempts > 100 || (cfg.retry.maxAttempts > 1 && (cfg.retry.backoff <= 0 || cfg.retry.maxBackoff < cfg.retry.backoff)):
 		return cfg, fmt.Errorf("%w: job %q: retry needs 1-100 attempts, a positive backoff and max backoff >= backoff", ErrInvalidOption, name)
 	case cfg.misfire != MisfireSkip && cfg.misfire != MisfireRunOnce:
-		return cfg, fmt.Errorf("%w: job %q: unknown misfire policy %d", ErrInvalidOption, name, cfg.misfire)
+		return cfg, fmt.Errorf("%w: job %q: unknown misfire policy %v", ErrInvalidOption, name, cfg.misfire)
 	case cfg.misfire == MisfireRunOnce && (cfg.startDeadline <= 0 || cfg.startDeadline > retention/2):
 		return cfg, fmt.Errorf("%w: job %q: starting deadline %v must be within (0, claim retention/2 = %v]", ErrInvalidOption, name, cfg.startDeadline, retention/2)
 	}
@@ -267,12 +230,12 @@ const (
 
 // newJob wraps e (panics become failed runs; the timeout) and decides
 // whether this instance may claim the job.
-func (s *Scheduler) newJob(name, spec string, sched Schedule, e executor.Executor, cfg jobConfig, kind string) *job {
-	e = executor.Recover(e)
+func (s *Scheduler) newJob(name, spec string, sched Schedule, raw executor.Executor, cfg jobConfig, kind string) *job {
+	e := executor.Recover(raw)
 	if cfg.timeout > 0 {
 		e = executor.WithTimeout(e, cfg.timeout)
 	}
-	return &job{name: name, spec: spec, schedule: sched, exec: e, cfg: cfg, index: -1, kind: kind,
+	return &job{name: name, spec: spec, schedule: sched, exec: e, raw: raw, cfg: cfg, index: -1, kind: kind,
 		source: sourceCode, eligible: hasAll(s.cfg.tags, cfg.tags)}
 }
 

@@ -24,16 +24,28 @@ type JobInfo struct {
 	Kind string `json:"kind"`
 	// Source is "code", "definition", or "override" (a code job whose
 	// schedule or pause state a definition overrides).
-	Source    string    `json:"source"`
-	Paused    bool      `json:"paused"`
-	Eligible  bool      `json:"eligible"`         // this instance may run it (tags, refusal)
-	Refused   error     `json:"-"`                // why a remote definition does not run here (ErrRefused)
-	Next      time.Time `json:"next,omitempty"`   // the next tick (zero: never, or not queued here)
-	Overlap   string    `json:"overlap"`          // allow, forbid or replace
-	Shards    int       `json:"shards,omitempty"` // for Sharded jobs
-	Broadcast bool      `json:"broadcast"`        // for Broadcast jobs
-	Tags      []string  `json:"tags,omitempty"`   // required instance tags
-	Running   int       `json:"running_here"`     // runs in progress on this instance
+	Source    string        `json:"source"`
+	Paused    bool          `json:"paused"`
+	Eligible  bool          `json:"eligible"`         // this instance may run it (tags, refusal)
+	Refused   error         `json:"-"`                // why a remote definition does not run here (ErrRefused)
+	Next      time.Time     `json:"next,omitempty"`   // the next tick (zero: never, or not queued here)
+	Overlap   OverlapPolicy `json:"overlap"`          // written in JSON as allow, forbid or replace
+	Shards    int           `json:"shards,omitempty"` // for Sharded jobs
+	Broadcast bool          `json:"broadcast"`        // for Broadcast jobs
+	Tags      []string      `json:"tags,omitempty"`   // required instance tags
+	Running   int           `json:"running_here"`     // runs in progress on this instance
+	// Last is the newest run of the job this instance knows of (latest
+	// tick; of a tick's attempts, the last recorded), or nil. It comes
+	// from the run records this instance wrote itself, as they are handed
+	// to its sinks (with or without sinks): every attempt it ran, ticks
+	// and run requests it claimed but recorded skipped, and, while it
+	// leads, runs it recorded lost and run requests that expired. Runs on
+	// other instances are not included (query a sink's history for those;
+	// see logsink.Querier), nor runs still in progress (see Running). It
+	// is kept in memory from New on, by job name, so it survives
+	// Reschedule, Reconfigure, a definition's override and Unregister
+	// followed by Register; it starts empty when the process does.
+	Last *LastRun `json:"last,omitempty"`
 }
 
 // JobInfos returns every job this instance knows (registered in code or
@@ -76,8 +88,38 @@ func (s *Scheduler) jobInfo(j *job) JobInfo {
 		loc = l.Location().String()
 	}
 	return JobInfo{Name: j.name, Schedule: j.spec, Location: loc, Kind: j.kind, Source: j.source,
-		Paused: s.paused(j), Eligible: j.eligible, Refused: j.refused, Next: next, Overlap: j.cfg.overlap.String(),
-		Shards: j.cfg.shards, Broadcast: j.cfg.broadcast, Tags: j.cfg.tags, Running: s.owner.count(j.name)}
+		Paused: s.paused(j), Eligible: j.eligible, Refused: j.refused, Next: next, Overlap: j.cfg.overlap,
+		Shards: j.cfg.shards, Broadcast: j.cfg.broadcast, Tags: j.cfg.tags, Running: s.owner.count(j.name), Last: s.lastRun(j.name)}
+}
+
+// MaxNextRuns is the most fire instants NextRuns returns at once.
+const MaxNextRuns = 1000
+
+// NextRuns returns the job's next n fire instants strictly after now (the
+// scheduler's clock), soonest first; fewer when its schedule ends. They
+// come from the schedule this instance holds for the job (a definition's
+// when it overrides a code job), whether or not the job is paused or may
+// run here. It fails with ErrUnknownJob when the job is not known here,
+// and with ErrInvalidOption when n is not within [1, MaxNextRuns]. It does
+// not touch the network and is safe for concurrent use.
+func (s *Scheduler) NextRuns(name string, n int) ([]time.Time, error) {
+	if n < 1 || n > MaxNextRuns {
+		return nil, fmt.Errorf("%w: next runs of %q: n %d must be within [1, %d]", ErrInvalidOption, name, n, MaxNextRuns)
+	}
+	s.mu.Lock()
+	j := s.jobs[name]
+	s.mu.Unlock()
+	if j == nil {
+		return nil, fmt.Errorf("%w: %q", ErrUnknownJob, name)
+	}
+	out := make([]time.Time, 0, min(n, 16))
+	for t := s.cfg.clock.Now(); len(out) < n; {
+		if t = j.schedule.Next(t); t.IsZero() {
+			break
+		}
+		out = append(out, t)
+	}
+	return out, nil
 }
 
 // Run is a run in progress somewhere in the cluster.

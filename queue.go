@@ -55,7 +55,8 @@ func (q *tickQueue) remove(j *job) {
 // due pops every job whose claim instant is at or before now and returns
 // its next tick as a claim request. A popped job leaves the queue until its
 // claim has resolved (see Scheduler.requeue), so the ticks of one job are
-// claimed in order and never twice in one transaction.
+// claimed in order and never twice in one transaction. The job's floor
+// remembers the tick, so a job that replaces it does not claim it again.
 func (q *tickQueue) due(now time.Time, out []claimReq) []claimReq {
 	for {
 		j := q.peek()
@@ -63,6 +64,7 @@ func (q *tickQueue) due(now time.Time, out []claimReq) []claimReq {
 			return out
 		}
 		q.pop()
+		j.floor = j.next
 		out = append(out, claimReq{job: j, tick: j.next, trigger: logsink.TriggerSchedule, attempt: 1, backup: j.claimAt.After(j.next)})
 	}
 }

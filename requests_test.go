@@ -133,7 +133,7 @@ func TestKillReachesRunsOfADeletedDefinition(t *testing.T) {
 	s, _ := tc.newScheduler("n0", WithRemoteShell(true))
 	tc.start(s)
 	ctx := context.Background()
-	def := Definition{Name: "defined", Kind: "shell", Schedule: "@every 1s", Overlap: "forbid",
+	def := Definition{Name: "defined", Kind: "shell", Schedule: "@every 1s", Overlap: OverlapForbid,
 		Shell: &ShellSpec{Command: "sleep 30"}}
 	if err := s.Define(ctx, def); err != nil {
 		t.Fatal(err)

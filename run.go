@@ -228,8 +228,10 @@ func (s *Scheduler) skippedRecord(r claimReq, token int64, reason string) logsin
 	}
 }
 
-// emit hands a record to every sink's pipeline; it never blocks.
+// emit hands a record to every sink's pipeline and notes it for
+// JobInfo.Last; it never blocks.
 func (s *Scheduler) emit(rec logsink.Record) {
+	s.observe(rec)
 	for _, p := range s.pipelines {
 		p.Send(rec)
 	}

@@ -55,6 +55,7 @@ type Scheduler struct {
 	owner     runOwner     // this instance's running keys
 	kills     killLeases
 	leadStats leadTracker
+	last      lastRuns // the newest record per job, for JobInfo.Last
 	warned    sync.Map // log message -> *atomic.Int64, last time logged (logLimited)
 	counters  counters
 

@@ -2,6 +2,7 @@ package distcron
 
 import (
 	"sync/atomic"
+	"time"
 
 	"github.com/distcron/distcron/logsink"
 )
@@ -19,10 +20,12 @@ type Stats struct {
 	// not examine a range of etcd history for lost runs because it was
 	// compacted first (each is also logged as an error).
 	LostRunsUnchecked uint64
-	RunsInFlight      int64                   // claims pending plus runs in progress here
-	ClaimLeadNs       int64                   // the current claim lead, in nanoseconds
-	Leader            bool                    // whether this instance leads
-	SinkPipelines     []logsink.PipelineStats // one per sink, in WithSinks order
+	RunsInFlight      int64 // claims pending plus runs in progress here
+	// ClaimLead is how long before a tick this instance currently sends
+	// its claim: WithClaimLead, or more while etcd answers slowly.
+	ClaimLead     time.Duration
+	Leader        bool                    // whether this instance leads
+	SinkPipelines []logsink.PipelineStats // one per sink, in WithSinks order
 }
 
 // counters are the scheduler's monotonic counters.
@@ -38,7 +41,7 @@ func (s *Scheduler) Stats() Stats {
 		ClaimErrors: s.counters.claimErrors.Load(), Misfired: s.counters.misfired.Load(),
 		LeftToPeers: s.counters.leftToPeers.Load(), RunsStarted: s.counters.runsStarted.Load(),
 		BackupClaims: s.counters.backupClaims.Load(), LostRunsUnchecked: s.counters.lostUnchecked.Load(),
-		RunsInFlight: s.inflight.Load(), ClaimLeadNs: int64(s.lead()), Leader: s.leader.Load(),
+		RunsInFlight: s.inflight.Load(), ClaimLead: s.lead(), Leader: s.leader.Load(),
 	}
 	for _, p := range s.pipelines {
 		st.SinkPipelines = append(st.SinkPipelines, p.Stats())

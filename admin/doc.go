@@ -134,7 +134,10 @@
 //	     executor, http, pipeline), "source" (code, definition, override),
 //	     "paused", "eligible" (may run here), "refused" (why not here),
 //	     "overlap", "shards", "broadcast", "tags",
-//	     "next_runs": [up to 5 times],
+//	     "next_runs": [the next 5 fire times, from Scheduler.NextRuns],
+//	     "last" (the newest run the serving instance recorded itself, see
+//	      distcron.JobInfo.Last: tick, status, instance, trigger, attempt,
+//	      finished; absent when none),
 //	     "running": [Run...] (in progress anywhere),
 //	     "instances": [ids of live instances registering it]}
 //	    A job with "local": false is registered in code on other instances

@@ -30,6 +30,7 @@ type (
 		Eligible   bool                 `json:"eligible"`
 		Refused    string               `json:"refused"`
 		NextRuns   []time.Time          `json:"next_runs"`
+		Last       *distcron.LastRun    `json:"last"`
 		Running    []distcron.Run       `json:"running"`
 		Instances  []string             `json:"instances"`
 		Definition *distcron.Definition `json:"definition"`
@@ -285,7 +286,7 @@ func TestBadRequests(t *testing.T) {
 		{"bad name", "POST", "api/jobs", `{"name":"bad name","kind":"shell","schedule":"@every 1s","shell":{"command":"true"}}`, "", 400, `name "bad name"`},
 		{"bad zone", "POST", "api/jobs", shell(`,"location":"Mars/Olympus"`), "", 400, `location "Mars/Olympus"`},
 		{"bad timeout", "POST", "api/jobs", shell(`,"timeout":5`), "", 400, `duration must be a string`},
-		{"bad overlap", "POST", "api/jobs", shell(`,"overlap":"sometimes"`), "", 400, `unknown overlap "sometimes"`},
+		{"bad overlap", "POST", "api/jobs", shell(`,"overlap":"sometimes"`), "", 400, `overlap: unknown policy "sometimes"`},
 		{"bad URL", "POST", "api/jobs", `{"name":"j1","kind":"http","schedule":"@every 1s","http":{"url":"ftp://x"}}`, "", 400, `invalid job definition`},
 		{"exists in code", "POST", "api/jobs", `{"name":"report","schedule":"@every 2h"}`, "", 409, `^job "report" is registered in code: a definition cannot replace it .*pick another name$`},
 		{"name mismatch", "PUT", "api/jobs/j2", shell(``), "", 400, `body names job "j1" but the path names "j2"`},
@@ -439,6 +440,16 @@ func TestJobsInstancesRunning(t *testing.T) {
 	})
 	if r := runs.Runs[0]; r.Status != logsink.StatusKilled || r.Trigger != logsink.TriggerManual {
 		t.Errorf("blocker record %+v", r.Record)
+	}
+	// The serving instance ran it: the job shows it as its last run.
+	var blocker apiJob
+	srv.ok(200, "GET", "api/jobs/blocker", "", &blocker, auth)
+	if l, r := blocker.Last, runs.Runs[0]; l == nil || l.Status != logsink.StatusKilled || l.Instance != "n0" ||
+		l.Trigger != logsink.TriggerManual || !l.Tick.Equal(r.Tick) {
+		t.Errorf("blocker's last run %+v, want the record %+v", l, r.Record)
+	}
+	if one.Last != nil {
+		t.Errorf("hourly never ran but has a last run %+v", one.Last)
 	}
 }
 

@@ -41,6 +41,9 @@ type jobView struct {
 	// NextRuns are the next fire instants (at most 5), soonest first;
 	// empty when the job never fires again.
 	NextRuns []time.Time `json:"next_runs"`
+	// Last is the newest run of the job that the serving instance
+	// recorded itself (distcron.JobInfo.Last), if any.
+	Last *distcron.LastRun `json:"last,omitempty"`
 	// Running are the job's runs in progress anywhere in the cluster.
 	Running []distcron.Run `json:"running"`
 	// Instances are the live instances whose registration lists the job.
@@ -62,43 +65,22 @@ type jobsBody struct {
 	Time    time.Time    `json:"time"`
 }
 
-func viewOf(info distcron.JobInfo) jobView {
+// viewOf is the view of a job the serving instance knows.
+func (h *handler) viewOf(info distcron.JobInfo) jobView {
+	next, err := h.s.NextRuns(info.Name, nextRunsShown)
+	if err != nil {
+		next = []time.Time{} // unregistered meanwhile
+	}
 	v := jobView{
 		Name: info.Name, Local: true, Schedule: info.Schedule, Location: info.Location, Kind: info.Kind,
-		Source: info.Source, Paused: info.Paused, Eligible: info.Eligible, Overlap: info.Overlap,
+		Source: info.Source, Paused: info.Paused, Eligible: info.Eligible, Overlap: info.Overlap.String(),
 		Shards: info.Shards, Broadcast: info.Broadcast, Tags: info.Tags,
-		NextRuns: nextRuns(info, nextRunsShown), Running: []distcron.Run{}, Instances: []string{},
+		NextRuns: next, Last: info.Last, Running: []distcron.Run{}, Instances: []string{},
 	}
 	if info.Refused != nil {
 		v.Refused = info.Refused.Error()
 	}
 	return v
-}
-
-// nextRuns lists up to n fire instants from info.Next on. A schedule that
-// cannot be parsed again (RegisterSchedule) gives info.Next alone.
-func nextRuns(info distcron.JobInfo, n int) []time.Time {
-	out := []time.Time{}
-	t := info.Next
-	if t.IsZero() {
-		return out
-	}
-	out = append(out, t)
-	loc, err := time.LoadLocation(info.Location)
-	if err != nil {
-		return out
-	}
-	sched, err := distcron.ParseSchedule(info.Schedule, loc)
-	if err != nil {
-		return out
-	}
-	for len(out) < n {
-		if t = sched.Next(t); t.IsZero() {
-			break
-		}
-		out = append(out, t)
-	}
-	return out
 }
 
 // cluster reads what every job view needs from etcd: runs in progress and
@@ -118,12 +100,12 @@ func (h *handler) cluster(ctx context.Context) ([]distcron.Run, []distcron.Insta
 // jobViews combines the local job list with the cluster's runs and
 // registrations; jobs known only from registrations or running keys are
 // added with Local false.
-func jobViews(infos []distcron.JobInfo, running []distcron.Run, instances []distcron.Instance) []jobView {
+func (h *handler) jobViews(infos []distcron.JobInfo, running []distcron.Run, instances []distcron.Instance) []jobView {
 	views := make([]jobView, 0, len(infos))
 	idx := make(map[string]int, len(infos))
 	for _, info := range infos {
 		idx[info.Name] = len(views)
-		views = append(views, viewOf(info))
+		views = append(views, h.viewOf(info))
 	}
 	get := func(name string) *jobView {
 		i, ok := idx[name]
@@ -166,7 +148,7 @@ func (h *handler) listJobs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, jobsBody{
-		Jobs: jobViews(h.s.JobInfos(), running, instances), Invalid: h.invalid(), Time: time.Now().UTC(),
+		Jobs: h.jobViews(h.s.JobInfos(), running, instances), Invalid: h.invalid(), Time: time.Now().UTC(),
 	})
 }
 
@@ -184,7 +166,7 @@ func (h *handler) getJob(w http.ResponseWriter, r *http.Request) {
 		infos = append(infos, info)
 	}
 	var v *jobView
-	for _, jv := range jobViews(infos, running, instances) {
+	for _, jv := range h.jobViews(infos, running, instances) {
 		if jv.Name == name {
 			v = &jv
 			break

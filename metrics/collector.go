@@ -4,7 +4,6 @@ import (
 	"context"
 	"strconv"
 	"sync/atomic"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -177,7 +176,7 @@ func (c *Collector) collectScheduler(ch chan<- prometheus.Metric, s *distcron.Sc
 	counter(c.misfired, st.Misfired)
 	counter(c.leftToPeers, st.LeftToPeers)
 	gauge(c.inFlight, float64(st.RunsInFlight))
-	gauge(c.claimLead, time.Duration(st.ClaimLeadNs).Seconds())
+	gauge(c.claimLead, st.ClaimLead.Seconds())
 	leader := 0.0
 	if st.Leader {
 		leader = 1

@@ -631,6 +631,10 @@
       if (j.broadcast) kv.push(['Broadcast', 'every eligible instance']);
       if (j.tags && j.tags.length) kv.push(['Requires tags', j.tags.map((t) => el('span', { class: 'tag', text: t }))]);
       if (j.refused) kv.push(['Refused here', el('span', { class: 'rate bad', text: clean(j.refused) })]);
+      if (j.last) {
+        kv.push(['Last run here', [badge(j.last.status),
+          el('span', { title: j.last.tick, text: ' ' + fmtAbs(j.last.tick) + ' · ' + rel(j.last.finished) + ' · ' + j.last.instance })]]);
+      }
       kv.push(['Registered on', j.instances.length ? j.instances.map((i) => el('span', { class: 'tag', text: i })) : '—']);
       replace(v.details, el('dl', { class: 'kv' }, kv.map(([k, val]) => [el('dt', { text: k }), el('dd', {}, val)])));
 
