@@ -17,9 +17,9 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/distcron/distcron/internal/etcdtest"
 	"github.com/distcron/distcron/tests/chaos/check"
 	"github.com/distcron/distcron/tests/chaos/harness"
-	"github.com/distcron/distcron/internal/etcdtest"
 )
 
 // testNode is one examples/node process of a test.
