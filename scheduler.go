@@ -11,6 +11,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
+	"github.com/distcron/distcron/internal/errtext"
 	"github.com/distcron/distcron/internal/keys"
 	"github.com/distcron/distcron/logsink"
 )
@@ -116,7 +117,7 @@ func New(cli *clientv3.Client, opts ...Option) (*Scheduler, error) {
 	for _, sink := range cfg.sinks {
 		p, err := logsink.NewPipeline(sink, append([]logsink.PipelineOption{logsink.WithLogger(s.log)}, cfg.pipelineOpts...)...)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrInvalidOption, err)
+			return nil, errtext.Also(err, ErrInvalidOption) // "distcron: invalid pipeline option: ..."
 		}
 		s.pipelines = append(s.pipelines, p)
 	}
