@@ -15,7 +15,7 @@ import (
 
 // sentinels are the errors whose text a message must not repeat.
 var sentinels = []error{
-	ErrInvalidSpec, ErrInvalidName, ErrDuplicateJob, ErrInvalidOption, ErrNilClient, ErrStarted,
+	ErrInvalidSpec, ErrInvalidName, ErrDuplicateJob, ErrInvalidOption, ErrNilClient, ErrStarted, ErrStopped,
 	ErrNotStarted, ErrUnreachable, ErrDuplicateInstance, ErrUnknownJob, ErrRunsCancelled, ErrPaused, ErrKilled,
 	ErrLeaseLost, ErrInvalidDefinition, ErrCodeJob, ErrRefused,
 	executor.ErrTimeout, executor.ErrStart, executor.ErrCommandFailed, executor.ErrInvalid, executor.ErrHostNotAllowed,
@@ -255,4 +255,25 @@ func TestInvalidNamesAreCutShort(t *testing.T) {
 			assertReadsOnce(t, msg)
 		})
 	}
+}
+
+// Issue 12: Start after Stop said "scheduler already started".
+func TestStartAfterStopSaysStopped(t *testing.T) {
+	tc := newTestCluster(t)
+	s, _ := tc.newScheduler("a")
+	tc.start(s)
+	if err := s.Start(context.Background()); !errors.Is(err, ErrStarted) || errors.Is(err, ErrStopped) {
+		t.Errorf("second Start = %v, want ErrStarted", err)
+	}
+	if err := s.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	err := s.Start(context.Background())
+	if !errors.Is(err, ErrStopped) || !errors.Is(err, ErrStarted) {
+		t.Fatalf("Start after Stop = %v, want ErrStopped, matching ErrStarted too", err)
+	}
+	if err.Error() != ErrStopped.Error() || strings.Contains(err.Error(), "already started") {
+		t.Errorf("Start after Stop says %q, want %q", err, ErrStopped)
+	}
+	assertReadsOnce(t, err.Error())
 }

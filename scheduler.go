@@ -141,10 +141,16 @@ func (s *Scheduler) IsLeader() bool { return s.leader.Load() }
 // default 15s); the error names each endpoint and what it did (refused the
 // connection, did not answer, accepted it but etcd did not respond).
 // It fails with ErrDuplicateInstance when a live instance has the same id,
-// and ErrStarted when called twice or after Stop.
+// ErrStarted when called twice, and ErrStopped (which matches ErrStarted
+// too) after Stop: a stopped Scheduler cannot be started again.
 func (s *Scheduler) Start(ctx context.Context) error {
 	s.mu.Lock()
-	if s.state != stateNew {
+	switch s.state {
+	case stateNew:
+	case stateStopped:
+		s.mu.Unlock()
+		return errStartAfterStop
+	default:
 		s.mu.Unlock()
 		return ErrStarted
 	}
