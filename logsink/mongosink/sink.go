@@ -287,7 +287,7 @@ func (s *Sink) Write(ctx context.Context, batch []logsink.Record) error {
 		if ctx.Err() == nil && permanent(err) {
 			err = fmt.Errorf("%w: %w", logsink.ErrPermanent, err)
 		}
-		return fmt.Errorf("mongosink: insert %d records: %w", len(batch), err)
+		return errtext.Errorf("mongosink: insert %d records: %w", len(batch), err)
 	}
 	s.autoPrune(ctx)
 	return nil

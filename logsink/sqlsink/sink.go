@@ -12,6 +12,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/distcron/distcron/internal/errtext"
 	"github.com/distcron/distcron/logsink"
 )
 
@@ -206,7 +207,7 @@ func (s *Sink) Write(ctx context.Context, batch []logsink.Record) error {
 		if ctx.Err() == nil && s.d.permanent(err) {
 			err = fmt.Errorf("%w: %w", logsink.ErrPermanent, err)
 		}
-		return fmt.Errorf("sqlsink: write %d records to %s: %w", len(batch), s.cfg.table, err)
+		return errtext.Errorf("sqlsink: write %d records to %s: %w", len(batch), s.cfg.table, err)
 	}
 	if s.cfg.retention > 0 {
 		s.autoPrune(ctx)
