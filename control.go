@@ -14,6 +14,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
+	"github.com/distcron/distcron/internal/errtext"
 	"github.com/distcron/distcron/internal/keys"
 )
 
@@ -58,7 +59,7 @@ func (s *Scheduler) paused(j *job) bool {
 // registered in code by a live instance (as its registration lists it).
 func (s *Scheduler) knownJob(ctx context.Context, name string) error {
 	if !validName(name) {
-		return fmt.Errorf("%w: %q", ErrInvalidName, name)
+		return fmt.Errorf("%w: %s: %s", ErrInvalidName, errtext.Name(name), nameRule)
 	}
 	s.mu.Lock()
 	_, ok := s.jobs[name]

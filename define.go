@@ -12,6 +12,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/distcron/distcron/internal/errtext"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -54,7 +55,7 @@ func (s *Scheduler) encodeDefinition(ctx context.Context, d Definition) ([]byte,
 		}
 		sched, err := ParseSchedule(d.Schedule, loc)
 		if err != nil {
-			return nil, d.invalid("%v", err)
+			return nil, d.invalid("%w", err)
 		}
 		if err := s.checkFloor(d, sched); err != nil {
 			return nil, err
@@ -110,12 +111,18 @@ func (s *Scheduler) checkFloor(d Definition, sched Schedule) error {
 	return nil
 }
 
+// codeJobError is the error for a definition with a kind whose name is a
+// job registered in code; it wraps ErrInvalidDefinition and ErrCodeJob.
+func codeJobError(name string) error {
+	return errtext.Errorf("%w: job %s: %w; a definition may override only its schedule, zone and pause (no kind)",
+		ErrInvalidDefinition, errtext.Name(name), ErrCodeJob)
+}
+
 // refuseCodeJob returns an error wrapping ErrCodeJob when name is a job
 // registered in code here or on a live instance.
 func (s *Scheduler) refuseCodeJob(ctx context.Context, name string) error {
-	refused := fmt.Errorf("%w: %w: %q: a definition may override only its schedule, zone and pause (no kind)", ErrInvalidDefinition, ErrCodeJob, name)
 	if slices.Contains(s.codeJobs(), name) {
-		return refused
+		return codeJobError(name)
 	}
 	resp, err := s.cli.Get(ctx, s.keys.Instances(), clientv3.WithPrefix())
 	if err != nil {
@@ -124,7 +131,7 @@ func (s *Scheduler) refuseCodeJob(ctx context.Context, name string) error {
 	for _, kv := range resp.Kvs {
 		var in Instance
 		if json.Unmarshal(kv.Value, &in) == nil && slices.Contains(in.CodeJobs, name) {
-			return refused
+			return codeJobError(name)
 		}
 	}
 	return nil
@@ -136,10 +143,10 @@ func (s *Scheduler) refuseCodeJob(ctx context.Context, name string) error {
 func (s *Scheduler) Delete(ctx context.Context, name string) error {
 	resp, err := s.cli.Delete(ctx, s.keys.Def(name))
 	if err != nil {
-		return fmt.Errorf("distcron: delete %q: %w", name, err)
+		return fmt.Errorf("distcron: delete %s: %w", errtext.Name(name), err)
 	}
 	if resp.Deleted == 0 {
-		return fmt.Errorf("%w: no definition %q", ErrUnknownJob, name)
+		return fmt.Errorf("%w: no definition %s", ErrUnknownJob, errtext.Name(name))
 	}
 	return nil
 }
@@ -167,10 +174,10 @@ func (s *Scheduler) Definitions(ctx context.Context) ([]Definition, error) {
 func (s *Scheduler) Definition(ctx context.Context, name string) (Definition, error) {
 	resp, err := s.cli.Get(ctx, s.keys.Def(name))
 	if err != nil {
-		return Definition{}, fmt.Errorf("distcron: read definition %q: %w", name, err)
+		return Definition{}, fmt.Errorf("distcron: read definition %s: %w", errtext.Name(name), err)
 	}
 	if len(resp.Kvs) == 0 {
-		return Definition{}, fmt.Errorf("%w: no definition %q", ErrUnknownJob, name)
+		return Definition{}, fmt.Errorf("%w: no definition %s", ErrUnknownJob, errtext.Name(name))
 	}
 	return ParseDefinition(resp.Kvs[0].Value)
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/distcron/distcron/executor"
+	"github.com/distcron/distcron/internal/errtext"
 )
 
 // Definition is a job defined in etcd (defs/<name>, as JSON) rather than in
@@ -130,28 +131,44 @@ type remotePolicy struct {
 	passthrough []string            // host environment variables passed to shell jobs
 }
 
+// invalid returns an error wrapping ErrInvalidDefinition that names the
+// job and says format; error operands (%w) lose their "distcron: ".
 func (d Definition) invalid(format string, args ...any) error {
-	return fmt.Errorf("%w: job %q: "+format, append([]any{ErrInvalidDefinition, d.Name}, args...)...)
+	return errtext.Errorf("%w: job %s: "+format, append([]any{ErrInvalidDefinition, errtext.Name(d.Name)}, args...)...)
+}
+
+// invalidFrom wraps err, an error about the job's options or executor, as
+// an invalid definition. Its message leaves out what the definition's
+// message says already, or what does not apply to a definition: the job's
+// name and the sentinels of the options and executors.
+func (d Definition) invalidFrom(err error) error {
+	return errtext.Wrap(fmt.Sprintf("%v: job %s: %s", ErrInvalidDefinition, errtext.Name(d.Name), d.strip(err)), ErrInvalidDefinition, err)
+}
+
+// strip returns err's message without the parts invalidFrom leaves out.
+func (d Definition) strip(err error) string {
+	return errtext.Strip(err, errtext.Trim(ErrInvalidDefinition), errtext.Trim(ErrInvalidOption), errtext.Trim(ErrInvalidName),
+		errtext.Trim(executor.ErrInvalid), "job "+errtext.Name(d.Name))
 }
 
 // compile turns a valid definition into job options and an executor (nil
 // for an override). allowedHosts restricts HTTP jobs when not nil.
 func (d Definition) compile(p *remotePolicy) ([]JobOption, executor.Executor, error) {
 	if !validName(d.Name) {
-		return nil, nil, fmt.Errorf("%w: name %q: use 1-128 letters, digits and ._:@-", ErrInvalidDefinition, d.Name)
+		return nil, nil, fmt.Errorf("%w: name %s: %s", ErrInvalidDefinition, errtext.Name(d.Name), nameRule)
 	}
 	var opts []JobOption
 	if d.Location != "" {
 		loc, err := time.LoadLocation(d.Location)
 		if err != nil || d.Location == "Local" {
-			return nil, nil, d.invalid("location %q is not an IANA zone", d.Location)
+			return nil, nil, d.invalid("location %s is not an IANA zone", errtext.Name(d.Location))
 		}
 		opts = append(opts, InLocation(loc))
 	}
 	if d.Kind == "" { // override of a job registered in code
 		if d.Schedule != "" {
 			if _, err := ParseSchedule(d.Schedule, nil); err != nil {
-				return nil, nil, d.invalid("schedule: %w", err)
+				return nil, nil, d.invalid("%w", err)
 			}
 		}
 		if d.Shell != nil || d.HTTP != nil || len(d.Steps) > 0 {
@@ -163,7 +180,7 @@ func (d Definition) compile(p *remotePolicy) ([]JobOption, executor.Executor, er
 		return nil, nil, d.invalid("schedule is required")
 	}
 	if _, err := ParseSchedule(d.Schedule, nil); err != nil {
-		return nil, nil, d.invalid("schedule: %w", err)
+		return nil, nil, d.invalid("%w", err)
 	}
 	var exec executor.Executor
 	var err error
@@ -171,7 +188,7 @@ func (d Definition) compile(p *remotePolicy) ([]JobOption, executor.Executor, er
 	case "shell", "http":
 		exec, err = compileStep(StepSpec{Name: d.Name, Kind: d.Kind, Shell: d.Shell, HTTP: d.HTTP}, p)
 		if err != nil {
-			return nil, nil, d.invalid("%w", err)
+			return nil, nil, d.invalidFrom(err)
 		}
 		if len(d.Steps) > 0 {
 			return nil, nil, d.invalid("steps belong to kind pipeline")
@@ -184,15 +201,15 @@ func (d Definition) compile(p *remotePolicy) ([]JobOption, executor.Executor, er
 		for i, st := range d.Steps {
 			e, err := compileStep(st, p)
 			if err != nil {
-				return nil, nil, d.invalid("step %d: %w", i, err)
+				return nil, nil, d.invalidFrom(errtext.Wrap(fmt.Sprintf("step %d: %s", i, d.strip(err)), err))
 			}
 			steps[i] = executor.Step{Name: st.Name, Exec: e}
 		}
 		if exec, err = executor.NewPipeline(steps...); err != nil {
-			return nil, nil, d.invalid("%w", err)
+			return nil, nil, d.invalidFrom(err)
 		}
 	default:
-		return nil, nil, d.invalid("unknown kind %q (want shell, http or pipeline)", d.Kind)
+		return nil, nil, d.invalid("unknown kind %s (want shell, http or pipeline)", errtext.Name(d.Kind))
 	}
 	if d.Timeout < 0 {
 		return nil, nil, d.invalid("negative timeout")
@@ -227,7 +244,7 @@ func (d Definition) compile(p *remotePolicy) ([]JobOption, executor.Executor, er
 	// The retention bound of a starting deadline depends on the instance;
 	// it is checked again when the job is added there.
 	if _, err := newJobConfig(d.Name, opts, time.UTC, time.Duration(math.MaxInt64)); err != nil {
-		return nil, nil, d.invalid("%w", err)
+		return nil, nil, d.invalidFrom(err)
 	}
 	return opts, exec, nil
 }
@@ -283,5 +300,5 @@ func compileStep(st StepSpec, p *remotePolicy) (executor.Executor, error) {
 		}
 		return h, nil
 	}
-	return nil, fmt.Errorf("unknown step kind %q (want shell or http)", st.Kind)
+	return nil, fmt.Errorf("unknown step kind %s (want shell or http)", errtext.Name(st.Kind))
 }

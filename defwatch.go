@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/distcron/distcron/executor"
+	"github.com/distcron/distcron/internal/errtext"
 )
 
 // definitions is this instance's view of defs/.
@@ -77,7 +78,7 @@ func (s *Scheduler) applyDefinition(name string, value []byte) {
 	}
 	d, err := ParseDefinition(value)
 	if err == nil && d.Name != name {
-		err = fmt.Errorf("%w: key says %q, definition says %q", ErrInvalidDefinition, name, d.Name)
+		err = fmt.Errorf("%w: key says %s, definition says %s", ErrInvalidDefinition, errtext.Name(name), errtext.Name(d.Name))
 	}
 	var j *job
 	if err == nil {
@@ -104,7 +105,9 @@ func (s *Scheduler) jobFromDefinition(d Definition) (*job, error) {
 	var hostRefused error
 	if errors.Is(err, executor.ErrHostNotAllowed) {
 		// Valid, but not for this instance's host list: refuse it here only.
-		hostRefused = fmt.Errorf("%w: %w", ErrRefused, err)
+		// Its message is the host check's, without "invalid job
+		// definition": the definition is valid.
+		hostRefused = errtext.Wrap(fmt.Sprintf("%v: %s", ErrRefused, d.strip(err)), ErrRefused, err)
 		opts, exec, err = d.compile(&remotePolicy{passthrough: s.cfg.shellEnv})
 	}
 	if err != nil {
@@ -148,11 +151,11 @@ func (s *Scheduler) jobFromDefinition(d Definition) (*job, error) {
 	s.mu.Unlock()
 	if s.defs.code[d.Name] != nil || cur != nil && (cur.source == sourceCode || cur.source == sourceOverride) {
 		// Code wins: a definition never replaces a job registered in code.
-		return nil, fmt.Errorf("%w: %w: %q: a definition may override only its schedule, zone and pause (no kind)", ErrInvalidDefinition, ErrCodeJob, d.Name)
+		return nil, codeJobError(d.Name)
 	}
 	cfg, err := s.jobConfig(d.Name, opts)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidDefinition, err)
+		return nil, d.invalidFrom(err)
 	}
 	sched, err := ParseSchedule(d.Schedule, cfg.location)
 	if err != nil {

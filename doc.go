@@ -7,16 +7,29 @@
 // Create a Scheduler with New (it borrows an etcd client and only validates
 // its options), register jobs, then Start it:
 //
-//	sched, err := distcron.New(cli, distcron.WithNamespace("/distcron/myapp/"),
-//		distcron.WithSinks(logsink.NewJSON(os.Stdout)))
-//	err = sched.RegisterFunc("report", "0 7 * * MON-FRI", report, distcron.Timeout(time.Minute))
-//	err = sched.RegisterShell("cleanup", "@every 10m", "find /tmp/x -mtime +1 -delete")
-//	err = sched.Start(ctx)
-//	defer func() {
-//		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+//	// run runs report and a cleanup on the cluster until ctx ends.
+//	func run(ctx context.Context, cli *clientv3.Client, report func(context.Context) error) error {
+//		sched, err := distcron.New(cli, distcron.WithNamespace("/distcron/myapp/"),
+//			distcron.WithSinks(logsink.NewJSON(os.Stdout)))
+//		if err != nil {
+//			return err
+//		}
+//		err = sched.RegisterFunc("report", "0 7 * * MON-FRI", report, distcron.Timeout(time.Minute))
+//		if err != nil {
+//			return err
+//		}
+//		err = sched.RegisterShell("cleanup", "@every 10m", "find /tmp/x -mtime +1 -delete")
+//		if err != nil {
+//			return err
+//		}
+//		if err := sched.Start(ctx); err != nil {
+//			return err
+//		}
+//		<-ctx.Done()
+//		stopCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 //		defer cancel()
-//		_ = sched.Stop(ctx) // waits for runs up to 30s, then at most ~4s more
-//	}()
+//		return sched.Stop(stopCtx) // waits for runs up to 30s, then at most ~4s more
+//	}
 //
 // Every instance that shares the namespace and registers a job competes for
 // its ticks; instances may register different jobs. Unregister removes a

@@ -3,6 +3,7 @@ package distcron
 import (
 	"errors"
 
+	"github.com/distcron/distcron/internal/errtext"
 	"github.com/distcron/distcron/internal/schedule"
 )
 
@@ -20,8 +21,16 @@ var (
 	ErrInvalidOption = errors.New("distcron: invalid option")
 	// ErrNilClient reports a nil *clientv3.Client passed to New.
 	ErrNilClient = errors.New("distcron: nil etcd client")
-	// ErrStarted reports Start called twice, or Start after Stop.
+	// ErrStarted reports Start called twice, or while a Start is in
+	// progress. Start after Stop returns ErrStopped, which matches
+	// ErrStarted too (Start returned ErrStarted then before ErrStopped
+	// existed).
 	ErrStarted = errors.New("distcron: scheduler already started")
+	// ErrStopped reports Start after Stop: a Scheduler runs once, and a
+	// stopped one cannot be started again; create a new one with New.
+	// The error Start returns then matches both ErrStopped and
+	// ErrStarted, and reads as ErrStopped.
+	ErrStopped = errors.New("distcron: scheduler stopped; it cannot be started again (create a new one with New)")
 	// ErrNotStarted reports Stop, or a call that needs a running scheduler,
 	// before Start.
 	ErrNotStarted = errors.New("distcron: scheduler not started")
@@ -62,3 +71,7 @@ var (
 	// run (see WithRemoteShell and WithRemoteHTTP).
 	ErrRefused = errors.New("distcron: job kind not enabled on this instance")
 )
+
+// errStartAfterStop is what Start returns after Stop: ErrStopped's
+// message, matching ErrStopped and ErrStarted.
+var errStartAfterStop = errtext.Also(ErrStopped, ErrStarted)

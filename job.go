@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/distcron/distcron/executor"
+	"github.com/distcron/distcron/internal/errtext"
 )
 
 // JobOption configures one job at registration.
@@ -132,7 +133,7 @@ type job struct {
 // A panic is recorded as a failed run with its stack.
 func (s *Scheduler) RegisterFunc(name, spec string, fn func(ctx context.Context) error, opts ...JobOption) error {
 	if fn == nil {
-		return fmt.Errorf("%w: job %q: nil func", ErrInvalidOption, name)
+		return fmt.Errorf("%w: job %s: nil func", ErrInvalidOption, errtext.Name(name))
 	}
 	return s.registerJob(name, spec, nil, executor.Func(fn), "func", opts)
 }
@@ -143,7 +144,7 @@ func (s *Scheduler) RegisterFunc(name, spec string, fn func(ctx context.Context)
 // the exit code and the last 64 KiB of combined output.
 func (s *Scheduler) RegisterShell(name, spec, command string, opts ...JobOption) error {
 	if command == "" {
-		return fmt.Errorf("%w: job %q: empty command", ErrInvalidOption, name)
+		return fmt.Errorf("%w: job %s: empty command", ErrInvalidOption, errtext.Name(name))
 	}
 	return s.registerJob(name, spec, nil, executor.Shell(command), "shell", opts)
 }
@@ -158,7 +159,7 @@ func (s *Scheduler) Register(name, spec string, e executor.Executor, opts ...Job
 // Every instance must compute the same instants for the job.
 func (s *Scheduler) RegisterSchedule(name string, sched Schedule, e executor.Executor, opts ...JobOption) error {
 	if sched == nil {
-		return fmt.Errorf("%w: job %q: nil schedule", ErrInvalidOption, name)
+		return fmt.Errorf("%w: job %s: nil schedule", ErrInvalidOption, errtext.Name(name))
 	}
 	return s.registerJob(name, fmt.Sprintf("%v", sched), sched, e, "executor", opts)
 }
@@ -171,11 +172,11 @@ func (s *Scheduler) registerJob(name, spec string, sched Schedule, e executor.Ex
 	custom := sched != nil
 	if !custom {
 		if sched, err = ParseSchedule(spec, cfg.location); err != nil {
-			return fmt.Errorf("job %q: %w", name, err)
+			return errtext.Errorf("distcron: job %s: %w", errtext.Name(name), err)
 		}
 	}
 	if e == nil {
-		return fmt.Errorf("%w: job %q: nil executor", ErrInvalidOption, name)
+		return fmt.Errorf("%w: job %s: nil executor", ErrInvalidOption, errtext.Name(name))
 	}
 	j := s.newJob(name, spec, sched, e, cfg, kind)
 	j.custom = custom
@@ -189,7 +190,7 @@ func (s *Scheduler) jobConfig(name string, opts []JobOption) (jobConfig, error) 
 // newJobConfig applies and validates job options.
 func newJobConfig(name string, opts []JobOption, loc *time.Location, retention time.Duration) (jobConfig, error) {
 	if !validName(name) {
-		return jobConfig{}, fmt.Errorf("%w: %q: use 1-128 letters, digits and ._:@-, starting with a letter or digit", ErrInvalidName, name)
+		return jobConfig{}, fmt.Errorf("%w: %s: %s", ErrInvalidName, errtext.Name(name), nameRule)
 	}
 	cfg := jobConfig{location: loc, retry: retryPolicy{maxAttempts: 1}}
 	for _, o := range opts {
@@ -197,25 +198,25 @@ func newJobConfig(name string, opts []JobOption, loc *time.Location, retention t
 	}
 	switch {
 	case cfg.location == nil:
-		return cfg, fmt.Errorf("%w: job %q: nil location", ErrInvalidOption, name)
+		return cfg, fmt.Errorf("%w: job %s: nil location", ErrInvalidOption, errtext.Name(name))
 	case cfg.timeout < 0:
-		return cfg, fmt.Errorf("%w: job %q: negative timeout %v", ErrInvalidOption, name, cfg.timeout)
+		return cfg, fmt.Errorf("%w: job %s: negative timeout %v", ErrInvalidOption, errtext.Name(name), cfg.timeout)
 	case cfg.overlap < OverlapAllow || cfg.overlap > OverlapReplace:
-		return cfg, fmt.Errorf("%w: job %q: unknown overlap policy %v", ErrInvalidOption, name, cfg.overlap)
+		return cfg, fmt.Errorf("%w: job %s: unknown overlap policy %v", ErrInvalidOption, errtext.Name(name), cfg.overlap)
 	case cfg.sharded && (cfg.shards < 1 || cfg.shards > maxShards):
-		return cfg, fmt.Errorf("%w: job %q: shards %d must be within [1, %d]", ErrInvalidOption, name, cfg.shards, maxShards)
+		return cfg, fmt.Errorf("%w: job %s: shards %d must be within [1, %d]", ErrInvalidOption, errtext.Name(name), cfg.shards, maxShards)
 	case cfg.shards > 0 && cfg.broadcast:
-		return cfg, fmt.Errorf("%w: job %q: a job is sharded or broadcast, not both", ErrInvalidOption, name)
+		return cfg, fmt.Errorf("%w: job %s: a job is sharded or broadcast, not both", ErrInvalidOption, errtext.Name(name))
 	case cfg.retry.maxAttempts < 1 || cfg.retry.maxAttempts > 100 || (cfg.retry.maxAttempts > 1 && (cfg.retry.backoff <= 0 || cfg.retry.maxBackoff < cfg.retry.backoff)):
-		return cfg, fmt.Errorf("%w: job %q: retry needs 1-100 attempts, a positive backoff and max backoff >= backoff", ErrInvalidOption, name)
+		return cfg, fmt.Errorf("%w: job %s: retry needs 1-100 attempts, a positive backoff and max backoff >= backoff", ErrInvalidOption, errtext.Name(name))
 	case cfg.misfire != MisfireSkip && cfg.misfire != MisfireRunOnce:
-		return cfg, fmt.Errorf("%w: job %q: unknown misfire policy %v", ErrInvalidOption, name, cfg.misfire)
+		return cfg, fmt.Errorf("%w: job %s: unknown misfire policy %v", ErrInvalidOption, errtext.Name(name), cfg.misfire)
 	case cfg.misfire == MisfireRunOnce && (cfg.startDeadline <= 0 || cfg.startDeadline > retention/2):
-		return cfg, fmt.Errorf("%w: job %q: starting deadline %v must be within (0, claim retention/2 = %v]", ErrInvalidOption, name, cfg.startDeadline, retention/2)
+		return cfg, fmt.Errorf("%w: job %s: starting deadline %v must be within (0, claim retention/2 = %v]", ErrInvalidOption, errtext.Name(name), cfg.startDeadline, retention/2)
 	}
 	for _, t := range append(slices.Clone(cfg.onSuccess), cfg.onFailure...) {
 		if !validName(t) {
-			return cfg, fmt.Errorf("%w: job %q: chained job %q", ErrInvalidName, name, t)
+			return cfg, fmt.Errorf("%w: job %s: chained job %s: %s", ErrInvalidName, errtext.Name(name), errtext.Name(t), nameRule)
 		}
 	}
 	return cfg, nil
@@ -245,7 +246,7 @@ func (s *Scheduler) add(j *job) error {
 	if old, dup := s.jobs[j.name]; dup {
 		if old.source != sourceDefinition {
 			s.mu.Unlock()
-			return fmt.Errorf("%w: %q", ErrDuplicateJob, j.name)
+			return fmt.Errorf("%w: %s", ErrDuplicateJob, errtext.Name(j.name))
 		}
 		// Code wins over a definition of the same name (see ErrCodeJob).
 		s.queue.remove(old)
@@ -263,7 +264,7 @@ func (s *Scheduler) add(j *job) error {
 	raw, pending := s.defs.pending[j.name]
 	if replaced && s.defs.applied != nil {
 		delete(s.defs.applied, j.name)
-		s.defs.invalid[j.name] = fmt.Errorf("%w: %w: %q", ErrInvalidDefinition, ErrCodeJob, j.name)
+		s.defs.invalid[j.name] = codeJobError(j.name)
 	}
 	s.defs.mu.Unlock()
 	if pending {
@@ -363,6 +364,9 @@ func nameRune(r rune) bool {
 	return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' ||
 		r == '.' || r == '_' || r == ':' || r == '@' || r == '-'
 }
+
+// nameRule says what validName accepts, for errors.
+const nameRule = "use 1-128 letters, digits and ._:@-, starting with a letter or digit"
 
 // validName reports whether s can name a job or instance: it becomes part
 // of etcd keys, so "/" and spaces are refused.

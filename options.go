@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/distcron/distcron/executor"
+	"github.com/distcron/distcron/internal/errtext"
 	"github.com/distcron/distcron/internal/stderrlog"
 	"github.com/distcron/distcron/logsink"
 )
@@ -198,7 +199,7 @@ func (c *config) validate() error {
 		return fmt.Errorf("%w: "+format, append([]any{ErrInvalidOption}, args...)...)
 	}
 	if c.namespace == "" || !strings.HasPrefix(c.namespace, "/") {
-		return bad("namespace %q must start with /", c.namespace)
+		return bad("namespace %s must start with /", errtext.Name(c.namespace))
 	}
 	if !strings.HasSuffix(c.namespace, "/") {
 		c.namespace += "/"
@@ -207,11 +208,11 @@ func (c *config) validate() error {
 		c.instanceID = defaultInstanceID()
 	}
 	if !validName(c.instanceID) {
-		return bad("instance id %q: use letters, digits and ._:@- (at most 128)", c.instanceID)
+		return bad("instance id %s: %s", errtext.Name(c.instanceID), nameRule)
 	}
 	for _, t := range c.tags {
 		if t == "" || strings.ContainsAny(t, " \t\n") {
-			return bad("tag %q must be non-empty without spaces", t)
+			return bad("tag %s must be non-empty without spaces", errtext.Name(t))
 		}
 	}
 	if c.logger == nil {

@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/distcron/distcron/executor"
+	"github.com/distcron/distcron/internal/errtext"
 	"github.com/distcron/distcron/logsink"
 )
 
@@ -124,7 +125,9 @@ func (s *Scheduler) execute(ctx context.Context, r claimReq, token int64, check 
 	if res.Err != nil {
 		rec.Error = res.Err.Error()
 		rec.Status = statusOf(res.Err, ctx)
-		if cause := context.Cause(ctx); (errors.Is(cause, ErrKilled) || errors.Is(cause, ErrLeaseLost)) && !strings.Contains(rec.Error, cause.Error()) {
+		// Say why the run was cancelled, unless its error says it already.
+		if cause := context.Cause(ctx); (errors.Is(cause, ErrKilled) || errors.Is(cause, ErrLeaseLost)) &&
+			!errors.Is(res.Err, cause) && !strings.Contains(rec.Error, errtext.Trim(cause)) {
 			rec.Error = fmt.Sprintf("%s (%v)", rec.Error, cause)
 		}
 	}

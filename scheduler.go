@@ -11,6 +11,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
+	"github.com/distcron/distcron/internal/errtext"
 	"github.com/distcron/distcron/internal/keys"
 	"github.com/distcron/distcron/logsink"
 )
@@ -117,7 +118,7 @@ func New(cli *clientv3.Client, opts ...Option) (*Scheduler, error) {
 	for _, sink := range cfg.sinks {
 		p, err := logsink.NewPipeline(sink, append([]logsink.PipelineOption{logsink.WithLogger(s.log)}, cfg.pipelineOpts...)...)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrInvalidOption, err)
+			return nil, errtext.Also(err, ErrInvalidOption) // "distcron: invalid pipeline option: ..."
 		}
 		s.pipelines = append(s.pipelines, p)
 	}
@@ -141,10 +142,16 @@ func (s *Scheduler) IsLeader() bool { return s.leader.Load() }
 // default 15s); the error names each endpoint and what it did (refused the
 // connection, did not answer, accepted it but etcd did not respond).
 // It fails with ErrDuplicateInstance when a live instance has the same id,
-// and ErrStarted when called twice or after Stop.
+// ErrStarted when called twice, and ErrStopped (which matches ErrStarted
+// too) after Stop: a stopped Scheduler cannot be started again.
 func (s *Scheduler) Start(ctx context.Context) error {
 	s.mu.Lock()
-	if s.state != stateNew {
+	switch s.state {
+	case stateNew:
+	case stateStopped:
+		s.mu.Unlock()
+		return errStartAfterStop
+	default:
 		s.mu.Unlock()
 		return ErrStarted
 	}

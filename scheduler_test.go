@@ -342,7 +342,7 @@ func TestStopCancelsRunsPastItsDeadline(t *testing.T) {
 	if err := s.Stop(context.Background()); !errors.Is(err, ErrNotStarted) {
 		t.Fatalf("second Stop = %v", err)
 	}
-	if err := s.Start(context.Background()); !errors.Is(err, ErrStarted) {
+	if err := s.Start(context.Background()); !errors.Is(err, ErrStopped) || !errors.Is(err, ErrStarted) {
 		t.Fatalf("Start after Stop = %v", err)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/distcron/distcron"
+	"github.com/distcron/distcron/internal/errtext"
 	"github.com/distcron/distcron/logsink"
 )
 
@@ -262,7 +263,7 @@ func (h *handler) routes() {
 	h.handle("/api/runs/{id}", route{"GET": h.reading(h.getRun)})
 	h.handle("/api/summary", route{"GET": h.reading(h.getSummary)})
 	h.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "no such API route: %s %s", r.Method, r.URL.Path)
+		writeError(w, http.StatusNotFound, "no such API route: %s %s", r.Method, errtext.Name(r.URL.Path))
 	})
 	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { http.NotFound(w, r) })
 }
@@ -285,7 +286,7 @@ func (h *handler) handle(pattern string, rt route) {
 		f := rt[m]
 		if f == nil {
 			w.Header().Set("Allow", allow)
-			writeError(w, http.StatusMethodNotAllowed, "method %s not allowed on %s (allowed: %s)", r.Method, r.URL.Path, allow)
+			writeError(w, http.StatusMethodNotAllowed, "method %s not allowed on %s (allowed: %s)", r.Method, errtext.Name(r.URL.Path), allow)
 			return
 		}
 		f(w, r)
@@ -302,7 +303,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hdr.Set("Referrer-Policy", "same-origin")
 	if !h.hosts.allowed(r.Host) {
 		hdr.Set("Cache-Control", "no-store")
-		writeError(w, http.StatusMisdirectedRequest, "host %q is not served here: the host app lists the names it answers to with admin.WithAllowedHosts (default: localhost and loopback addresses only)", r.Host)
+		writeError(w, http.StatusMisdirectedRequest, "host %s is not served here: the host app lists the names it answers to with admin.WithAllowedHosts (default: localhost and loopback addresses only)", errtext.Name(r.Host))
 		return
 	}
 	if !strings.HasPrefix(r.URL.Path, "/") {

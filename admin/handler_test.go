@@ -279,7 +279,7 @@ func TestBadRequests(t *testing.T) {
 		{"unknown nested field", "POST", "api/jobs", `{"name":"j1","kind":"shell","schedule":"@every 1s","shell":{"command":"true","user":"root"}}`, "", 400, `unknown field "user"`},
 		{"trailing data", "POST", "api/jobs", shell(``) + `{}`, "", 400, `trailing data`},
 		{"empty body", "POST", "api/jobs", ``, "", 400, `empty body`},
-		{"bad schedule", "POST", "api/jobs", `{"name":"j1","kind":"shell","schedule":"61 * * * *","shell":{"command":"true"}}`, "", 400, `job "j1": schedule: .*61`},
+		{"bad schedule", "POST", "api/jobs", `{"name":"j1","kind":"shell","schedule":"61 * * * *","shell":{"command":"true"}}`, "", 400, `job "j1": invalid schedule .*61`},
 		{"missing schedule", "POST", "api/jobs", `{"name":"j1","kind":"shell","shell":{"command":"true"}}`, "", 400, `schedule is required`},
 		{"missing command", "POST", "api/jobs", `{"name":"j1","kind":"shell","schedule":"@every 1s","shell":{}}`, "", 400, `shell.command is required`},
 		{"unknown kind", "POST", "api/jobs", `{"name":"j1","kind":"python","schedule":"@every 1s"}`, "", 400, `unknown kind "python"`},

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/distcron/distcron"
+	"github.com/distcron/distcron/internal/errtext"
 )
 
 // nextRunsShown is how many upcoming fire times a job lists.
@@ -180,7 +181,7 @@ func (h *handler) getJob(w http.ResponseWriter, r *http.Request) {
 	invalid, isInvalid := h.s.InvalidDefinitions()[name]
 	if v == nil {
 		if def == nil && !isInvalid {
-			writeError(w, http.StatusNotFound, "unknown job %q", name)
+			writeError(w, http.StatusNotFound, "unknown job %s", errtext.Name(name))
 			return
 		}
 		// Defined in etcd, not applied here yet (or invalid).
@@ -285,7 +286,7 @@ func (h *handler) readDefinition(w http.ResponseWriter, r *http.Request) (distcr
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || mt != "application/json" {
-			writeError(w, http.StatusUnsupportedMediaType, "Content-Type must be application/json, not %q", ct)
+			writeError(w, http.StatusUnsupportedMediaType, "Content-Type must be application/json, not %s", errtext.Name(ct))
 			return distcron.Definition{}, true
 		}
 	}
@@ -416,7 +417,7 @@ func (h *handler) putJob(w http.ResponseWriter, r *http.Request) {
 	}
 	auditOf(r).kind = d.Kind
 	if d.Name != name {
-		writeError(w, http.StatusBadRequest, "the body names job %q but the path names %q", d.Name, name)
+		writeError(w, http.StatusBadRequest, "the body names job %s but the path names %s", errtext.Name(d.Name), errtext.Name(name))
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), h.cfg.timeout)

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/distcron/distcron"
+	"github.com/distcron/distcron/internal/errtext"
 )
 
 // Secret values are write-only: header values of HTTP jobs and values of
@@ -125,7 +126,7 @@ func keepRedacted(d *distcron.Definition, cur *distcron.Definition) error {
 		steps := make([]distcron.StepSpec, len(d.Steps))
 		for i, st := range d.Steps {
 			old := curSteps[st.Name]
-			where := fmt.Sprintf("step %q: ", st.Name)
+			where := fmt.Sprintf("step %s: ", errtext.Name(st.Name))
 			if st.Shell, err = keepShell(st.Shell, old.Shell, where); err != nil {
 				return err
 			}
@@ -158,7 +159,7 @@ func keepShell(s, cur *distcron.ShellSpec, where string) (*distcron.ShellSpec, e
 		if v == Redacted {
 			old, ok := stored[k]
 			if !ok {
-				return nil, fmt.Errorf("%w: %sshell.env %s=%s but no value is stored for %s (send the value itself)", distcron.ErrInvalidDefinition, where, k, Redacted, k)
+				return nil, fmt.Errorf("%w: %sshell.env %s is %s but no value is stored for it (send the value itself)", distcron.ErrInvalidDefinition, where, errtext.Name(k), Redacted)
 			}
 			kv = k + "=" + old
 		}
@@ -177,7 +178,7 @@ func keepHTTP(h, cur *distcron.HTTPSpec, where string) (*distcron.HTTPSpec, erro
 		if v == Redacted {
 			old, ok := storedHeader(cur, k)
 			if !ok {
-				return nil, fmt.Errorf("%w: %shttp.headers %q is %s but no value is stored for it (send the value itself)", distcron.ErrInvalidDefinition, where, k, Redacted)
+				return nil, fmt.Errorf("%w: %shttp.headers %s is %s but no value is stored for it (send the value itself)", distcron.ErrInvalidDefinition, where, errtext.Name(k), Redacted)
 			}
 			v = old
 		}

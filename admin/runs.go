@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/distcron/distcron/internal/errtext"
 	"github.com/distcron/distcron/logsink"
 )
 
@@ -88,7 +89,7 @@ func parseTime(name, s string, now time.Time) (time.Time, error) {
 	if d, err := time.ParseDuration(s); err == nil && d >= 0 {
 		return now.Add(-d), nil
 	}
-	return time.Time{}, fmt.Errorf("%s=%q: want an RFC 3339 time (2006-01-02T15:04:05Z) or a duration before now (24h)", name, s)
+	return time.Time{}, fmt.Errorf("%s=%s: want an RFC 3339 time (2006-01-02T15:04:05Z) or a duration before now (24h)", name, errtext.Name(s))
 }
 
 // parseQuery reads the filters of GET api/runs into a logsink.Query.
@@ -97,7 +98,7 @@ func parseQuery(v url.Values, now time.Time) (logsink.Query, error) {
 		switch key {
 		case "job", "status", "instance", "since", "until", "limit", "cursor", "output":
 		default:
-			return logsink.Query{}, fmt.Errorf("unknown parameter %q (want job, status, instance, since, until, limit, cursor or output)", key)
+			return logsink.Query{}, fmt.Errorf("unknown parameter %s (want job, status, instance, since, until, limit, cursor or output)", errtext.Name(key))
 		}
 	}
 	q := logsink.Query{Job: v.Get("job"), Instance: v.Get("instance"), Cursor: v.Get("cursor"), OmitOutput: true}
@@ -108,7 +109,7 @@ func parseQuery(v url.Values, now time.Time) (logsink.Query, error) {
 				continue
 			}
 			if !slices.Contains(statuses, logsink.Status(st)) {
-				return q, fmt.Errorf("unknown status %q (want %s)", st, joinStatuses())
+				return q, fmt.Errorf("unknown status %s (want %s)", errtext.Name(st), joinStatuses())
 			}
 			q.Statuses = append(q.Statuses, logsink.Status(st))
 		}
@@ -126,13 +127,13 @@ func parseQuery(v url.Values, now time.Time) (logsink.Query, error) {
 	}
 	if s := v.Get("limit"); s != "" {
 		if q.Limit, err = strconv.Atoi(s); err != nil {
-			return q, fmt.Errorf("limit=%q: not an integer", s)
+			return q, fmt.Errorf("limit=%s: not an integer", errtext.Name(s))
 		}
 	}
 	if s := v.Get("output"); s != "" {
 		out, err := strconv.ParseBool(s)
 		if err != nil {
-			return q, fmt.Errorf("output=%q: want true or false", s)
+			return q, fmt.Errorf("output=%s: want true or false", errtext.Name(s))
 		}
 		q.OmitOutput = !out
 	}
@@ -267,7 +268,7 @@ func (h *handler) getRun(w http.ResponseWriter, r *http.Request) {
 	}
 	id, err := parseRunID(r.PathValue("id"))
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "bad run id %q: %v (use the id of a record from api/runs)", r.PathValue("id"), err)
+		writeError(w, http.StatusBadRequest, "bad run id %s: %v (use the id of a record from api/runs)", errtext.Name(r.PathValue("id")), err)
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), h.cfg.timeout)
@@ -325,7 +326,7 @@ func (h *handler) getSummary(w http.ResponseWriter, r *http.Request) {
 	v := r.URL.Query()
 	for key := range v {
 		if key != "since" && key != "until" && key != "job" {
-			writeError(w, http.StatusBadRequest, "unknown parameter %q (want since, until or job)", key)
+			writeError(w, http.StatusBadRequest, "unknown parameter %s (want since, until or job)", errtext.Name(key))
 			return
 		}
 	}

@@ -277,9 +277,9 @@ func TestSecretsWriteOnly(t *testing.T) {
 	hook.HTTP.Headers = map[string]string{"X-Other": admin.Redacted}
 	expectError(t, put(hook, 400), 400, `http.headers "X-Other" is <redacted> but no value is stored`)
 	back.Shell.Env = []string{"NEWVAR=" + admin.Redacted}
-	expectError(t, put(back, 400), 400, `shell.env NEWVAR=<redacted> but no value is stored`)
+	expectError(t, put(back, 400), 400, `shell.env "NEWVAR" is <redacted> but no value is stored`)
 	expectError(t, srv.call("POST", "api/jobs", `{"name":"fresh","kind":"shell","schedule":"@yearly","shell":{"command":"x","env":["A=<redacted>"]}}`, auth),
-		400, `shell.env A=<redacted> but no value is stored`)
+		400, `shell.env "A" is <redacted> but no value is stored`)
 	if h := storedDef(t, s, "hook").HTTP.Headers; h["Authorization"] != "Bearer rotated" {
 		t.Errorf("a refused PUT changed hook: %v", h)
 	}

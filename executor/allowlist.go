@@ -11,6 +11,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/distcron/distcron/internal/errtext"
 )
 
 // AllowList says where an [HTTP] executor may send its request: which
@@ -73,7 +75,7 @@ func ParseAllowList(entries ...string) (*AllowList, error) {
 	a := &AllowList{}
 	for _, e := range entries {
 		if err := a.add(e); err != nil {
-			return nil, fmt.Errorf("%w: bad allow-list entry %q: %v", ErrInvalid, e, err)
+			return nil, fmt.Errorf("%w: bad allow-list entry %s: %v", ErrInvalid, errtext.Name(e), err)
 		}
 	}
 	return a, nil
@@ -152,8 +154,17 @@ func (a *AllowList) checkURL(u *url.URL) error {
 
 // control is the net.Dialer.Control of connections under a: it refuses,
 // before connecting, an address that is not public unless an entry lists
-// it, and any network but TCP.
+// it, and any network but TCP. The dialer puts the error inside a
+// *net.OpError, which the HTTP executor wraps: no second "distcron: ".
 func (a *AllowList) control(network, address string, _ syscall.RawConn) error {
+	if err := a.checkAddr(network, address); err != nil {
+		return errtext.Nested(err)
+	}
+	return nil
+}
+
+// checkAddr returns why control refuses to connect to address, or nil.
+func (a *AllowList) checkAddr(network, address string) error {
 	switch network {
 	case "tcp", "tcp4", "tcp6":
 	default:

@@ -10,6 +10,8 @@ import (
 	"os/exec"
 	"syscall"
 	"time"
+
+	"github.com/distcron/distcron/internal/errtext"
 )
 
 // DefaultGrace is the time a command's processes have between SIGTERM and
@@ -86,11 +88,11 @@ func (c *Command) grace() time.Duration {
 // a second if a process that left the group holds the output pipe).
 func (c *Command) Execute(ctx context.Context) Result {
 	if err := contextError(ctx); err != nil {
-		return Result{Err: fmt.Errorf("%w: %w", ErrStart, err), ExitCode: -1}
+		return Result{Err: errtext.Errorf("%w: %w", ErrStart, err), ExitCode: -1}
 	}
 	cmd, err := c.command()
 	if err != nil {
-		return Result{Err: fmt.Errorf("%w: %w", ErrStart, err), ExitCode: -1}
+		return Result{Err: errtext.Errorf("%w: %w", ErrStart, err), ExitCode: -1}
 	}
 	path := cmd.Path
 	var sv *supervision
@@ -102,7 +104,7 @@ func (c *Command) Execute(ctx context.Context) Result {
 	}
 	pr, pw, err := os.Pipe()
 	if err != nil {
-		return Result{Err: fmt.Errorf("%w: %w", ErrStart, err), ExitCode: -1}
+		return Result{Err: errtext.Errorf("%w: %w", ErrStart, err), ExitCode: -1}
 	}
 	defer pr.Close()
 	cmd.Stdout, cmd.Stderr = pw, pw // an *os.File: exec starts no copying goroutine
@@ -112,7 +114,7 @@ func (c *Command) Execute(ctx context.Context) Result {
 		sv.started()
 	}
 	if err != nil {
-		return Result{Err: fmt.Errorf("%w: %w", ErrStart, err), ExitCode: -1}
+		return Result{Err: errtext.Errorf("%w: %w", ErrStart, err), ExitCode: -1}
 	}
 
 	out := newTail(MaxOutput)
@@ -133,7 +135,7 @@ func (c *Command) Execute(ctx context.Context) Result {
 	}
 	drain.Stop()
 	if startErr != nil {
-		return Result{Err: fmt.Errorf("%w: %w", ErrStart, startErr), ExitCode: -1}
+		return Result{Err: errtext.Errorf("%w: %w", ErrStart, startErr), ExitCode: -1}
 	}
 
 	res := Result{ExitCode: -1, Output: out.Bytes()}
@@ -145,9 +147,9 @@ func (c *Command) Execute(ctx context.Context) Result {
 	case stopErr != nil:
 		res.Err = stopErr
 	case errors.As(waitErr, &exitErr):
-		res.Err = fmt.Errorf("%w: %w", ErrCommandFailed, waitErr)
+		res.Err = errtext.Errorf("%w: %w", ErrCommandFailed, waitErr)
 	case waitErr != nil:
-		res.Err = fmt.Errorf("distcron: waiting for command: %w", waitErr)
+		res.Err = errtext.Errorf("distcron: waiting for command: %w", waitErr)
 	}
 	return res
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"os"
 	"strings"
+
+	"github.com/distcron/distcron/internal/errtext"
 )
 
 // minimalEnvNames are the variables [MinimalEnv] always takes from the
@@ -29,15 +31,15 @@ var minimalEnvNames = []string{"PATH", "HOME", "LANG", "TZ"}
 func MinimalEnv(passthrough []string, env ...string) ([]string, error) {
 	for _, name := range passthrough {
 		if name == "" || strings.ContainsAny(name, "=\x00") {
-			return nil, fmt.Errorf("distcron: passthrough name %q is not a variable name", name)
+			return nil, fmt.Errorf("distcron: passthrough name %s is not a variable name", errtext.Name(name))
 		}
 	}
 	for _, kv := range env {
 		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
-			return nil, fmt.Errorf("distcron: env entry %q is not KEY=value", kv)
+			return nil, fmt.Errorf("distcron: env entry %s is not KEY=value", errtext.Name(kv))
 		}
 		if strings.IndexByte(kv, 0) >= 0 {
-			return nil, fmt.Errorf("distcron: env entry %q holds a NUL byte", kv)
+			return nil, fmt.Errorf("distcron: env entry %s holds a NUL byte", errtext.Name(kv))
 		}
 	}
 	out := make([]string, 0, len(minimalEnvNames)+len(passthrough)+len(env))

@@ -31,7 +31,7 @@ func ExamplePipeline() {
 	// extract: <nil>
 	// load: table locked
 	// true load
-	// distcron: pipeline step "load" failed: table locked
+	// distcron: pipeline step "load": table locked
 }
 
 func ExampleHTTP_Validate() {

@@ -67,7 +67,8 @@ package executor
 import (
 	"context"
 	"errors"
-	"fmt"
+
+	"github.com/distcron/distcron/internal/errtext"
 )
 
 // MaxOutput is the number of bytes of command output kept in
@@ -119,6 +120,6 @@ func contextError(ctx context.Context) error {
 	case errors.Is(cause, err):
 		return cause
 	default:
-		return fmt.Errorf("%w: %w", err, cause)
+		return errtext.Errorf("%w: %w", err, cause)
 	}
 }

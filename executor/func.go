@@ -3,8 +3,9 @@ package executor
 import (
 	"context"
 	"errors"
-	"fmt"
 	"runtime/debug"
+
+	"github.com/distcron/distcron/internal/errtext"
 )
 
 // Func returns an Executor that calls f with the run's context.
@@ -32,7 +33,7 @@ func (e *funcExecutor) Execute(ctx context.Context) Result {
 		return Result{Err: errors.New("distcron: executor.Func called with a nil func")}
 	}
 	if err := contextError(ctx); err != nil {
-		return Result{Err: fmt.Errorf("distcron: not started: %w", err)}
+		return Result{Err: errtext.Errorf("distcron: not started: %w", err)}
 	}
 	err := callRecover(func() error { return e.f(ctx) })
 	if err == nil || errors.Is(err, ErrPanic) {
@@ -42,13 +43,18 @@ func (e *funcExecutor) Execute(ctx context.Context) Result {
 }
 
 // withContext makes err wrap ctx.Err() if ctx is done and err does not
-// already, keeping err's message first.
+// already, keeping err's message first. When err is, or wraps, the cause
+// ctx was cancelled with (a func that returned context.Cause(ctx)), its
+// message already says why and is kept as it is.
 func withContext(ctx context.Context, err error) error {
 	cerr := ctx.Err()
 	if cerr == nil || errors.Is(err, cerr) {
 		return err
 	}
-	return fmt.Errorf("%w: %w", err, contextError(ctx))
+	if cause := context.Cause(ctx); cause != nil && errors.Is(err, cause) {
+		return errtext.Also(err, cerr)
+	}
+	return errtext.Errorf("%w: %w", err, contextError(ctx))
 }
 
 // callRecover calls f and turns a panic into a *PanicError.

@@ -140,7 +140,7 @@ func TestFuncContext(t *testing.T) {
 			ctx:     backgroundCtx,
 			wantIs:  []error{context.DeadlineExceeded, ErrTimeout},
 			wantNot: []error{context.Canceled},
-			wantMsg: []string{"gave up: distcron: run timed out after 20ms: context deadline exceeded"},
+			wantMsg: []string{"gave up: run timed out after 20ms: context deadline exceeded"},
 		},
 		{
 			name:    "parent deadline",

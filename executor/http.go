@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/distcron/distcron/internal/errtext"
 	"golang.org/x/net/http/httpguts"
 )
 
@@ -197,7 +198,7 @@ func (h *HTTP) Execute(ctx context.Context) Result {
 		return Result{Err: err, ExitCode: -1}
 	}
 	if err := contextError(ctx); err != nil {
-		return Result{Err: fmt.Errorf("distcron: HTTP request not sent: %w", err), ExitCode: -1}
+		return Result{Err: errtext.Errorf("distcron: HTTP request not sent: %w", err), ExitCode: -1}
 	}
 
 	client, done := h.client()
@@ -222,7 +223,7 @@ func (h *HTTP) Execute(ctx context.Context) Result {
 	}
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
 	if err != nil {
-		return Result{Err: fmt.Errorf("%w: HTTP: %w", ErrInvalid, err), ExitCode: -1}
+		return Result{Err: errtext.Errorf("%w: HTTP: %w", ErrInvalid, err), ExitCode: -1}
 	}
 	for k, vs := range h.Header {
 		for _, v := range vs {
@@ -294,11 +295,13 @@ func (h *HTTP) client() (client *http.Client, done func()) {
 	next := c.CheckRedirect
 	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
 		if !hostAllowed(patterns, req.URL) {
-			return fmt.Errorf("%w: redirect to %s", ErrHostNotAllowed, req.URL.Host)
+			// http.Client puts the error in a *url.Error of its own,
+			// which Execute wraps: no second "distcron: ".
+			return errtext.Nested(fmt.Errorf("%w: redirect to %s", ErrHostNotAllowed, req.URL.Host))
 		}
 		if h.Allow != nil {
 			if err := h.Allow.checkURL(req.URL); err != nil {
-				return fmt.Errorf("redirect refused: %w", err)
+				return errtext.Errorf("redirect refused: %w", err)
 			}
 		}
 		if next != nil {

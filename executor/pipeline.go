@@ -2,9 +2,10 @@ package executor
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
+
+	"github.com/distcron/distcron/internal/errtext"
 )
 
 // Step is one named step of a [Pipeline].
@@ -39,9 +40,12 @@ type StepError struct {
 	Err error
 }
 
-// Error returns `distcron: pipeline step "<name>" failed: <step error>`.
+// Error returns `distcron: pipeline step "<name>": <step error>`, the step
+// error without its own "distcron: " prefix, as in `distcron: pipeline
+// step "load": command failed: exit status 1`. A name longer than 64 bytes
+// is cut short (the Step field holds all of it).
 func (e *StepError) Error() string {
-	return fmt.Sprintf("distcron: pipeline step %q failed: %v", e.Step, e.Err)
+	return fmt.Sprintf("distcron: pipeline step %s: %s", errtext.Name(e.Step), errtext.Trim(e.Err))
 }
 
 // Unwrap returns the step's error.
@@ -70,16 +74,16 @@ func NewPipeline(steps ...Step) (Executor, error) {
 		case s.Name == "":
 			return nil, fmt.Errorf("%w: pipeline step %d has no name", ErrInvalid, i+1)
 		case seen[s.Name]:
-			return nil, fmt.Errorf("%w: pipeline step name %q is used twice", ErrInvalid, s.Name)
+			return nil, fmt.Errorf("%w: pipeline step name %s is used twice", ErrInvalid, errtext.Name(s.Name))
 		case s.Exec == nil:
-			return nil, fmt.Errorf("%w: pipeline step %q has a nil Exec", ErrInvalid, s.Name)
+			return nil, fmt.Errorf("%w: pipeline step %s has a nil Exec", ErrInvalid, errtext.Name(s.Name))
 		}
 		if v, ok := s.Exec.(validator); ok {
 			if err := v.Validate(); err != nil {
-				if errors.Is(err, ErrInvalid) {
-					return nil, fmt.Errorf("distcron: pipeline step %q: %w", s.Name, err)
-				}
-				return nil, fmt.Errorf("%w: pipeline step %q: %w", ErrInvalid, s.Name, err)
+				// "invalid executor: pipeline step "x": <why>", whether
+				// or not the step's error says "invalid executor".
+				msg := fmt.Sprintf("%v: pipeline step %s: %s", ErrInvalid, errtext.Name(s.Name), errtext.Strip(err, errtext.Trim(ErrInvalid)))
+				return nil, errtext.Wrap(msg, ErrInvalid, err)
 			}
 		}
 		seen[s.Name] = true
@@ -128,7 +132,7 @@ func (p *pipeline) Execute(ctx context.Context) Result {
 	res := Result{ExitCode: -1, Steps: make([]StepResult, 0, len(p.steps))}
 	for i, s := range p.steps {
 		if err := contextError(ctx); err != nil {
-			res.Err = fmt.Errorf("distcron: pipeline stopped before step %q: %w", s.Name, err)
+			res.Err = errtext.Errorf("distcron: pipeline stopped before step %s: %w", errtext.Name(s.Name), err)
 			return res
 		}
 		sr := StepResult{Name: s.Name, Started: time.Now()}

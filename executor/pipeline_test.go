@@ -80,7 +80,7 @@ func TestPipelineStopsAtFailure(t *testing.T) {
 	if !errors.As(res.Err, &se) || se.Step != "load" || se.Index != 1 || !errors.Is(res.Err, errBoom) {
 		t.Fatalf("Err = %v, want a *StepError for load (index 1) wrapping boom", res.Err)
 	}
-	if want := `distcron: pipeline step "load" failed: boom`; res.Err.Error() != want {
+	if want := `distcron: pipeline step "load": boom`; res.Err.Error() != want {
 		t.Errorf("Err = %q, want %q", res.Err, want)
 	}
 	if res.ExitCode != 0 || res.Output != nil {
@@ -171,7 +171,7 @@ func TestPipelineValidation(t *testing.T) {
 		{name: "duplicate", steps: []Step{{Name: "a", Exec: ok}, {Name: "a", Exec: ok}}, msg: `step name "a" is used twice`},
 		{name: "nil exec", steps: []Step{{Name: "a"}}, msg: `step "a" has a nil Exec`},
 		{name: "invalid HTTP", steps: []Step{{Name: "call", Exec: &HTTP{URL: "ftp://x/"}}},
-			msg: `distcron: pipeline step "call": distcron: invalid executor: HTTP: URL scheme "ftp"`},
+			msg: `distcron: invalid executor: pipeline step "call": HTTP: URL scheme "ftp"`},
 		{name: "foreign validator", steps: []Step{{Name: "v", Exec: validatingExec{errBoom}}},
 			msg: `distcron: invalid executor: pipeline step "v": boom`},
 	}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/distcron/distcron/internal/errtext"
 )
 
 // Wrapper decorates an Executor with cross-cutting behaviour, like
@@ -58,9 +60,9 @@ func (t *timeoutExecutor) Execute(ctx context.Context) Result {
 	}
 	// e ran out of time but did not say so (an Executor from elsewhere).
 	if errors.Is(res.Err, context.DeadlineExceeded) {
-		res.Err = fmt.Errorf("%w: %w after %v", res.Err, ErrTimeout, t.d)
+		res.Err = errtext.Errorf("%w: %w after %v", res.Err, ErrTimeout, t.d)
 	} else {
-		res.Err = fmt.Errorf("%w: %w", res.Err, cause)
+		res.Err = errtext.Errorf("%w: %w", res.Err, cause)
 	}
 	return res
 }

@@ -80,12 +80,12 @@ func TestWithTimeout(t *testing.T) {
 		{
 			name:    "inner returns ctx.Err",
 			inner:   func(ctx context.Context) Result { <-ctx.Done(); return Result{Err: ctx.Err(), ExitCode: 9} },
-			wantMsg: "context deadline exceeded: distcron: run timed out after 10ms",
+			wantMsg: "context deadline exceeded: run timed out after 10ms",
 		},
 		{
 			name:    "inner returns its own error",
 			inner:   func(ctx context.Context) Result { <-ctx.Done(); return Result{Err: errBoom, ExitCode: 9} },
-			wantMsg: "boom: distcron: run timed out after 10ms: context deadline exceeded",
+			wantMsg: "boom: run timed out after 10ms: context deadline exceeded",
 		},
 		{
 			name:    "inner succeeds late",

@@ -3,7 +3,8 @@ package logsink
 import (
 	"context"
 	"errors"
-	"fmt"
+
+	"github.com/distcron/distcron/internal/errtext"
 )
 
 // Fanout returns a Sink that writes each batch to every one of sinks, in
@@ -39,7 +40,7 @@ func (f fanout) Write(ctx context.Context, batch []Record) error {
 	var errs []error
 	for i, s := range f {
 		if err := s.Write(ctx, batch); err != nil {
-			errs = append(errs, fmt.Errorf("fanout sink %d (%T): %w", i, s, err))
+			errs = append(errs, errtext.Errorf("distcron: fanout sink %d (%T): %w", i, s, err))
 		}
 	}
 	return errors.Join(errs...)

@@ -3,6 +3,7 @@ package logsink
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -55,5 +56,22 @@ func TestDiscard(t *testing.T) {
 	_ = d.Write(context.Background(), make([]Record, 4))
 	if d.Records() != 7 {
 		t.Errorf("Records = %d, want 7", d.Records())
+	}
+}
+
+type failingWriter struct{}
+
+func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("disk full") }
+
+// Issue 12: a fanout error said "distcron: " again inside, after the sink
+// it names.
+func TestFanoutErrorReadsOnce(t *testing.T) {
+	err := Fanout(NewJSON(failingWriter{})).Write(context.Background(), []Record{rec("j", 1)})
+	if err == nil {
+		t.Fatal("Write = nil, want the JSON sink's error")
+	}
+	if msg := err.Error(); !strings.HasPrefix(msg, "distcron: fanout sink 0 (") || strings.Count(msg, "distcron: ") != 1 ||
+		!strings.HasSuffix(msg, ": json sink: disk full") {
+		t.Errorf("Write = %q, want \"distcron: fanout sink 0 (<type>): json sink: disk full\"", msg)
 	}
 }

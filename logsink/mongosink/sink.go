@@ -13,6 +13,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.uber.org/zap"
 
+	"github.com/distcron/distcron/internal/errtext"
 	"github.com/distcron/distcron/internal/retention"
 	"github.com/distcron/distcron/internal/stderrlog"
 	"github.com/distcron/distcron/logsink"
@@ -278,7 +279,7 @@ func (s *Sink) Write(ctx context.Context, batch []logsink.Record) error {
 		if ctx.Err() == nil && permanent(err) {
 			err = fmt.Errorf("%w: %w", logsink.ErrPermanent, err)
 		}
-		return fmt.Errorf("mongosink: insert %d records: %w", len(batch), err)
+		return errtext.Errorf("mongosink: insert %d records: %w", len(batch), err)
 	}
 	s.autoPrune(ctx)
 	return nil
@@ -386,8 +387,8 @@ func (s *Sink) Get(ctx context.Context, id logsink.RecordID) (logsink.Record, er
 	var d stored
 	err := s.coll.FindOne(ctx, identity(id)).Decode(&d)
 	if errors.Is(err, mongo.ErrNoDocuments) {
-		return logsink.Record{}, fmt.Errorf("%w: job %q tick %s shard %d attempt %d instance %q",
-			logsink.ErrNotFound, id.Job, id.Tick.UTC().Format(time.RFC3339Nano), id.Shard, id.Attempt, id.Instance)
+		return logsink.Record{}, fmt.Errorf("%w: job %s tick %s shard %d attempt %d instance %s",
+			logsink.ErrNotFound, errtext.Name(id.Job), id.Tick.UTC().Format(time.RFC3339Nano), id.Shard, id.Attempt, errtext.Name(id.Instance))
 	}
 	if err != nil {
 		return logsink.Record{}, fmt.Errorf("mongosink: get: %w", err)

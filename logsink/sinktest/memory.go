@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/distcron/distcron/internal/errtext"
 	"github.com/distcron/distcron/logsink"
 )
 
@@ -156,7 +157,7 @@ func (m *Memory) Get(ctx context.Context, id logsink.RecordID) (logsink.Record, 
 	r, ok := m.recs[keyOf(id)]
 	m.mu.RUnlock()
 	if !ok {
-		return logsink.Record{}, fmt.Errorf("%w: job %q tick %s", logsink.ErrNotFound, id.Job, id.Tick)
+		return logsink.Record{}, fmt.Errorf("%w: job %s tick %s", logsink.ErrNotFound, errtext.Name(id.Job), id.Tick)
 	}
 	return r, nil
 }

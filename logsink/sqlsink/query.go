@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/distcron/distcron/internal/errtext"
 	"github.com/distcron/distcron/logsink"
 )
 
@@ -77,8 +78,8 @@ func (s *Sink) Get(ctx context.Context, id logsink.RecordID) (logsink.Record, er
 		return logsink.Record{}, fmt.Errorf("sqlsink: get from %s: %w", s.cfg.table, err)
 	}
 	if len(recs) == 0 {
-		return logsink.Record{}, fmt.Errorf("%w: job %q tick %s shard %d attempt %d instance %q",
-			logsink.ErrNotFound, id.Job, id.Tick.UTC().Format("2006-01-02T15:04:05.999999999Z"), id.Shard, id.Attempt, id.Instance)
+		return logsink.Record{}, fmt.Errorf("%w: job %s tick %s shard %d attempt %d instance %s",
+			logsink.ErrNotFound, errtext.Name(id.Job), id.Tick.UTC().Format("2006-01-02T15:04:05.999999999Z"), id.Shard, id.Attempt, errtext.Name(id.Instance))
 	}
 	return recs[0], nil
 }

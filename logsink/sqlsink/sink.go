@@ -11,6 +11,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/distcron/distcron/internal/errtext"
 	"github.com/distcron/distcron/internal/retention"
 	"github.com/distcron/distcron/internal/stderrlog"
 	"github.com/distcron/distcron/logsink"
@@ -198,7 +199,7 @@ func (s *Sink) Write(ctx context.Context, batch []logsink.Record) error {
 		if ctx.Err() == nil && s.d.permanent(err) {
 			err = fmt.Errorf("%w: %w", logsink.ErrPermanent, err)
 		}
-		return fmt.Errorf("sqlsink: write %d records to %s: %w", len(batch), s.cfg.table, err)
+		return errtext.Errorf("sqlsink: write %d records to %s: %w", len(batch), s.cfg.table, err)
 	}
 	if s.cfg.retention > 0 {
 		s.autoPrune(ctx)
