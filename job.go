@@ -234,7 +234,7 @@ const (
 func (s *Scheduler) newJob(name, spec string, sched Schedule, raw executor.Executor, cfg jobConfig, kind string) *job {
 	e := executor.Recover(raw)
 	if cfg.timeout > 0 {
-		e = executor.WithTimeout(e, cfg.timeout)
+		e = executor.Timeout(cfg.timeout)(e)
 	}
 	return &job{name: name, spec: spec, schedule: sched, exec: e, raw: raw, cfg: cfg, index: -1, kind: kind,
 		source: sourceCode, eligible: hasAll(s.cfg.tags, cfg.tags)}

@@ -175,7 +175,7 @@ func TestCommandTimeoutKillsGroup(t *testing.T) {
 	c.Grace = grace
 
 	start := time.Now()
-	res := WithTimeout(c, timeout).Execute(context.Background())
+	res := withTimeout(c, timeout).Execute(context.Background())
 	elapsed := time.Since(start)
 
 	grandchild := readPid(t, path, false)
@@ -347,7 +347,7 @@ func TestCommandConcurrent(t *testing.T) {
 	}
 	for range 3 {
 		wg.Go(func() {
-			res := WithTimeout(c, time.Millisecond).Execute(context.Background())
+			res := withTimeout(c, time.Millisecond).Execute(context.Background())
 			if !errors.Is(res.Err, context.DeadlineExceeded) {
 				t.Errorf("Err = %v, want DeadlineExceeded", res.Err)
 			}

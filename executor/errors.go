@@ -10,7 +10,7 @@ var (
 	ErrPanic = errors.New("distcron: panic")
 
 	// ErrTimeout is matched by the Result.Err of a run stopped by
-	// [WithTimeout]; such an error also matches context.DeadlineExceeded.
+	// [Timeout]; such an error also matches context.DeadlineExceeded.
 	ErrTimeout = errors.New("distcron: run timed out")
 
 	// ErrStart is wrapped by Result.Err when a command could not be

@@ -32,8 +32,8 @@ func ExampleFunc() {
 	// true
 }
 
-func ExampleWithTimeout() {
-	e := executor.WithTimeout(executor.Shell("sleep 10"), 10*time.Millisecond)
+func ExampleTimeout() {
+	e := executor.Timeout(10 * time.Millisecond)(executor.Shell("sleep 10"))
 	res := e.Execute(context.Background())
 	fmt.Println(errors.Is(res.Err, context.DeadlineExceeded), errors.Is(res.Err, executor.ErrTimeout))
 	// Output:

@@ -16,8 +16,7 @@
 // # Wrappers
 //
 // Cross-cutting behaviour is added by wrapping, in the style of
-// robfig/cron's JobWrapper chain: [WithTimeout] (or [Timeout] as a
-// [Wrapper]) bounds one run, [Recover] turns a panic of any Executor into a
+// robfig/cron's JobWrapper chain: [Timeout] bounds one run, [Recover] turns a panic of any Executor into a
 // [*PanicError], and [Chain] applies several wrappers at once:
 //
 //	e := executor.Chain(executor.Shell("backup.sh"),
@@ -29,7 +28,7 @@
 // When a run ends because its context is done, Result.Err wraps ctx.Err(),
 // so errors.Is(res.Err, context.DeadlineExceeded) tells a timeout and
 // errors.Is(res.Err, context.Canceled) a kill. A run stopped by
-// [WithTimeout] also matches [ErrTimeout]. A Go func that ignores its
+// [Timeout] also matches [ErrTimeout]. A Go func that ignores its
 // context cannot be stopped: Execute returns when the func does.
 //
 // # Processes

@@ -165,7 +165,7 @@ func TestFuncContext(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx, stop := tt.ctx(t)
 			started := make(chan struct{})
-			e := WithTimeout(Func(func(ctx context.Context) error {
+			e := withTimeout(Func(func(ctx context.Context) error {
 				close(started)
 				return tt.f(ctx)
 			}), tt.timeout)

@@ -18,7 +18,7 @@ import (
 )
 
 // DefaultHTTPTimeout bounds a run of an [HTTP] executor whose Client is nil
-// when the run's context has no deadline of its own (no [WithTimeout]).
+// when the run's context has no deadline of its own (no [Timeout]).
 // It covers the whole exchange: connecting, sending, and reading the
 // response body.
 const DefaultHTTPTimeout = 5 * time.Minute

@@ -169,7 +169,7 @@ func TestHTTPContext(t *testing.T) {
 	t.Run("timeout", func(t *testing.T) {
 		t.Parallel()
 		srv, _ := hangServer(t)
-		res := WithTimeout(&HTTP{URL: srv.URL + "/hang"}, 50*time.Millisecond).Execute(context.Background())
+		res := withTimeout(&HTTP{URL: srv.URL + "/hang"}, 50*time.Millisecond).Execute(context.Background())
 		if !errors.Is(res.Err, context.DeadlineExceeded) || !errors.Is(res.Err, ErrTimeout) || res.ExitCode != -1 {
 			t.Errorf("Result = %v, %d; want DeadlineExceeded and ErrTimeout, -1", res.Err, res.ExitCode)
 		}

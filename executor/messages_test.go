@@ -99,13 +99,13 @@ func TestMessagesReadOnce(t *testing.T) {
 			is: []error{ErrTimeout, context.DeadlineExceeded},
 			run: func(t *testing.T) Result {
 				e, _ := block(func(context.Context) error { return errors.New("boom") })
-				return WithTimeout(e, 20*time.Millisecond).Execute(context.Background())
+				return withTimeout(e, 20*time.Millisecond).Execute(context.Background())
 			}},
 		{name: "func not started after a timeout", want: "distcron: not started: run timed out after 1ns: context deadline exceeded",
 			is: []error{ErrTimeout, context.DeadlineExceeded},
 			run: func(t *testing.T) Result {
 				e := Func(func(context.Context) error { return nil })
-				return WithTimeout(execFunc(func(ctx context.Context) Result { <-ctx.Done(); return e.Execute(ctx) }), time.Nanosecond).Execute(context.Background())
+				return withTimeout(execFunc(func(ctx context.Context) Result { <-ctx.Done(); return e.Execute(ctx) }), time.Nanosecond).Execute(context.Background())
 			}},
 		{name: "command killed", want: "context canceled: run killed (command stopped with SIGTERM)", is: []error{errKilled, context.Canceled},
 			run: func(t *testing.T) Result {
@@ -116,7 +116,7 @@ func TestMessagesReadOnce(t *testing.T) {
 			is: []error{ErrStart, ErrTimeout, context.DeadlineExceeded},
 			run: func(t *testing.T) Result {
 				c := Shell("true")
-				return WithTimeout(execFunc(func(ctx context.Context) Result { <-ctx.Done(); return c.Execute(ctx) }), time.Nanosecond).Execute(context.Background())
+				return withTimeout(execFunc(func(ctx context.Context) Result { <-ctx.Done(); return c.Execute(ctx) }), time.Nanosecond).Execute(context.Background())
 			}},
 		{name: "pipeline step fails", want: `distcron: pipeline step "load": command failed: exit status 3`, is: []error{ErrCommandFailed},
 			run: func(t *testing.T) Result {
@@ -132,7 +132,7 @@ func TestMessagesReadOnce(t *testing.T) {
 			is: []error{ErrTimeout, context.DeadlineExceeded},
 			run: func(t *testing.T) Result {
 				e, _ := block(context.Cause)
-				return Pipeline(Step{Name: "load", Exec: WithTimeout(e, 20*time.Millisecond)}).Execute(context.Background())
+				return Pipeline(Step{Name: "load", Exec: withTimeout(e, 20*time.Millisecond)}).Execute(context.Background())
 			}},
 		{name: "pipeline stopped between steps", want: `distcron: pipeline stopped before step "next": context canceled: run killed`,
 			is: []error{errKilled, context.Canceled},

@@ -47,7 +47,7 @@ func TestPipelineWithTimeout(t *testing.T) {
 	var never atomic.Int64
 	res := Pipeline(
 		Step{Name: "quick", Exec: Shell("echo quick")},
-		Step{Name: "slow", Exec: WithTimeout(&Command{Path: "/bin/sh", Args: []string{"-c", "sleep 30"}, Grace: time.Second}, 100*time.Millisecond)},
+		Step{Name: "slow", Exec: withTimeout(&Command{Path: "/bin/sh", Args: []string{"-c", "sleep 30"}, Grace: time.Second}, 100*time.Millisecond)},
 		Step{Name: "never", Exec: Func(func(context.Context) error { never.Add(1); return nil })},
 	).Execute(context.Background())
 	if !errors.Is(res.Err, ErrTimeout) || !errors.Is(res.Err, context.DeadlineExceeded) || never.Load() != 0 {
@@ -58,7 +58,7 @@ func TestPipelineWithTimeout(t *testing.T) {
 	}
 
 	// A timeout on the whole pipeline.
-	res = WithTimeout(Pipeline(
+	res = withTimeout(Pipeline(
 		Step{Name: "quick", Exec: Shell("echo quick")},
 		Step{Name: "slow", Exec: &Command{Path: "/bin/sh", Args: []string{"-c", "sleep 30"}, Grace: time.Second}},
 	), 100*time.Millisecond).Execute(context.Background())

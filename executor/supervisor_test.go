@@ -59,7 +59,7 @@ func TestCommandSetsidGrandchildStoppedOnTimeout(t *testing.T) {
 	path, script := setsidChild(t, false)
 	c := Shell(script + "; echo started; sleep 300")
 	c.Grace = grace
-	res := WithTimeout(c, timeout).Execute(context.Background())
+	res := withTimeout(c, timeout).Execute(context.Background())
 	grandchild := readPid(t, path, false)
 	if !errors.Is(res.Err, ErrTimeout) || !strings.Contains(res.Err.Error(), "SIGTERM") || res.ExitCode != -1 {
 		t.Errorf("Err, ExitCode = %v, %d; want ErrTimeout, stopped with SIGTERM, -1", res.Err, res.ExitCode)

@@ -17,7 +17,7 @@ type Wrapper func(Executor) Executor
 //
 //	Chain(e, Recover, Timeout(time.Minute))
 //
-// is Recover(WithTimeout(e, time.Minute)). Chain with no wrappers returns e.
+// is Recover(Timeout(time.Minute)(e)). Chain with no wrappers returns e.
 func Chain(e Executor, ws ...Wrapper) Executor {
 	for i := len(ws) - 1; i >= 0; i-- {
 		e = ws[i](e)
@@ -25,20 +25,21 @@ func Chain(e Executor, ws ...Wrapper) Executor {
 	return e
 }
 
-// Timeout returns a Wrapper that applies [WithTimeout] with d.
+// Timeout returns a Wrapper that runs an Executor with a context that ends
+// d after Execute is called (or earlier, with the caller's context):
+// Timeout(time.Minute)(e). A d of zero or less means no timeout, and the
+// Executor is returned unchanged.
+//
+// Execute blocks like the wrapped Executor. When the timeout stops the
+// run, Result.Err matches both [ErrTimeout] and context.DeadlineExceeded,
+// even if the Executor returned an error that wraps neither; a nil Err (it
+// finished its work) stays nil. The result is safe for concurrent use if
+// the Executor is.
 func Timeout(d time.Duration) Wrapper {
-	return func(e Executor) Executor { return WithTimeout(e, d) }
+	return func(e Executor) Executor { return withTimeout(e, d) }
 }
 
-// WithTimeout returns an Executor that runs e with a context that ends d
-// after Execute is called (or earlier, with the caller's context). A d of
-// zero or less means no timeout, and e is returned unchanged.
-//
-// Execute blocks like e. When the timeout stops the run, Result.Err matches
-// both [ErrTimeout] and context.DeadlineExceeded, even if e returned an
-// error that wraps neither; a nil Err (e finished its work) stays nil. The
-// Executor is safe for concurrent use if e is.
-func WithTimeout(e Executor, d time.Duration) Executor {
+func withTimeout(e Executor, d time.Duration) Executor {
 	if d <= 0 {
 		return e
 	}

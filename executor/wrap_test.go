@@ -66,8 +66,8 @@ func TestChainOrder(t *testing.T) {
 func TestWithTimeout(t *testing.T) {
 	e := Func(func(context.Context) error { return nil })
 	for _, d := range []time.Duration{0, -time.Second} {
-		if WithTimeout(e, d) != e {
-			t.Errorf("WithTimeout(e, %v) wraps e", d)
+		if withTimeout(e, d) != e {
+			t.Errorf("withTimeout(e, %v) wraps e", d)
 		}
 	}
 
@@ -95,7 +95,7 @@ func TestWithTimeout(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			res := WithTimeout(execFunc(tt.inner), 10*time.Millisecond).Execute(context.Background())
+			res := withTimeout(execFunc(tt.inner), 10*time.Millisecond).Execute(context.Background())
 			if res.ExitCode != 9 {
 				t.Errorf("ExitCode = %d, want the inner 9", res.ExitCode)
 			}
