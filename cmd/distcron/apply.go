@@ -45,13 +45,11 @@ func init() {
 			if err != nil {
 				return err
 			}
-			s, done, err := g.connect()
+			s, ctx, done, err := g.open()
 			if err != nil {
 				return err
 			}
 			defer done()
-			ctx, cancel := g.ctx()
-			defer cancel()
 			plan, err := s.Apply(ctx, defs, distcron.ApplyOptions{Prune: prune, DryRun: dryRun})
 			if err != nil {
 				return fmt.Errorf("%s: nothing applied: %w", file, err)

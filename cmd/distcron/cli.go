@@ -133,27 +133,24 @@ func interleave(fs *flag.FlagSet, args []string) []string {
 	return append(flags, pos...)
 }
 
-// connect returns a scheduler that is never started: a client of the
-// cluster's keys.
-func (g *global) connect() (*distcron.Scheduler, func(), error) {
+// open returns a scheduler that is never started (a client of the
+// cluster's keys), a context bounded by --timeout, and what releases both.
+func (g *global) open() (*distcron.Scheduler, context.Context, func(), error) {
 	cli, err := clientv3.New(clientv3.Config{
 		Endpoints:   strings.Split(g.endpoints, ","),
 		DialTimeout: g.timeout,
 		Logger:      zap.NewNop(),
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("etcd client: %w", err)
+		return nil, nil, nil, fmt.Errorf("etcd client: %w", err)
 	}
 	s, err := distcron.New(cli, distcron.WithNamespace(g.namespace), distcron.WithInstanceID("distcron-cli"))
 	if err != nil {
 		cli.Close()
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return s, func() { cli.Close() }, nil
-}
-
-func (g *global) ctx() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.Background(), g.timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), g.timeout)
+	return s, ctx, func() { cancel(); cli.Close() }, nil
 }
 
 // needArgs checks the number of positional arguments.

@@ -24,13 +24,11 @@ func instances(g *global, _ *flag.FlagSet, args []string) error {
 	if err := needArgs(args, 0, "no arguments"); err != nil {
 		return err
 	}
-	s, done, err := g.connect()
+	s, ctx, done, err := g.open()
 	if err != nil {
 		return err
 	}
 	defer done()
-	ctx, cancel := g.ctx()
-	defer cancel()
 	ins, err := s.Instances(ctx)
 	if err != nil {
 		return err
@@ -65,13 +63,11 @@ func jobs(g *global, _ *flag.FlagSet, args []string) error {
 	if err := needArgs(args, 0, "no arguments"); err != nil {
 		return err
 	}
-	s, done, err := g.connect()
+	s, ctx, done, err := g.open()
 	if err != nil {
 		return err
 	}
 	defer done()
-	ctx, cancel := g.ctx()
-	defer cancel()
 	ins, err := s.Instances(ctx)
 	if err != nil {
 		return err
@@ -154,13 +150,11 @@ func get(g *global, _ *flag.FlagSet, args []string) error {
 	if err := needArgs(args, 1, "one job name"); err != nil {
 		return err
 	}
-	s, done, err := g.connect()
+	s, ctx, done, err := g.open()
 	if err != nil {
 		return err
 	}
 	defer done()
-	ctx, cancel := g.ctx()
-	defer cancel()
 	d, err := s.Definition(ctx, args[0])
 	if err != nil {
 		return err

@@ -27,13 +27,11 @@ func init() {
 				if err := needArgs(args, 1, "one job name"); err != nil {
 					return err
 				}
-				s, done, err := g.connect()
+				s, ctx, done, err := g.open()
 				if err != nil {
 					return err
 				}
 				defer done()
-				ctx, cancel := g.ctx()
-				defer cancel()
 				if err := c.do(s, ctx, args[0]); err != nil {
 					return err
 				}
