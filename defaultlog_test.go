@@ -42,7 +42,7 @@ func defaultLoggerHost(endpoint string) int {
 	}
 	defer cli.Close()
 	s, err := New(cli, WithNamespace("/default-logger/"), WithSinks(refusingSink{}),
-		WithPipelineOptions(logsink.WithBufferSize(1), logsink.WithBatchSize(1), logsink.WithFlushInterval(10*time.Millisecond)))
+		WithDeliveryOptions(logsink.WithBufferSize(1), logsink.WithBatchSize(1), logsink.WithFlushInterval(10*time.Millisecond)))
 	if err != nil {
 		os.Stderr.WriteString(err.Error() + "\n")
 		return 3
@@ -76,7 +76,7 @@ func TestDefaultLoggerReportsFailuresOnStderr(t *testing.T) {
 		t.Fatalf("host: %v\n%s", err, stderr.String())
 	}
 	out := stderr.String()
-	for _, want := range []string{"WARN\tdistcron.logsink\tsink write failed", "connection refused", "WARN\tdistcron.logsink\trun records dropped", "ERROR\tdistcron.logsink\tpipeline stopped with undelivered records"} {
+	for _, want := range []string{"WARN\tdistcron.logsink\tsink write failed", "connection refused", "WARN\tdistcron.logsink\trun records dropped", "ERROR\tdistcron.logsink\tdelivery stopped with undelivered records"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("standard error lacks %q:\n%s", want, out)
 		}

@@ -259,7 +259,7 @@
 // # Run records and sinks
 //
 // Every attempt produces one logsink.Record. Each sink passed to WithSinks
-// gets its own logsink.Pipeline: records are batched (by size or interval),
+// gets its own logsink.Delivery: records are batched (by size or interval),
 // retried with backoff while the sink is down, held in a bounded buffer
 // (drops are counted and logged, never silent), and flushed by Stop.
 // logsink.NewJSON and logsink.NewZap write lines; logsink/sqlsink
@@ -285,6 +285,6 @@
 // pass zap.NewNop() to quiet it. The etcd client has its own logger
 // (clientv3.Config.Logger; zap.NewNop() quiets it too). Run records go to
 // sinks (WithSinks): one logsink.Record per attempt, delivered in batches by
-// an asynchronous pipeline per sink that retries with backoff through sink
+// an asynchronous delivery per sink that retries with backoff through sink
 // outages, within a bounded buffer whose drops are counted and logged.
 package distcron

@@ -98,7 +98,7 @@ func (tc *testCluster) newScheduler(id string, opts ...Option) (*Scheduler, *cli
 	base := []Option{
 		WithNamespace(tc.ns), WithInstanceID(id), WithSinks(tc.sink),
 		WithLogger(zaptest.NewLogger(tc.t).Named(id)), WithSessionTTL(2 * time.Second),
-		WithPipelineOptions(logsink.WithFlushInterval(20 * time.Millisecond)),
+		WithDeliveryOptions(logsink.WithFlushInterval(20 * time.Millisecond)),
 		WithRemoteScheduleFloor(10 * time.Millisecond), // tests define fast jobs; TestRemoteScheduleFloor checks the default
 	}
 	s, err := New(cli, append(base, opts...)...)

@@ -77,10 +77,10 @@ func TestValidationMessagesReadOnce(t *testing.T) {
 		{name: "definition: chained job", err: Definition{Name: "d", Kind: "shell", Schedule: "@hourly", OnSuccess: []string{"a b"}, Shell: shell}.Validate(),
 			want: `distcron: invalid job definition: job "d": chained job "a b": use 1-128 letters, digits and ._:@-, starting with a letter or digit`,
 			is:   []error{ErrInvalidDefinition, ErrInvalidName}},
-		{name: "pipeline option", err: func() error {
-			_, err := New(&clientv3.Client{}, WithSinks(&logsink.Discard{}), WithPipelineOptions(logsink.WithBatchSize(0)))
+		{name: "delivery option", err: func() error {
+			_, err := New(&clientv3.Client{}, WithSinks(&logsink.Discard{}), WithDeliveryOptions(logsink.WithBatchSize(0)))
 			return err
-		}(), want: "distcron: invalid pipeline option: batch size 0, want > 0", is: []error{ErrInvalidOption, logsink.ErrInvalidOption}},
+		}(), want: "distcron: invalid delivery option: batch size 0, want > 0", is: []error{ErrInvalidOption, logsink.ErrInvalidOption}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

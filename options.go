@@ -24,7 +24,7 @@ type config struct {
 	tags           []string
 	logger         *zap.Logger
 	sinks          []logsink.Sink
-	pipelineOpts   []logsink.PipelineOption
+	deliveryOpts   []logsink.DeliveryOption
 	sessionTTL     time.Duration
 	maxConcurrent  int
 	location       *time.Location
@@ -84,23 +84,23 @@ func WithTags(tags ...string) Option {
 }
 
 // WithLogger sets the logger for operational messages (named "distcron"),
-// which the sinks' pipelines share. Run records go to sinks, not to this
+// which the sinks' deliveries share. Run records go to sinks, not to this
 // logger. The default prints warnings and errors (an unreachable etcd, a
 // failing sink, dropped records) to standard error, so failures are never
 // silent; zap.NewNop() quiets it.
 func WithLogger(l *zap.Logger) Option { return func(c *config) { c.logger = l } }
 
 // WithSinks adds sinks that receive a run record for every run attempt.
-// Each sink gets its own asynchronous logsink.Pipeline, so one slow or
+// Each sink gets its own asynchronous logsink.Delivery, so one slow or
 // failing sink neither blocks jobs nor delays the others. Default none.
 func WithSinks(sinks ...logsink.Sink) Option {
 	return func(c *config) { c.sinks = append(c.sinks, sinks...) }
 }
 
-// WithPipelineOptions tunes the pipeline in front of every sink (batch
+// WithDeliveryOptions tunes the delivery in front of every sink (batch
 // size, flush interval, buffer bound, backoff). Default: logsink defaults.
-func WithPipelineOptions(opts ...logsink.PipelineOption) Option {
-	return func(c *config) { c.pipelineOpts = append(c.pipelineOpts, opts...) }
+func WithDeliveryOptions(opts ...logsink.DeliveryOption) Option {
+	return func(c *config) { c.deliveryOpts = append(c.deliveryOpts, opts...) }
 }
 
 // WithSessionTTL sets the TTL of this instance's etcd lease, rounded up to

@@ -477,7 +477,7 @@ func (w *world) buildNode() *node {
 		WithNamespace(w.ns), WithInstanceID(id), WithLogger(w.log.Named(id)),
 		WithSinks(nodeSink{w, n}), WithNotifier(nodeNotifier{w, n}, func(r logsink.Record) bool { return r.Status == logsink.StatusLost }),
 		WithSessionTTL(randTTL), WithStopGrace(randStopGrace), WithMisfireGrace(randMisfireGrace),
-		WithPipelineOptions(logsink.WithFlushInterval(20*time.Millisecond)))
+		WithDeliveryOptions(logsink.WithFlushInterval(20*time.Millisecond)))
 	if err != nil {
 		w.t.Fatalf("New(%s): %v", id, err)
 	}

@@ -235,7 +235,7 @@ func (s *Scheduler) skippedRecord(r claimReq, token int64, reason string) logsin
 // JobInfo.Last; it never blocks.
 func (s *Scheduler) emit(rec logsink.Record) {
 	s.observe(rec)
-	for _, p := range s.pipelines {
+	for _, p := range s.deliveries {
 		p.Send(rec)
 	}
 }

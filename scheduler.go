@@ -61,16 +61,16 @@ type Scheduler struct {
 	counters  counters
 
 	// Background goroutines tied to the scheduler's life.
-	bgCtx     context.Context
-	stopBG    context.CancelFunc
-	bgWG      sync.WaitGroup
-	sess      sessionHolder
-	prevLease atomic.Int64 // lease of the session being replaced, during renewal
-	leader    atomic.Bool
-	control   controlState
-	pipelines []*logsink.Pipeline
-	notifier  notifier
-	startedAt time.Time
+	bgCtx      context.Context
+	stopBG     context.CancelFunc
+	bgWG       sync.WaitGroup
+	sess       sessionHolder
+	prevLease  atomic.Int64 // lease of the session being replaced, during renewal
+	leader     atomic.Bool
+	control    controlState
+	deliveries []*logsink.Delivery
+	notifier   notifier
+	startedAt  time.Time
 
 	controlRev int64 // revision up to which control/ and defs/ are applied
 	defs       definitions
@@ -116,11 +116,11 @@ func New(cli *clientv3.Client, opts ...Option) (*Scheduler, error) {
 	s.bgCtx, s.stopBG = context.WithCancel(context.Background())
 	s.runsCtx, s.stopRuns = context.WithCancel(context.Background())
 	for _, sink := range cfg.sinks {
-		p, err := logsink.NewPipeline(sink, append([]logsink.PipelineOption{logsink.WithLogger(s.log)}, cfg.pipelineOpts...)...)
+		p, err := logsink.NewDelivery(sink, append([]logsink.DeliveryOption{logsink.WithLogger(s.log)}, cfg.deliveryOpts...)...)
 		if err != nil {
-			return nil, errtext.Also(err, ErrInvalidOption) // "distcron: invalid pipeline option: ..."
+			return nil, errtext.Also(err, ErrInvalidOption) // "distcron: invalid delivery option: ..."
 		}
-		s.pipelines = append(s.pipelines, p)
+		s.deliveries = append(s.deliveries, p)
 	}
 	s.owner.init(s)
 	s.control.init()
@@ -178,7 +178,7 @@ func (s *Scheduler) Start(ctx context.Context) error {
 		return err
 	}
 	s.sess.set(sess)
-	for _, p := range s.pipelines {
+	for _, p := range s.deliveries {
 		p.Start()
 	}
 	s.mu.Lock()
@@ -253,7 +253,7 @@ func (s *Scheduler) Stop(ctx context.Context) error {
 
 	flushCtx, cancel := stopFlushContext(ctx)
 	defer cancel()
-	for _, p := range s.pipelines {
+	for _, p := range s.deliveries {
 		if err := p.Stop(flushCtx); err != nil {
 			errs = append(errs, err)
 		}

@@ -439,7 +439,7 @@ func TestStatsCountClaimsAndRuns(t *testing.T) {
 	for _, s := range ss {
 		st := s.Stats()
 		won, lost, started = won+st.ClaimsWon, lost+st.ClaimsLost, started+st.RunsStarted
-		if len(st.SinkPipelines) != 1 || st.SinkPipelines[0].Dropped != 0 || st.RunsInFlight != 0 ||
+		if len(st.SinkDeliveries) != 1 || st.SinkDeliveries[0].Dropped != 0 || st.RunsInFlight != 0 ||
 			st.ClaimLead < 20*time.Millisecond || st.ClaimLead > maxAdaptiveLead { // the default lead, at most the adaptive cap
 			t.Fatalf("stats %+v", st)
 		}

@@ -138,7 +138,7 @@ func TestJobsDueTogetherShareOneClaimRequest(t *testing.T) {
 	defer cli.Close()
 	sink := newCollector()
 	s, err := New(cli, WithNamespace(tc.ns), WithInstanceID("n0"), WithSinks(sink),
-		WithPipelineOptions(logsink.WithFlushInterval(20*time.Millisecond)))
+		WithDeliveryOptions(logsink.WithFlushInterval(20*time.Millisecond)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,9 +23,9 @@ type Stats struct {
 	RunsInFlight      int64 // claims pending plus runs in progress here
 	// ClaimLead is how long before a tick this instance currently sends
 	// its claim: WithClaimLead, or more while etcd answers slowly.
-	ClaimLead     time.Duration
-	Leader        bool                    // whether this instance leads
-	SinkPipelines []logsink.PipelineStats // one per sink, in WithSinks order
+	ClaimLead      time.Duration
+	Leader         bool                    // whether this instance leads
+	SinkDeliveries []logsink.DeliveryStats // one per sink, in WithSinks order
 }
 
 // counters are the scheduler's monotonic counters.
@@ -43,8 +43,8 @@ func (s *Scheduler) Stats() Stats {
 		BackupClaims: s.counters.backupClaims.Load(), LostRunsUnchecked: s.counters.lostUnchecked.Load(),
 		RunsInFlight: s.inflight.Load(), ClaimLead: s.lead(), Leader: s.leader.Load(),
 	}
-	for _, p := range s.pipelines {
-		st.SinkPipelines = append(st.SinkPipelines, p.Stats())
+	for _, p := range s.deliveries {
+		st.SinkDeliveries = append(st.SinkDeliveries, p.Stats())
 	}
 	return st
 }

@@ -240,7 +240,7 @@ func TestStopIsBoundedByItsContextWhenEtcdIsUnreachable(t *testing.T) {
 	t.Cleanup(func() { cli.Close() })
 	s, err := New(cli, WithNamespace(tc.ns), WithInstanceID("n0"), WithSinks(tc.sink),
 		WithLogger(zaptest.NewLogger(t).Named("n0")), WithSessionTTL(2*time.Second),
-		WithPipelineOptions(logsink.WithFlushInterval(20*time.Millisecond)))
+		WithDeliveryOptions(logsink.WithFlushInterval(20*time.Millisecond)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -297,7 +297,7 @@ func TestStopWithBackgroundContextReturnsWhenASinkIsDown(t *testing.T) {
 	tc := newTestCluster(t)
 	down := &downSink{}
 	s, _ := tc.newScheduler("n0", WithSinks(down), WithStopGrace(time.Second),
-		WithPipelineOptions(logsink.WithBackoff(20*time.Millisecond, 200*time.Millisecond)))
+		WithDeliveryOptions(logsink.WithBackoff(20*time.Millisecond, 200*time.Millisecond)))
 	registerNoop(t, s, []string{"j"}, "@every 100ms")
 	tc.start(s)
 	waitFor(t, 10*time.Second, "records the down sink could not take", func() bool {

@@ -19,22 +19,22 @@ func TestPipelineBufferBytes(t *testing.T) {
 	small := func(i int) Record { return rec("j", i) }
 	tests := []struct {
 		name  string
-		opts  []PipelineOption
+		opts  []DeliveryOption
 		rec   func(int) Record
 		send  int
 		bound int // bytes
 		count int // records
 	}{
 		{"default byte bound", nil, big, 1000, DefaultBufferBytes, DefaultBufferSize},
-		{"explicit byte bound", []PipelineOption{WithBufferBytes(2 << 20)}, big, 100, 2 << 20, DefaultBufferSize},
-		{"count bound first", []PipelineOption{WithBufferSize(100), WithBatchSize(10)}, small, 150, DefaultBufferBytes, 100},
+		{"explicit byte bound", []DeliveryOption{WithBufferBytes(2 << 20)}, big, 100, 2 << 20, DefaultBufferSize},
+		{"count bound first", []DeliveryOption{WithBufferSize(100), WithBatchSize(10)}, small, 150, DefaultBufferBytes, 100},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			core, logs := observer.New(zapcore.InfoLevel)
 			s := &testSink{failing: true}
-			opts := append([]PipelineOption{WithFlushInterval(time.Millisecond), fastRetry, WithLogger(zap.New(core))}, tt.opts...)
-			p, err := NewPipeline(s, opts...)
+			opts := append([]DeliveryOption{WithFlushInterval(time.Millisecond), fastRetry, WithLogger(zap.New(core))}, tt.opts...)
+			p, err := NewDelivery(s, opts...)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -76,7 +76,7 @@ func TestWithBufferBytesValidates(t *testing.T) {
 		n  int
 		ok bool
 	}{{0, false}, {-1, false}, {MaxRecordBytes - 1, false}, {MaxRecordBytes, true}, {1 << 30, true}} {
-		p, err := NewPipeline(&Discard{}, WithBufferBytes(tt.n))
+		p, err := NewDelivery(&Discard{}, WithBufferBytes(tt.n))
 		if (err == nil) != tt.ok || (p != nil) != tt.ok {
 			t.Errorf("WithBufferBytes(%d): %v, %v; want ok %v", tt.n, p, err, tt.ok)
 		}

@@ -8,7 +8,7 @@ import (
 	"github.com/distcron/distcron/internal/clip"
 )
 
-// Limits of a record as a [Pipeline] hands it to its sink (see
+// Limits of a record as a [Delivery] hands it to its sink (see
 // [Record.Clip]). A record within them is stored by every sink of this
 // module, and by the databases behind them with a wide margin: MongoDB
 // takes documents of up to 16 MiB, MySQL and MariaDB packets of up to
@@ -45,7 +45,7 @@ const maxNameBytes = 1024
 
 // Clip returns r cut to the limits every sink stores ([MaxRecordSteps],
 // [MaxRecordBytes]) and whether it had to cut anything; a record within
-// them is returned unchanged. [Pipeline.Send] clips every record, so sinks
+// them is returned unchanged. [Delivery.Send] clips every record, so sinks
 // never see a larger one.
 //
 // Clipping keeps the identity, outcome and timing fields. Beyond

@@ -13,7 +13,7 @@ import (
 // bigOutput is a shell step's output at executor.MaxOutput (64 KiB).
 var bigOutput = strings.Repeat("0123456789abcdef output line\n", (64<<10)/29+1)[:64<<10]
 
-// oversized returns the record of issue 10: a pipeline job of n steps, each
+// oversized returns the record of issue 10: a delivery job of n steps, each
 // with 64 KiB of output (300 steps: about 19 MiB).
 func oversized(n int) Record {
 	r := rec("pipeline", 1)
@@ -228,7 +228,7 @@ func TestPipelineSendClips(t *testing.T) {
 	if !reflect.DeepEqual(got[0], want) || got[0].Size() > MaxRecordBytes {
 		t.Errorf("sink got a record of %d bytes and %d steps, want the clipped one (%d bytes)", got[0].Size(), len(got[0].Steps), want.Size())
 	}
-	if st := p.Stats(); st != (PipelineStats{Written: 2, Clipped: 1}) {
+	if st := p.Stats(); st != (DeliveryStats{Written: 2, Clipped: 1}) {
 		t.Errorf("Stats = %+v, want Written 2 Clipped 1", st)
 	}
 }

@@ -3,12 +3,12 @@
 // # Overview
 //
 // Every run attempt produces one [Record]. The scheduler hands records to a
-// [Pipeline], one per configured [Sink]. The pipeline buffers records in
+// [Delivery], one per configured [Sink]. The delivery buffers records in
 // memory, groups them into batches and calls [Sink.Write] from a single
 // background goroutine, so a slow or unreachable sink never slows the
 // scheduler down.
 //
-// This package holds the [Sink] interface, the [Pipeline], and the sinks
+// This package holds the [Sink] interface, the [Delivery], and the sinks
 // that need no driver: [NewJSON] (one JSON object per line, for example on
 // os.Stdout), [NewZap] (one structured log entry per record), [Fanout] and
 // [Discard]. Durable sinks (MongoDB, SQL) live in their own packages so a
@@ -24,39 +24,39 @@
 //
 // # Failure modes
 //
-// When Write returns an error the pipeline retries with exponential backoff
+// When Write returns an error the delivery retries with exponential backoff
 // and jitter, for as long as it takes, while new records keep buffering. The
 // buffer is bounded by records and by bytes: once it holds BufferSize
 // records ([WithBufferSize], 65,536 by default) or a record would take it
 // beyond BufferBytes ([WithBufferBytes], 32 MiB by default, counted by
 // [Record.Size]), the batch being retried included, further records are
 // dropped (the newest are dropped, records already buffered keep their
-// place), counted in [PipelineStats.Dropped] and reported through the
-// pipeline's logger at most once per second. A sink may see the same
+// place), counted in [DeliveryStats.Dropped] and reported through the
+// delivery's logger at most once per second. A sink may see the same
 // records more than once; durable sinks should write idempotently on the
 // record identity.
 //
 // # Clipping
 //
-// [Pipeline.Send] clips each record with [Record.Clip] to at most
+// [Delivery.Send] clips each record with [Record.Clip] to at most
 // [MaxRecordSteps] steps (100: the first and last 50) and [MaxRecordBytes]
 // (1 MiB), limits that MongoDB, MySQL and MariaDB with their default
 // packet sizes, PostgreSQL and SQLite all store with a margin. Texts are
 // cut at [ClipMark] and a note starting with [ClipNote] is appended to the
-// record's Error. [PipelineStats.Clipped] counts clipped records.
+// record's Error. [DeliveryStats.Clipped] counts clipped records.
 //
 // # Poison records
 //
 // A record the sink refuses whenever it is in the batch would otherwise be
-// retried forever and block every later record. The pipeline isolates it:
+// retried forever and block every later record. The delivery isolates it:
 // a batch that failed three times in a row is split in half (the first
 // half is written first, the second after it), and halves again, down to a
 // single record. A single record is dropped, counted in
-// [PipelineStats.Rejected] and [PipelineStats.Dropped] and logged at Error
+// [DeliveryStats.Rejected] and [DeliveryStats.Dropped] and logged at Error
 // level with its job, tick, shard, attempt, instance and the error, when:
 //
 //   - the sink's error wraps [ErrPermanent] (the sink says the record can
-//     never be stored; the pipeline then also splits at once, without
+//     never be stored; the delivery then also splits at once, without
 //     waiting), or
 //   - it failed alone five times in a row, then the sink accepted another
 //     pending record (the probe: the next one, taken from the buffer if
@@ -72,7 +72,7 @@
 //
 // # Shutdown
 //
-// [Pipeline.Stop] stops accepting records, writes everything buffered
+// [Delivery.Stop] stops accepting records, writes everything buffered
 // (still retrying with backoff) and returns nil once all of it was
 // delivered. If its context ends first, the records not delivered are
 // counted as dropped and Stop returns an error wrapping [ErrUndelivered] and
@@ -88,8 +88,8 @@
 //
 // # Logging vs run records
 //
-// Run records go to sinks. The pipeline's logger (see [WithLogger]) only
-// reports on the pipeline itself: write failures, recoveries and drops.
+// Run records go to sinks. The delivery's logger (see [WithLogger]) only
+// reports on the delivery itself: write failures, recoveries and drops.
 // [NewZap] is the exception by design: a sink that turns records into log
 // entries.
 package logsink

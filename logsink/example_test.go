@@ -9,8 +9,8 @@ import (
 	"github.com/distcron/distcron/logsink"
 )
 
-func ExampleNewPipeline() {
-	p, err := logsink.NewPipeline(logsink.NewJSON(os.Stdout),
+func ExampleNewDelivery() {
+	p, err := logsink.NewDelivery(logsink.NewJSON(os.Stdout),
 		logsink.WithBatchSize(100),
 		logsink.WithFlushInterval(50*time.Millisecond))
 	if err != nil {

@@ -15,12 +15,12 @@ import (
 // Write calls every sink even when an earlier one fails and returns the
 // errors.Join of the failures (each wrapped with the sink's position), or nil.
 //
-// A Pipeline retries a failed batch as a whole, so a batch that fails on one
+// A Delivery retries a failed batch as a whole, so a batch that fails on one
 // sink is written again to all of them: the healthy sinks see duplicates,
 // and one sink's outage stalls and fills the buffer for all. If one sink's
-// error wraps [ErrPermanent], so does the joined error, and a Pipeline drops
+// error wraps [ErrPermanent], so does the joined error, and a Delivery drops
 // the record that sink refuses (the others have it already). With the
-// scheduler, prefer one Pipeline per sink; use Fanout where a single Write
+// scheduler, prefer one Delivery per sink; use Fanout where a single Write
 // is what you want, such as tests or sinks that cannot fail.
 func Fanout(sinks ...Sink) Sink {
 	f := make(fanout, 0, len(sinks))

@@ -39,7 +39,7 @@ func NewJSON(w io.Writer) *JSONSink {
 // Write encodes batch and writes it to the underlying writer in a single
 // call. It blocks for as long as the writer does; ctx is checked only before
 // writing. An error from the writer is returned as is (wrapped), so a
-// pipeline retries the batch; since the writer may have taken part of it,
+// delivery retries the batch; since the writer may have taken part of it,
 // a retry can repeat lines.
 //
 // A record that encoding/json cannot encode (a time outside years 0-9999)

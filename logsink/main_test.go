@@ -127,7 +127,7 @@ func rec(job string, seq int) Record {
 	}
 }
 
-func sendN(p *Pipeline, job string, from, to int) {
+func sendN(p *Delivery, job string, from, to int) {
 	for i := from; i < to; i++ {
 		p.Send(rec(job, i))
 	}

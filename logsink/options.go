@@ -8,7 +8,7 @@ import (
 	"go.uber.org/zap"
 )
 
-// Pipeline defaults.
+// Delivery defaults.
 const (
 	DefaultBatchSize     = 256
 	DefaultFlushInterval = 200 * time.Millisecond
@@ -21,12 +21,12 @@ const (
 	DefaultWriteTimeout   = 10 * time.Second
 )
 
-// PipelineOption configures a [Pipeline]. [NewPipeline] validates the result
+// DeliveryOption configures a [Delivery]. [NewDelivery] validates the result
 // and rejects out-of-range values with an error wrapping [ErrInvalidOption];
 // nothing is clamped silently.
-type PipelineOption func(*pipelineConfig)
+type DeliveryOption func(*deliveryConfig)
 
-type pipelineConfig struct {
+type deliveryConfig struct {
 	batchSize      int
 	flushInterval  time.Duration
 	bufferSize     int
@@ -37,8 +37,8 @@ type pipelineConfig struct {
 	logger         *zap.Logger
 }
 
-func defaultPipelineConfig() pipelineConfig {
-	return pipelineConfig{
+func defaultDeliveryConfig() deliveryConfig {
+	return deliveryConfig{
 		batchSize:      DefaultBatchSize,
 		flushInterval:  DefaultFlushInterval,
 		bufferSize:     DefaultBufferSize,
@@ -50,7 +50,7 @@ func defaultPipelineConfig() pipelineConfig {
 	}
 }
 
-func (c *pipelineConfig) validate() error {
+func (c *deliveryConfig) validate() error {
 	switch {
 	case c.batchSize <= 0:
 		return fmt.Errorf("%w: batch size %d, want > 0", ErrInvalidOption, c.batchSize)
@@ -75,36 +75,36 @@ func (c *pipelineConfig) validate() error {
 // WithBatchSize sets the largest number of records per Write call; a batch
 // that reaches it is written at once. Default 256 ([DefaultBatchSize]).
 // Must be > 0 and at most the buffer size.
-func WithBatchSize(n int) PipelineOption {
-	return func(c *pipelineConfig) { c.batchSize = n }
+func WithBatchSize(n int) DeliveryOption {
+	return func(c *deliveryConfig) { c.batchSize = n }
 }
 
 // WithFlushInterval sets how long a record may wait for its batch to fill
-// before the batch is written anyway, measured from when the pipeline's
+// before the batch is written anyway, measured from when the delivery's
 // goroutine sees the first record of the batch. Default 200ms
 // ([DefaultFlushInterval]). Must be > 0.
-func WithFlushInterval(d time.Duration) PipelineOption {
-	return func(c *pipelineConfig) { c.flushInterval = d }
+func WithFlushInterval(d time.Duration) DeliveryOption {
+	return func(c *deliveryConfig) { c.flushInterval = d }
 }
 
-// WithBufferSize sets how many records the pipeline holds at most, the batch
+// WithBufferSize sets how many records the delivery holds at most, the batch
 // being written or retried included; Send drops records beyond it. Memory
 // grows with use up to this bound and the byte bound ([WithBufferBytes]),
 // whichever is reached first. Default 65536 ([DefaultBufferSize]). Must be
 // > 0 and at least the batch size.
-func WithBufferSize(n int) PipelineOption {
-	return func(c *pipelineConfig) { c.bufferSize = n }
+func WithBufferSize(n int) DeliveryOption {
+	return func(c *deliveryConfig) { c.bufferSize = n }
 }
 
-// WithBufferBytes sets how many bytes of records the pipeline holds at
+// WithBufferBytes sets how many bytes of records the delivery holds at
 // most, the batch being written or retried included, counted by
 // [Record.Size] after clipping; Send drops a record that would take the
-// buffer beyond it (counted in [PipelineStats.Dropped] and logged, like
+// buffer beyond it (counted in [DeliveryStats.Dropped] and logged, like
 // the records beyond [WithBufferSize]). Default 32 MiB
 // ([DefaultBufferBytes]). Must be at least [MaxRecordBytes], so that any
 // record fits in an empty buffer.
-func WithBufferBytes(n int) PipelineOption {
-	return func(c *pipelineConfig) { c.bufferBytes = n }
+func WithBufferBytes(n int) DeliveryOption {
+	return func(c *deliveryConfig) { c.bufferBytes = n }
 }
 
 // WithBackoff sets the wait before retrying a failed Write: initial after
@@ -112,21 +112,21 @@ func WithBufferBytes(n int) PipelineOption {
 // wait randomized to between half and all of its nominal value. Defaults
 // 100ms and 10s ([DefaultBackoffInitial], [DefaultBackoffMax]). initial must
 // be > 0 and max >= initial.
-func WithBackoff(initial, max time.Duration) PipelineOption {
-	return func(c *pipelineConfig) { c.backoffInitial, c.backoffMax = initial, max }
+func WithBackoff(initial, max time.Duration) DeliveryOption {
+	return func(c *deliveryConfig) { c.backoffInitial, c.backoffMax = initial, max }
 }
 
-// WithLogger sets the logger for the pipeline's own events (write failures,
+// WithLogger sets the logger for the delivery's own events (write failures,
 // recoveries, drops), named "logsink" under it, with the sink's Go type in
 // the field "sink". The default prints warnings and errors (write failures,
 // drops) to standard error; nil means the default; zap.NewNop() quiets it.
-func WithLogger(l *zap.Logger) PipelineOption {
-	return func(c *pipelineConfig) { c.logger = stderrlog.Or(l) }
+func WithLogger(l *zap.Logger) DeliveryOption {
+	return func(c *deliveryConfig) { c.logger = stderrlog.Or(l) }
 }
 
 // WithWriteTimeout bounds each Write call: its context is cancelled after d
 // and an unfinished call counts as a failure and is retried. Default 10s
 // ([DefaultWriteTimeout]). Must be > 0.
-func WithWriteTimeout(d time.Duration) PipelineOption {
-	return func(c *pipelineConfig) { c.writeTimeout = d }
+func WithWriteTimeout(d time.Duration) DeliveryOption {
+	return func(c *deliveryConfig) { c.writeTimeout = d }
 }

@@ -69,7 +69,7 @@ func (s *rejectSink) tokens() []int64 {
 	return tokens(s.got)["j"]
 }
 
-// A record the sink keeps refusing does not stall the pipeline: it is
+// A record the sink keeps refusing does not stall the delivery: it is
 // isolated, dropped, counted and logged with its job and tick, and every
 // other record is delivered, in order. This holds whether the sink says
 // the error is permanent or not, wherever the record is in its batch, and
@@ -97,7 +97,7 @@ func TestPipelinePoisonRecord(t *testing.T) {
 				poison[tok] = true
 			}
 			s := &rejectSink{poison: poison, permanent: tt.permanent}
-			p, err := NewPipeline(s, WithBatchSize(16), WithFlushInterval(time.Millisecond),
+			p, err := NewDelivery(s, WithBatchSize(16), WithFlushInterval(time.Millisecond),
 				WithBackoff(50*time.Microsecond, 200*time.Microsecond), WithLogger(zap.New(core)))
 			if err != nil {
 				t.Fatal(err)
@@ -107,7 +107,7 @@ func TestPipelinePoisonRecord(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
 			if err := p.Stop(ctx); err != nil {
-				t.Fatalf("Stop: %v (the pipeline stalled on the bad records)", err)
+				t.Fatalf("Stop: %v (the delivery stalled on the bad records)", err)
 			}
 			var want []int64
 			for i := range int64(n) {

@@ -45,12 +45,12 @@ type Record struct {
 	Error    string        `json:"error,omitempty"`  // error text, with the stack for a panic
 	ExitCode int           `json:"exit_code"`        // shell jobs: process exit code (-1 if signalled); 0 otherwise
 	Output   string        `json:"output,omitempty"` // shell jobs: tail of combined stdout+stderr
-	// Steps holds one entry per step of a pipeline job, in order, up to the
+	// Steps holds one entry per step of a delivery job, in order, up to the
 	// step that failed; nil for other jobs.
 	Steps []StepRecord `json:"steps,omitempty"`
 }
 
-// StepRecord is the outcome of one step of a pipeline job.
+// StepRecord is the outcome of one step of a delivery job.
 type StepRecord struct {
 	Name     string        `json:"name"`
 	Status   Status        `json:"status"` // succeeded, failed, timeout or killed

@@ -1,8 +1,8 @@
 package logsink
 
 // ring is a FIFO queue of records in a circular slice. It starts small and
-// doubles up to a limit, so an idle pipeline with a large buffer size does
-// not hold megabytes. Not safe for concurrent use: the Pipeline guards it.
+// doubles up to a limit, so an idle delivery with a large buffer size does
+// not hold megabytes. Not safe for concurrent use: the Delivery guards it.
 type ring struct {
 	buf  []Record
 	head int // index of the oldest record

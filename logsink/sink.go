@@ -5,7 +5,7 @@ import "context"
 // Sink receives run records in batches.
 //
 // Write is called by one goroutine at a time per sink (the scheduler runs a
-// Pipeline per sink), with batches that the sink must not retain after Write
+// Delivery per sink), with batches that the sink must not retain after Write
 // returns. A non-nil error means the whole batch may be retried later, so a
 // durable sink should make writes idempotent on the record identity
 // (Job, Tick, Shard, Attempt, Instance).

@@ -12,7 +12,7 @@ const (
 // Size returns the approximate number of bytes r holds: the Record struct,
 // the bytes of its strings, and for each step the StepRecord struct and the
 // bytes of its strings. Strings shared with other records are counted in
-// each. It is what the pipeline's byte bound ([WithBufferBytes]) counts
+// each. It is what the delivery's byte bound ([WithBufferBytes]) counts
 // and what [MaxRecordBytes] bounds; a sink stores about as many bytes.
 func (r Record) Size() int {
 	n := recordOverhead + len(r.Job) + len(r.Instance) + len(r.Trigger) + len(r.Status) + len(r.Error) + len(r.Output)

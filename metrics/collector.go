@@ -182,7 +182,7 @@ func (c *Collector) collectScheduler(ch chan<- prometheus.Metric, s *distcron.Sc
 		leader = 1
 	}
 	gauge(c.leader, leader)
-	for i, p := range st.SinkPipelines {
+	for i, p := range st.SinkDeliveries {
 		sink := strconv.Itoa(i)
 		gauge(c.sinkBuffered, float64(p.Buffered), sink)
 		counter(c.sinkWritten, p.Written, sink)

@@ -203,7 +203,7 @@ func newScheduler(t *testing.T, cli *clientv3.Client, id string, sinks ...logsin
 		distcron.WithInstanceID(id),
 		distcron.WithLogger(zaptest.NewLogger(t)),
 		distcron.WithSinks(sinks...),
-		distcron.WithPipelineOptions(logsink.WithFlushInterval(10*time.Millisecond)),
+		distcron.WithDeliveryOptions(logsink.WithFlushInterval(10*time.Millisecond)),
 	)
 	if err != nil {
 		t.Fatal(err)

@@ -88,7 +88,7 @@ func (c *Cluster) NodeOn(cli *clientv3.Client, id string, opts ...distcron.Optio
 		distcron.WithNamespace(c.ns), distcron.WithInstanceID(id), distcron.WithSinks(c.History),
 		distcron.WithLogger(zaptest.NewLogger(c.t, zaptest.Level(zap.WarnLevel)).Named(id)),
 		distcron.WithSessionTTL(2 * time.Second), distcron.WithStopGrace(2 * time.Second),
-		distcron.WithPipelineOptions(logsink.WithFlushInterval(20 * time.Millisecond)),
+		distcron.WithDeliveryOptions(logsink.WithFlushInterval(20 * time.Millisecond)),
 		distcron.WithRemoteScheduleFloor(10 * time.Millisecond), // the tests define fast jobs
 	}
 	s, err := distcron.New(cli, append(base, opts...)...)

@@ -13,7 +13,7 @@
 //	...
 //	sched, err := distcron.New(cli, distcron.WithSinks(runs))
 //
-// The scheduler writes through a [logsink.Pipeline]: batches, retries with
+// The scheduler writes through a [logsink.Delivery]: batches, retries with
 // backoff while the server is down, and flushes on Stop. The sink
 // implements [logsink.Querier] for the admin side: [Sink.Query] (filters,
 // newest first, cursor pagination) and [Sink.Get] (one run with its

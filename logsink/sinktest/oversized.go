@@ -50,7 +50,7 @@ func testOversized(t *testing.T, s logsink.Sink) {
 		t.Fatalf("Clip: %d bytes, %d steps, clipped %v; want at most %d bytes and %d steps, and a note",
 			want.Size(), len(want.Steps), clipped, logsink.MaxRecordBytes, logsink.MaxRecordSteps)
 	}
-	p, err := logsink.NewPipeline(s, logsink.WithFlushInterval(time.Millisecond),
+	p, err := logsink.NewDelivery(s, logsink.WithFlushInterval(time.Millisecond),
 		logsink.WithBackoff(10*time.Millisecond, 100*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)

@@ -75,7 +75,7 @@ func startInstance(p params, id string, rec *recorder, counter *txnCounter) (*di
 	}
 	s, err := distcron.New(cli, distcron.WithNamespace(p.namespace), distcron.WithInstanceID(id),
 		distcron.WithSinks(rec), distcron.WithClaimLead(p.lead), distcron.WithMaxConcurrentRuns(0), // measure etcd, not the cap
-		distcron.WithPipelineOptions(logsink.WithBatchSize(4096), logsink.WithBufferSize(1<<20), logsink.WithBufferBytes(1<<30)))
+		distcron.WithDeliveryOptions(logsink.WithBatchSize(4096), logsink.WithBufferSize(1<<20), logsink.WithBufferBytes(1<<30)))
 	if err != nil {
 		cli.Close()
 		return nil, nil, err

@@ -37,7 +37,7 @@ import (
 )
 
 var _ = distcron.New
-var _ = logsink.NewPipeline
+var _ = logsink.NewDelivery
 var _ = sqlsink.New
 
 func main() {}

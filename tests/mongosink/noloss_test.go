@@ -19,7 +19,7 @@ import (
 	"github.com/distcron/distcron/logsink/sinktest"
 )
 
-// TestNoLossThroughOutage streams run records through a logsink.Pipeline
+// TestNoLossThroughOutage streams run records through a logsink.Delivery
 // into the sink, takes the server away in the middle of the stream, brings
 // it back, and checks that every record sent before, during and after the
 // outage is stored exactly once, in order per job.
@@ -78,7 +78,7 @@ func TestNoLossThroughOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	p, err := logsink.NewPipeline(s,
+	p, err := logsink.NewDelivery(s,
 		logsink.WithBatchSize(50),
 		logsink.WithFlushInterval(10*time.Millisecond),
 		logsink.WithBackoff(20*time.Millisecond, 250*time.Millisecond),

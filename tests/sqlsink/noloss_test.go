@@ -26,7 +26,7 @@ type outage struct {
 	summary func() string
 }
 
-// TestNoLossThroughOutage streams run records through a logsink.Pipeline
+// TestNoLossThroughOutage streams run records through a logsink.Delivery
 // into the sink, breaks the database connection in the middle of the
 // stream, restores it, and checks that every record sent before, during
 // and after the outage is stored exactly once, in order per job.
@@ -43,7 +43,7 @@ func TestNoLossThroughOutage(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		p, err := logsink.NewPipeline(s,
+		p, err := logsink.NewDelivery(s,
 			logsink.WithBatchSize(50),
 			logsink.WithFlushInterval(10*time.Millisecond),
 			logsink.WithBackoff(20*time.Millisecond, 250*time.Millisecond),

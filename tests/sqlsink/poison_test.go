@@ -50,7 +50,7 @@ func TestPoisonRecord(t *testing.T) {
 			t.Errorf("Write error %v: wraps logsink.ErrPermanent %v, want %v", err, permanent, !permanent)
 		}
 
-		p, err := logsink.NewPipeline(s, logsink.WithBatchSize(8), logsink.WithFlushInterval(time.Millisecond),
+		p, err := logsink.NewDelivery(s, logsink.WithBatchSize(8), logsink.WithFlushInterval(time.Millisecond),
 			logsink.WithBackoff(time.Millisecond, 10*time.Millisecond), logsink.WithLogger(zaptest.NewLogger(t)))
 		if err != nil {
 			t.Fatal(err)

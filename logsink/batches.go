@@ -11,14 +11,14 @@ import (
 	"go.uber.org/zap"
 )
 
-// How the pipeline finds a record the sink keeps refusing (see "Poison
+// How the delivery finds a record the sink keeps refusing (see "Poison
 // records" in the package documentation).
 const (
 	// splitAfter is how many failures in a row of a write of several
 	// records split it in half (at once if the error wraps ErrPermanent).
 	splitAfter = 3
 	// suspectAfter is how many failures in a row of a write of one record
-	// make it a suspect: the pipeline then checks whether the sink accepts
+	// make it a suspect: the delivery then checks whether the sink accepts
 	// other records, and if so drops the suspect when it fails once more.
 	suspectAfter = 5
 )
@@ -27,7 +27,7 @@ const (
 // buffer. The records not yet written or dropped are p.batch[lo:], in the
 // order they were sent; each write takes the first width of them.
 type delivery struct {
-	p       *Pipeline
+	p       *Delivery
 	timer   *time.Timer
 	lo      int
 	width   int
@@ -44,9 +44,9 @@ type delivery struct {
 
 // flush takes one batch from the buffer and writes it, retrying with
 // backoff until every record of it is written or dropped as refused
-// (true), or the pipeline is aborted (false, the records left still
+// (true), or the delivery is aborted (false, the records left still
 // counted as in flight).
-func (p *Pipeline) flush(timer *time.Timer) bool {
+func (p *Delivery) flush(timer *time.Timer) bool {
 	p.mu.Lock()
 	p.batch = p.q.popInto(p.batch[:0], p.cfg.batchSize)
 	p.inflight = len(p.batch)
@@ -247,7 +247,7 @@ func (d *delivery) remove(i, n int) {
 }
 
 // wait sleeps for the backoff after a failed write of err, and doubles
-// it; it returns false if the pipeline was aborted meanwhile. Stop cuts
+// it; it returns false if the delivery was aborted meanwhile. Stop cuts
 // the first wait after it short.
 func (d *delivery) wait(err error) bool {
 	p := d.p
@@ -281,7 +281,7 @@ func (d *delivery) wait(err error) bool {
 }
 
 // write makes one bounded Write call; a panic in the sink is an error.
-func (p *Pipeline) write(batch []Record) (err error) {
+func (p *Delivery) write(batch []Record) (err error) {
 	ctx, cancel := context.WithTimeout(p.ctx, p.cfg.writeTimeout)
 	defer cancel()
 	defer func() {

@@ -13,14 +13,14 @@ const (
 	// dropLogInterval is the least time between two log entries about
 	// dropped records.
 	dropLogInterval = time.Second
-	// keepRing is the buffer allocation, in records, that an idle pipeline
+	// keepRing is the buffer allocation, in records, that an idle delivery
 	// keeps; a larger one (left by a backlog, typically a sink outage) is
 	// freed after idleRelease without records.
 	keepRing    = 4096
 	idleRelease = 5 * time.Second
 )
 
-// Pipeline delivers records to one Sink asynchronously: [Pipeline.Send]
+// Delivery delivers records to one Sink asynchronously: [Delivery.Send]
 // buffers, one background goroutine batches and writes, retrying failed
 // batches with backoff. See the package documentation for the guarantees.
 //
@@ -33,10 +33,10 @@ const (
 // than retried forever (see "Poison records" in the package documentation).
 //
 // All methods are safe for concurrent use. The zero value is not usable;
-// call [NewPipeline].
-type Pipeline struct {
+// call [NewDelivery].
+type Delivery struct {
 	sink Sink
-	cfg  pipelineConfig
+	cfg  deliveryConfig
 	log  *zap.Logger
 
 	mu          sync.Mutex
@@ -69,10 +69,10 @@ type Pipeline struct {
 	stopOnce  sync.Once
 }
 
-// PipelineStats is a snapshot of a Pipeline's counters. Every record passed
+// DeliveryStats is a snapshot of a Delivery's counters. Every record passed
 // to Send is counted in exactly one of Buffered, Written and Dropped, and a
 // snapshot is consistent: their sum is the number of Send calls so far.
-type PipelineStats struct {
+type DeliveryStats struct {
 	// Buffered is the number of records accepted but not yet written,
 	// including the batch being written or retried.
 	Buffered int64
@@ -97,14 +97,14 @@ type PipelineStats struct {
 	Rejected uint64
 }
 
-// NewPipeline returns a stopped pipeline that will write to s. It only
-// validates: it starts no goroutine (see [Pipeline.Start]). It returns an
+// NewDelivery returns a stopped delivery that will write to s. It only
+// validates: it starts no goroutine (see [Delivery.Start]). It returns an
 // error wrapping [ErrInvalidOption] if s is nil or an option is out of range.
-func NewPipeline(s Sink, opts ...PipelineOption) (*Pipeline, error) {
+func NewDelivery(s Sink, opts ...DeliveryOption) (*Delivery, error) {
 	if s == nil {
 		return nil, fmt.Errorf("%w: nil sink", ErrInvalidOption)
 	}
-	cfg := defaultPipelineConfig()
+	cfg := defaultDeliveryConfig()
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -112,7 +112,7 @@ func NewPipeline(s Sink, opts ...PipelineOption) (*Pipeline, error) {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancelCause(context.Background())
-	return &Pipeline{
+	return &Delivery{
 		sink:        s,
 		cfg:         cfg,
 		log:         cfg.logger.Named("logsink").With(zap.String("sink", fmt.Sprintf("%T", s))),
@@ -125,23 +125,23 @@ func NewPipeline(s Sink, opts ...PipelineOption) (*Pipeline, error) {
 	}, nil
 }
 
-// Start starts the pipeline's one background goroutine and returns at once.
+// Start starts the delivery's one background goroutine and returns at once.
 // Records sent before Start are buffered and written once it runs. Calls
 // after the first, and calls after Stop, do nothing.
-func (p *Pipeline) Start() {
+func (p *Delivery) Start() {
 	p.startOnce.Do(func() {
 		p.batch = make([]Record, 0, p.cfg.batchSize)
 		go p.run()
 	})
 }
 
-// Send hands r to the pipeline. It never blocks on the sink: it clips r
+// Send hands r to the delivery. It never blocks on the sink: it clips r
 // ([Record.Clip]: a no-op for a record within the limits), takes a mutex,
 // copies r into the buffer and returns. If the buffer is full (it holds
 // the buffer size in records, or r would take it beyond the buffer bytes),
 // or Stop has been called, r is dropped and counted; drops are logged at
 // most once per second, from the goroutine that happens to report them.
-func (p *Pipeline) Send(r Record) {
+func (p *Delivery) Send(r Record) {
 	size, clipped := clipRecord(&r)
 	p.mu.Lock()
 	if clipped {
@@ -172,7 +172,7 @@ func (p *Pipeline) Send(r Record) {
 
 // Stop stops accepting records (later Sends are dropped) and blocks until
 // every buffered record has been written, retrying failed writes with
-// backoff, or until ctx is done. A pipeline that was never started is
+// backoff, or until ctx is done. A delivery that was never started is
 // started to drain.
 //
 // Stop returns nil if everything was delivered. If ctx ends first, Stop
@@ -182,7 +182,7 @@ func (p *Pipeline) Send(r Record) {
 // were lost. Stop may be called more than once and concurrently: every call
 // waits for the same drain, bounded by its own ctx, and reports the same
 // outcome.
-func (p *Pipeline) Stop(ctx context.Context) error {
+func (p *Delivery) Stop(ctx context.Context) error {
 	p.stopOnce.Do(func() {
 		p.mu.Lock()
 		p.closed = true
@@ -206,12 +206,12 @@ func (p *Pipeline) Stop(ctx context.Context) error {
 	return nil
 }
 
-// Stats returns a consistent snapshot of the pipeline's counters. It does
+// Stats returns a consistent snapshot of the delivery's counters. It does
 // not block on the sink.
-func (p *Pipeline) Stats() PipelineStats {
+func (p *Delivery) Stats() DeliveryStats {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return PipelineStats{
+	return DeliveryStats{
 		Buffered:      int64(p.q.n + p.inflight),
 		Written:       p.written,
 		Dropped:       p.dropped,
@@ -224,7 +224,7 @@ func (p *Pipeline) Stats() PipelineStats {
 
 // run is the worker: wait for records, wait for a full batch or the flush
 // interval, write, repeat; exit once stopped and drained, or aborted.
-func (p *Pipeline) run() {
+func (p *Delivery) run() {
 	defer close(p.done)
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
@@ -251,7 +251,7 @@ func (p *Pipeline) run() {
 
 // idle waits for a record or Stop. A buffer that grew large is freed if
 // no record comes for a while.
-func (p *Pipeline) idle(timer *time.Timer) {
+func (p *Delivery) idle(timer *time.Timer) {
 	p.mu.Lock()
 	large := len(p.q.buf) > keepRing
 	p.mu.Unlock()
@@ -273,7 +273,7 @@ func (p *Pipeline) idle(timer *time.Timer) {
 
 // waitForBatch returns when the buffer holds a full batch, the flush
 // interval has passed, or Stop was called.
-func (p *Pipeline) waitForBatch(timer *time.Timer) {
+func (p *Delivery) waitForBatch(timer *time.Timer) {
 	timer.Reset(p.cfg.flushInterval)
 	defer timer.Stop()
 	for {
@@ -294,7 +294,7 @@ func (p *Pipeline) waitForBatch(timer *time.Timer) {
 }
 
 // abandon counts everything still held as dropped, after Stop gave up.
-func (p *Pipeline) abandon() {
+func (p *Delivery) abandon() {
 	p.mu.Lock()
 	n := p.q.n + p.inflight
 	p.q.reset()
@@ -304,7 +304,7 @@ func (p *Pipeline) abandon() {
 	p.undelivered = n
 	p.mu.Unlock()
 	clear(p.batch)
-	p.log.Error("pipeline stopped with undelivered records",
+	p.log.Error("delivery stopped with undelivered records",
 		zap.Int("undelivered", n),
 		zap.NamedError("cause", context.Cause(p.ctx)))
 	p.reportDrops(true)
@@ -312,7 +312,7 @@ func (p *Pipeline) abandon() {
 
 // takeDropReportLocked returns the drops to log now (n == 0: nothing),
 // rate-limited unless force. p.mu must be held.
-func (p *Pipeline) takeDropReportLocked(now time.Time, force bool) (n, total uint64) {
+func (p *Delivery) takeDropReportLocked(now time.Time, force bool) (n, total uint64) {
 	if p.unreported == 0 || (!force && now.Sub(p.lastDropLog) < dropLogInterval) {
 		return 0, 0
 	}
@@ -322,7 +322,7 @@ func (p *Pipeline) takeDropReportLocked(now time.Time, force bool) (n, total uin
 	return n, total
 }
 
-func (p *Pipeline) reportDrops(force bool) {
+func (p *Delivery) reportDrops(force bool) {
 	p.mu.Lock()
 	n, total := p.takeDropReportLocked(time.Now(), force)
 	closed := p.closed
@@ -332,10 +332,10 @@ func (p *Pipeline) reportDrops(force bool) {
 	}
 }
 
-func (p *Pipeline) logDrops(n, total uint64, closed bool) {
+func (p *Delivery) logDrops(n, total uint64, closed bool) {
 	reason := "buffer full"
 	if closed {
-		reason = "pipeline stopped"
+		reason = "delivery stopped"
 	}
 	p.log.Warn("run records dropped",
 		zap.Uint64("dropped", n),

@@ -20,11 +20,11 @@ import (
 var fastRetry = WithBackoff(time.Millisecond, 5*time.Millisecond)
 
 // newTestPipeline returns a started pipeline that is stopped at cleanup.
-func newTestPipeline(t *testing.T, s Sink, opts ...PipelineOption) *Pipeline {
+func newTestPipeline(t *testing.T, s Sink, opts ...DeliveryOption) *Delivery {
 	t.Helper()
-	p, err := NewPipeline(s, append([]PipelineOption{WithLogger(zaptest.NewLogger(t))}, opts...)...)
+	p, err := NewDelivery(s, append([]DeliveryOption{WithLogger(zaptest.NewLogger(t))}, opts...)...)
 	if err != nil {
-		t.Fatalf("NewPipeline: %v", err)
+		t.Fatalf("NewDelivery: %v", err)
 	}
 	p.Start()
 	t.Cleanup(func() {
@@ -35,7 +35,7 @@ func newTestPipeline(t *testing.T, s Sink, opts ...PipelineOption) *Pipeline {
 	return p
 }
 
-func stop(t *testing.T, p *Pipeline) {
+func stop(t *testing.T, p *Delivery) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -44,36 +44,36 @@ func stop(t *testing.T, p *Pipeline) {
 	}
 }
 
-func TestNewPipelineValidates(t *testing.T) {
+func TestNewDeliveryValidates(t *testing.T) {
 	tests := []struct {
 		name string
 		sink Sink
-		opts []PipelineOption
+		opts []DeliveryOption
 		ok   bool
 	}{
 		{"defaults", &Discard{}, nil, true},
-		{"batch equals buffer", &Discard{}, []PipelineOption{WithBatchSize(8), WithBufferSize(8)}, true},
-		{"nil logger means nop", &Discard{}, []PipelineOption{WithLogger(nil)}, true},
+		{"batch equals buffer", &Discard{}, []DeliveryOption{WithBatchSize(8), WithBufferSize(8)}, true},
+		{"nil logger means nop", &Discard{}, []DeliveryOption{WithLogger(nil)}, true},
 		{"nil sink", nil, nil, false},
-		{"zero batch", &Discard{}, []PipelineOption{WithBatchSize(0)}, false},
-		{"negative buffer", &Discard{}, []PipelineOption{WithBufferSize(-1)}, false},
-		{"batch above buffer", &Discard{}, []PipelineOption{WithBatchSize(10), WithBufferSize(9)}, false},
-		{"zero interval", &Discard{}, []PipelineOption{WithFlushInterval(0)}, false},
-		{"zero backoff", &Discard{}, []PipelineOption{WithBackoff(0, time.Second)}, false},
-		{"max below initial", &Discard{}, []PipelineOption{WithBackoff(time.Second, time.Millisecond)}, false},
-		{"zero write timeout", &Discard{}, []PipelineOption{WithWriteTimeout(0)}, false},
+		{"zero batch", &Discard{}, []DeliveryOption{WithBatchSize(0)}, false},
+		{"negative buffer", &Discard{}, []DeliveryOption{WithBufferSize(-1)}, false},
+		{"batch above buffer", &Discard{}, []DeliveryOption{WithBatchSize(10), WithBufferSize(9)}, false},
+		{"zero interval", &Discard{}, []DeliveryOption{WithFlushInterval(0)}, false},
+		{"zero backoff", &Discard{}, []DeliveryOption{WithBackoff(0, time.Second)}, false},
+		{"max below initial", &Discard{}, []DeliveryOption{WithBackoff(time.Second, time.Millisecond)}, false},
+		{"zero write timeout", &Discard{}, []DeliveryOption{WithWriteTimeout(0)}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p, err := NewPipeline(tt.sink, tt.opts...)
+			p, err := NewDelivery(tt.sink, tt.opts...)
 			if tt.ok {
 				if err != nil || p == nil {
-					t.Fatalf("NewPipeline = %v, %v; want a pipeline", p, err)
+					t.Fatalf("NewDelivery = %v, %v; want a delivery", p, err)
 				}
 				return
 			}
 			if !errors.Is(err, ErrInvalidOption) || p != nil {
-				t.Fatalf("NewPipeline = %v, %v; want an ErrInvalidOption", p, err)
+				t.Fatalf("NewDelivery = %v, %v; want an ErrInvalidOption", p, err)
 			}
 		})
 	}
@@ -171,7 +171,7 @@ func TestPipelineOutageRecovers(t *testing.T) {
 				}
 			}
 			st := p.Stats()
-			want := PipelineStats{Buffered: 0, Written: uint64(total), Dropped: 0, Failures: uint64(s.failCount())}
+			want := DeliveryStats{Buffered: 0, Written: uint64(total), Dropped: 0, Failures: uint64(s.failCount())}
 			if st != want {
 				t.Errorf("Stats = %+v, want %+v", st, want)
 			}
@@ -225,7 +225,7 @@ func TestPipelineStopFlushes(t *testing.T) {
 	for _, started := range []bool{true, false} {
 		t.Run(fmt.Sprintf("started=%v", started), func(t *testing.T) {
 			s := &testSink{}
-			p, err := NewPipeline(s, WithBatchSize(1000), WithFlushInterval(time.Hour), WithLogger(zaptest.NewLogger(t)))
+			p, err := NewDelivery(s, WithBatchSize(1000), WithFlushInterval(time.Hour), WithLogger(zaptest.NewLogger(t)))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -237,7 +237,7 @@ func TestPipelineStopFlushes(t *testing.T) {
 			if got := s.batchSizes(); !slices.Equal(got, []int{10}) {
 				t.Errorf("batches = %v, want [10]", got)
 			}
-			if st := p.Stats(); st != (PipelineStats{Written: 10}) {
+			if st := p.Stats(); st != (DeliveryStats{Written: 10}) {
 				t.Errorf("Stats = %+v, want Written 10 only", st)
 			}
 			p.Start() // after Stop: no effect, no goroutine
@@ -290,7 +290,7 @@ func TestPipelineSendAfterStop(t *testing.T) {
 	sendN(p, "j", 0, 2)
 	stop(t, p)
 	sendN(p, "j", 2, 5)
-	if st := p.Stats(); st != (PipelineStats{Written: 2, Dropped: 3}) {
+	if st := p.Stats(); st != (DeliveryStats{Written: 2, Dropped: 3}) {
 		t.Errorf("Stats = %+v, want Written 2 Dropped 3", st)
 	}
 	if got := len(s.records()); got != 2 {
@@ -315,7 +315,7 @@ func TestPipelineTransientFault(t *testing.T) {
 				WithWriteTimeout(20*time.Millisecond), fastRetry)
 			sendN(p, "j", 0, 5)
 			waitFor(t, "records written", func() bool { return p.Stats().Written == 5 })
-			if st := p.Stats(); st != (PipelineStats{Written: 5, Failures: 1}) {
+			if st := p.Stats(); st != (DeliveryStats{Written: 5, Failures: 1}) {
 				t.Errorf("Stats = %+v, want Written 5 Failures 1", st)
 			}
 			if got := tokens(s.records())["j"]; !slices.Equal(got, seq(0, 5)) {
@@ -332,14 +332,14 @@ func TestPipelineStopWakesBackoff(t *testing.T) {
 	sendN(p, "j", 0, 3)
 	waitFor(t, "the failed write", func() bool { return p.Stats().Failures == 1 })
 	stop(t, p)
-	if st := p.Stats(); st != (PipelineStats{Written: 3, Failures: 1}) {
+	if st := p.Stats(); st != (DeliveryStats{Written: 3, Failures: 1}) {
 		t.Errorf("Stats = %+v, want Written 3 Failures 1", st)
 	}
 }
 
 // Stats is safe to call while records flow, and every snapshot accounts for
 // each record exactly once.
-func TestPipelineStatsConcurrent(t *testing.T) {
+func TestDeliveryStatsConcurrent(t *testing.T) {
 	const n = 5000
 	s := &testSink{}
 	p := newTestPipeline(t, s, WithBatchSize(64), WithBufferSize(1024), WithFlushInterval(time.Millisecond))
@@ -348,7 +348,7 @@ func TestPipelineStatsConcurrent(t *testing.T) {
 		defer close(sent)
 		sendN(p, "j", 0, n)
 	}()
-	var last PipelineStats
+	var last DeliveryStats
 	for done := false; !done; {
 		select {
 		case <-sent:
@@ -404,7 +404,7 @@ func TestPipelineDropLogRateLimited(t *testing.T) {
 
 func BenchmarkPipelineSend(b *testing.B) {
 	var d Discard
-	p, err := NewPipeline(&d)
+	p, err := NewDelivery(&d)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -424,7 +424,7 @@ func BenchmarkPipelineSend(b *testing.B) {
 
 func BenchmarkPipelineSendParallel(b *testing.B) {
 	var d Discard
-	p, err := NewPipeline(&d)
+	p, err := NewDelivery(&d)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -459,7 +459,7 @@ func TestPipelineReleasesIdleBuffer(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := &testSink{failing: true}
-			p, err := NewPipeline(s, WithFlushInterval(time.Millisecond), fastRetry, WithLogger(zaptest.NewLogger(t)))
+			p, err := NewDelivery(s, WithFlushInterval(time.Millisecond), fastRetry, WithLogger(zaptest.NewLogger(t)))
 			if err != nil {
 				t.Fatal(err)
 			}
