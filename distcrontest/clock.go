@@ -14,7 +14,11 @@ import (
 //
 // distcron's calls to etcd (leases, timeouts) still run on real time, so
 // a test steps the clock to each instant it wants to see fire rather than
-// jumping far ahead.
+// jumping far ahead. Step it a little past the instant (a second is
+// plenty): each tick has one preferred claimer, and when the replicas'
+// views of each other differ for a moment, another replica claims the tick
+// as a backup, up to 50 ms after it. A start that late is still on time
+// (the misfire grace is 5 s), and the run's tick is the scheduled one.
 type Clock struct {
 	mu     sync.Mutex
 	now    time.Time

@@ -73,7 +73,9 @@ func TestReplicasFireEachTickOnceOnAStepClock(t *testing.T) {
 	}
 
 	for i := 1; i <= 3; i++ {
-		clock.Set(start.Add(time.Duration(i) * 5 * time.Minute))
+		// A second past the tick: a replica that is not the tick's
+		// preferred claimer backs it up shortly after the tick.
+		clock.Set(start.Add(time.Duration(i)*5*time.Minute + time.Second))
 		deadline := time.Now().Add(10 * time.Second)
 		for len(ticks()) < i && time.Now().Before(deadline) {
 			time.Sleep(10 * time.Millisecond)
