@@ -231,6 +231,15 @@
 // one written into etcd directly that does not validate is skipped, logged,
 // and listed by InvalidDefinitions, and never stops the watch.
 //
+// Apply makes the definitions in etcd match a set, as a tool that keeps
+// jobs in git does: it creates, updates and (with Prune) deletes in one
+// transaction, all or nothing, refuses the whole set when one definition
+// is invalid, and with DryRun only reports the plan. The distcron command
+// (module cmd/distcron) wraps it as "distcron apply -f jobs.yaml", beside
+// instances, jobs, get, trigger, pause, resume, kill and next. Package
+// distcrontest (its own module) gives tests a real etcd and a clock they
+// step.
+//
 // Security: a shell job from the network is remote code execution. Shell
 // jobs from definitions run only on instances started with
 // WithRemoteShell(true), with a minimal environment (PATH, HOME, LANG, TZ,
