@@ -7,9 +7,11 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 )
 
@@ -190,22 +192,7 @@ func TestHTTPAllowListAddresses(t *testing.T) {
 // resolves to an address the list does not; so is one to such an address.
 func TestHTTPAllowListRedirects(t *testing.T) {
 	t.Parallel()
-	other, otherHits := countingServer(t, func(w http.ResponseWriter, r *http.Request) {})
-	otherPort := strconv.Itoa(other.Listener.Addr().(*net.TCPAddr).Port)
-	srv, _ := countingServer(t, func(w http.ResponseWriter, r *http.Request) {
-		switch r.URL.Path {
-		case "/by-name":
-			http.Redirect(w, r, "http://localhost:"+otherPort+"/", http.StatusFound)
-		case "/by-address":
-			http.Redirect(w, r, "http://127.0.0.1:"+otherPort+"/", http.StatusFound)
-		case "/home":
-			http.Redirect(w, r, "/done", http.StatusFound)
-		default:
-			io.WriteString(w, "done")
-		}
-	})
-	srvPort := strconv.Itoa(srv.Listener.Addr().(*net.TCPAddr).Port)
-	allow := mustAllow(t, "127.0.0.1:"+srvPort, "localhost")
+	srv, otherPort, otherHits, allow := redirectingServers(t)
 
 	clients := map[string]*http.Client{
 		"default client":           nil,
@@ -242,4 +229,30 @@ func TestHTTPAllowListRedirects(t *testing.T) {
 			t.Errorf("%s: Validate = %v, want ErrInvalid about Allow", name, err)
 		}
 	}
+}
+
+// redirectingServers starts a server whose /by-name and /by-address
+// redirect to another loopback server (by name, by address), /home to its
+// own /done (otherPort is the other server's port), and an AllowList that allows the first server (by address
+// and port) and the name localhost. otherHits counts requests that reached
+// the other server.
+func redirectingServers(t *testing.T) (srv *httptest.Server, otherPort string, otherHits *atomic.Int64, allow *AllowList) {
+	t.Helper()
+	other, otherHits := countingServer(t, func(w http.ResponseWriter, r *http.Request) {})
+	otherPort = strconv.Itoa(other.Listener.Addr().(*net.TCPAddr).Port)
+	srv, _ = countingServer(t, func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/by-name":
+			http.Redirect(w, r, "http://localhost:"+otherPort+"/", http.StatusFound)
+		case "/by-address":
+			http.Redirect(w, r, "http://127.0.0.1:"+otherPort+"/", http.StatusFound)
+		case "/home":
+			http.Redirect(w, r, "/done", http.StatusFound)
+		default:
+			io.WriteString(w, "done")
+		}
+	})
+	srvPort := strconv.Itoa(srv.Listener.Addr().(*net.TCPAddr).Port)
+	allow = mustAllow(t, "127.0.0.1:"+srvPort, "localhost")
+	return srv, otherPort, otherHits, allow
 }

@@ -206,15 +206,7 @@ func TestCommandSIGKILLAfterGrace(t *testing.T) {
 	c := Shell("trap '' TERM; sleep 300 & " + writePid + "; wait")
 	c.Grace = grace
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan Result)
-	go func() { done <- c.Execute(ctx) }()
-	grandchild := readPid(t, path, true)
-	cancelled := time.Now()
-	cancel()
-	res := <-done
-	elapsed := time.Since(cancelled)
+	res, grandchild, elapsed := cancelMidRun(t, c, path)
 
 	if !errors.Is(res.Err, context.Canceled) || errors.Is(res.Err, context.DeadlineExceeded) {
 		t.Errorf("Err = %v, want context.Canceled only", res.Err)
@@ -237,15 +229,8 @@ func TestCommandCancel(t *testing.T) {
 	t.Parallel()
 	path, writePid := pidFile(t, "$$")
 	c := Shell(writePid + "; sleep 300")
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan Result)
-	go func() { done <- c.Execute(ctx) }()
-	shell := readPid(t, path, true)
-	cancelled := time.Now()
-	cancel()
-	res := <-done
-	if elapsed := time.Since(cancelled); elapsed > 2*time.Second {
+	res, shell, elapsed := cancelMidRun(t, c, path)
+	if elapsed > 2*time.Second {
 		t.Errorf("Execute returned %v after cancel; SIGTERM should end it at once", elapsed)
 	}
 	if !errors.Is(res.Err, context.Canceled) || res.ExitCode != -1 {
@@ -301,15 +286,7 @@ func TestCommandGroupGetsGrace(t *testing.T) {
 	child := fmt.Sprintf(`trap "sleep 0.2; echo cleaned > %s; exit 0" TERM; %s; while :; do sleep 0.01; done`, marker, writePid)
 	c := Shell(fmt.Sprintf("sh -c '%s' & wait", child)) // default Grace: 5s
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan Result)
-	go func() { done <- c.Execute(ctx) }()
-	pid := readPid(t, path, true)
-	cancelled := time.Now()
-	cancel()
-	res := <-done
-	elapsed := time.Since(cancelled)
+	res, pid, elapsed := cancelMidRun(t, c, path)
 
 	if !errors.Is(res.Err, context.Canceled) || !strings.Contains(res.Err.Error(), "SIGTERM") {
 		t.Errorf("Err = %v, want context.Canceled and SIGTERM", res.Err)
@@ -412,4 +389,20 @@ func readPid(t *testing.T, path string, wait bool) int {
 	}
 	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL) }) // only if a test failed
 	return pid
+}
+
+// cancelMidRun starts c, waits for the pid the command writes to path,
+// cancels the run and returns its result, the pid, and how long Execute
+// took after the cancel.
+func cancelMidRun(t *testing.T, c *Command, path string) (Result, int, time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan Result, 1)
+	go func() { done <- c.Execute(ctx) }()
+	pid := readPid(t, path, true)
+	cancelled := time.Now()
+	cancel()
+	res := <-done
+	return res, pid, time.Since(cancelled)
 }

@@ -3,11 +3,8 @@ package executor
 import (
 	"context"
 	"errors"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -172,18 +169,7 @@ func TestMessagesReadOnce(t *testing.T) {
 // do not say "distcron: " a second time.
 func TestHTTPRefusalsReadOnce(t *testing.T) {
 	t.Parallel()
-	other, _ := countingServer(t, func(w http.ResponseWriter, r *http.Request) {})
-	otherPort := strconv.Itoa(other.Listener.Addr().(*net.TCPAddr).Port)
-	srv, _ := countingServer(t, func(w http.ResponseWriter, r *http.Request) {
-		switch r.URL.Path {
-		case "/by-name":
-			http.Redirect(w, r, "http://localhost:"+otherPort+"/", http.StatusFound)
-		case "/by-address":
-			http.Redirect(w, r, "http://127.0.0.1:"+otherPort+"/", http.StatusFound)
-		}
-	})
-	srvPort := strconv.Itoa(srv.Listener.Addr().(*net.TCPAddr).Port)
-	allow := mustAllow(t, "127.0.0.1:"+srvPort, "localhost")
+	srv, otherPort, _, allow := redirectingServers(t)
 	for _, tt := range []struct {
 		name string
 		h    *HTTP

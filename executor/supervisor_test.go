@@ -80,15 +80,7 @@ func TestCommandSetsidGrandchildIgnoringTERMKilledOnCancel(t *testing.T) {
 	path, script := setsidChild(t, true)
 	c := Shell(script + "; sleep 300")
 	c.Grace = grace
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan Result, 1)
-	go func() { done <- c.Execute(ctx) }()
-	grandchild := readPid(t, path, true)
-	cancelled := time.Now()
-	cancel()
-	res := <-done
-	elapsed := time.Since(cancelled)
+	res, grandchild, elapsed := cancelMidRun(t, c, path)
 	if !errors.Is(res.Err, context.Canceled) || !strings.Contains(res.Err.Error(), "SIGKILL after a 300ms grace period") {
 		t.Errorf("Err = %v, want context.Canceled, killed with SIGKILL after the grace period", res.Err)
 	}
