@@ -121,7 +121,7 @@ func codeJobError(name string) error {
 // refuseCodeJob returns an error wrapping ErrCodeJob when name is a job
 // registered in code here or on a live instance.
 func (s *Scheduler) refuseCodeJob(ctx context.Context, name string) error {
-	if slices.Contains(s.codeJobs(), name) {
+	if names, _ := s.codeJobs(); slices.Contains(names, name) {
 		return codeJobError(name)
 	}
 	resp, err := s.cli.Get(ctx, s.keys.Instances(), clientv3.WithPrefix())

@@ -32,6 +32,11 @@ type Instance struct {
 	// CodeJobs are the jobs registered in code on the instance (sorted, at
 	// most 1000 names): definitions with a kind may not take these names.
 	CodeJobs []string `json:"code_jobs,omitempty"`
+	// Code describes each of CodeJobs as this instance runs it (a
+	// definition's override included), so that tools such as the distcron
+	// command and the console can show jobs registered in code on other
+	// instances.
+	Code map[string]CodeJob `json:"code,omitempty"`
 	// RemoteShell and RemoteHTTP say whether the instance runs shell and
 	// HTTP jobs from definitions (WithRemoteShell, WithRemoteHTTP).
 	RemoteShell bool `json:"remote_shell"`
@@ -50,12 +55,12 @@ type Instance struct {
 func (s *Scheduler) register(ctx context.Context, sess *concurrency.Session, extra ...clientv3.Op) ([]*pb.ResponseOp, error) {
 	host, _ := os.Hostname()
 	jobs := s.eligibleJobs()
-	code := s.codeJobs()
+	code, info := s.codeJobs()
 	inst := Instance{
 		ID: s.cfg.instanceID, Host: host, PID: os.Getpid(), Version: Version(),
 		Tags: s.cfg.tags, Started: s.startedAt.UTC(), JobCount: len(jobs),
 		Jobs: jobs[:min(len(jobs), maxRegisteredNames)], RemoteShell: s.cfg.remoteShell, RemoteHTTP: s.cfg.remoteHTTP,
-		CodeJobs: code[:min(len(code), maxRegisteredNames)],
+		CodeJobs: code[:min(len(code), maxRegisteredNames)], Code: info,
 	}
 	val, err := json.Marshal(inst)
 	if err != nil {
@@ -105,19 +110,47 @@ func (s *Scheduler) eligibleJobs() []string {
 // transaction: its three nested levels must fit etcd's max-txn-ops.
 const maxRegisterExtra = 32
 
+// CodeJob is how an instance's registration describes a job registered in
+// code there.
+type CodeJob struct {
+	// Schedule is the cron spec, empty for a schedule of the caller's own
+	// (RegisterSchedule), which has no text form.
+	Schedule string   `json:"schedule,omitempty"`
+	Location string   `json:"location"`       // IANA zone of the schedule
+	Kind     string   `json:"kind"`           // func, shell or executor
+	Tags     []string `json:"tags,omitempty"` // required instance tags
+}
+
 // codeJobs returns the sorted names of the jobs registered in code here
-// (overridden or not).
-func (s *Scheduler) codeJobs() []string {
+// (overridden or not), and a description of each of the first
+// maxRegisteredNames of them.
+func (s *Scheduler) codeJobs() ([]string, map[string]CodeJob) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	var names []string
 	for n, j := range s.jobs {
 		if j.source == sourceCode || j.source == sourceOverride {
 			names = append(names, n)
 		}
 	}
-	s.mu.Unlock()
 	slices.Sort(names)
-	return names
+	var info map[string]CodeJob
+	for _, n := range names[:min(len(names), maxRegisteredNames)] {
+		if info == nil {
+			info = make(map[string]CodeJob)
+		}
+		info[n] = s.jobs[n].describe()
+	}
+	return names, info
+}
+
+// describe returns the job's entry in the registration. s.mu is held.
+func (j *job) describe() CodeJob {
+	c := CodeJob{Location: j.cfg.location.String(), Kind: j.kind, Tags: j.cfg.tags}
+	if !j.custom {
+		c.Schedule = j.spec
+	}
+	return c
 }
 
 // Instances lists the live instances of the cluster, sorted by id, with
