@@ -98,6 +98,7 @@
 // "/distcron/default/"):
 //
 //	instances/<id>                 JSON registration (id, host, pid, tags, jobs); session lease
+//	clock/<id>                     clock-offset exchange (send time, delays seen); session lease
 //	leader/                        election keys; session lease
 //	claims/<tick>/<job>[/<unit>]   the claim of one tick: "<instance id> <session lease, hex>"
 //	running/<job>/[<unit>/]<run>   a run in progress; the runner's session lease
@@ -168,6 +169,20 @@
 // as an error and counted (Stats.LostRunsUnchecked). RerunLost re-runs a
 // lost run elsewhere, as the next attempt; an instance that was only cut
 // off may still finish the original, so that can duplicate work.
+//
+// # Clocks
+//
+// Instances should run NTP, but a skewed clock never causes a second run
+// of a tick. Every instance also estimates its clock's offset from the
+// cluster's median clock, NTP-style, through etcd: every 2s it puts
+// clock/<id> with its send time and the delays it measured from each
+// peer, and half the round trip bounds the error. The estimate is in
+// Stats.Clock, in each Instance.Clock (Instances), in the metrics package
+// and the console. Past WithClockSkewWarning (default 500ms) the instance
+// logs a warning. Once its offset is larger than the claim lead plus twice
+// the error, it schedules on the median clock: a fast clock waits for the
+// median instead of starting ticks early, a slow one stops claiming late.
+// Run records then carry median-clock times too.
 //
 // # Overlap, capacity, groups
 //

@@ -30,6 +30,7 @@ type config struct {
 	location       *time.Location
 	claimRetention time.Duration
 	claimLead      time.Duration
+	skewWarning    time.Duration
 	misfireGrace   time.Duration
 	clock          Clock
 	stopGrace      time.Duration
@@ -48,6 +49,7 @@ func defaultConfig() config {
 		namespace:      "/distcron/default/",
 		logger:         stderrlog.New(),
 		sessionTTL:     10 * time.Second,
+		skewWarning:    defaultSkewWarning,
 		location:       time.UTC,
 		claimRetention: time.Minute,
 		claimLead:      20 * time.Millisecond,
@@ -135,6 +137,14 @@ func WithLocation(loc *time.Location) Option { return func(c *config) { c.locati
 // 10s of skew at least). Longer retention costs etcd one small key per
 // claimed tick for that long. Default 1m.
 func WithClaimRetention(d time.Duration) Option { return func(c *config) { c.claimRetention = d } }
+
+// WithClockSkewWarning sets how far this instance's clock may be from the
+// cluster's median clock, as the instances estimate it through etcd,
+// before it logs a warning (and an Info line when it is back). Default
+// 500ms. The instance schedules on the median clock, warned or not, once
+// its offset is larger than the claim lead plus twice the estimate's
+// error.
+func WithClockSkewWarning(d time.Duration) Option { return func(c *config) { c.skewWarning = d } }
 
 // WithClaimLead sets the least time before a tick at which the instance
 // sends its claim; the winner then starts the job at the tick itself, so
@@ -234,6 +244,9 @@ func (c *config) validate() error {
 	}
 	if floor := c.sessionTTL + c.misfireGrace + maxAdaptiveLead + 10*time.Second; c.claimRetention < floor {
 		return bad("claim retention %v is below session TTL + misfire grace + 1s + 10s of clock skew = %v", c.claimRetention, floor)
+	}
+	if c.skewWarning <= 0 {
+		return bad("clock skew warning threshold %v is not positive", c.skewWarning)
 	}
 	if c.claimLead < 0 || c.claimLead > time.Second {
 		return bad("claim lead %v must be within [0, 1s]", c.claimLead)

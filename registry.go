@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strings"
 	"time"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
@@ -42,6 +43,10 @@ type Instance struct {
 	RemoteShell bool `json:"remote_shell"`
 	RemoteHTTP  bool `json:"remote_http"`
 	Leader      bool `json:"leader"` // filled in by Instances, not stored
+	// Clock is the instance's own estimate of its offset from the
+	// cluster's median clock, filled in by Instances from its clock key
+	// (not stored in the registration); nil until it has one.
+	Clock *ClockEstimate `json:"clock,omitempty"`
 }
 
 // register puts this instance's registration under the session lease,
@@ -159,6 +164,7 @@ func (s *Scheduler) Instances(ctx context.Context) ([]Instance, error) {
 	resp, err := s.cli.Txn(ctx).Then(
 		clientv3.OpGet(s.keys.Instances(), clientv3.WithPrefix()),
 		clientv3.OpGet(s.keys.Leader(), clientv3.WithFirstCreate()...),
+		clientv3.OpGet(s.keys.Clocks(), clientv3.WithPrefix()),
 	).Commit()
 	if err != nil {
 		return nil, fmt.Errorf("distcron: list instances: %w", err)
@@ -167,6 +173,13 @@ func (s *Scheduler) Instances(ctx context.Context) ([]Instance, error) {
 	if kvs := resp.Responses[1].GetResponseRange().GetKvs(); len(kvs) > 0 {
 		leader = string(kvs[0].Value)
 	}
+	clocks := map[string]*ClockEstimate{}
+	for _, kv := range resp.Responses[2].GetResponseRange().GetKvs() {
+		var m clockMessage
+		if json.Unmarshal(kv.Value, &m) == nil && m.Estimate != nil {
+			clocks[strings.TrimPrefix(string(kv.Key), s.keys.Clocks())] = m.Estimate
+		}
+	}
 	var out []Instance
 	for _, kv := range resp.Responses[0].GetResponseRange().GetKvs() {
 		var in Instance
@@ -174,6 +187,7 @@ func (s *Scheduler) Instances(ctx context.Context) ([]Instance, error) {
 			continue // not ours to judge; skip what we cannot read
 		}
 		in.Leader = in.ID == leader
+		in.Clock = clocks[in.ID]
 		out = append(out, in)
 	}
 	slices.SortFunc(out, func(a, b Instance) int {

@@ -75,6 +75,10 @@ type Scheduler struct {
 	controlRev int64 // revision up to which control/ and defs/ are applied
 	defs       definitions
 	members    membership
+
+	rawClock      Clock         // the configured clock; cfg.clock adds the skew correction to it
+	clocks        clockSync     // clock-offset estimation
+	clockInterval time.Duration // how often the clock key is published (clockInterval; tests shorten it)
 }
 
 // stopping reports whether Stop has begun.
@@ -113,6 +117,8 @@ func New(cli *clientv3.Client, opts ...Option) (*Scheduler, error) {
 		loopDone:   make(chan struct{}),
 		claimSem:   make(chan struct{}, 16),
 	}
+	s.rawClock, s.clockInterval = cfg.clock, clockInterval
+	s.cfg.clock = clusterClock{base: cfg.clock, sync: &s.clocks}
 	s.bgCtx, s.stopBG = context.WithCancel(context.Background())
 	s.runsCtx, s.stopRuns = context.WithCancel(context.Background())
 	for _, sink := range cfg.sinks {
@@ -191,6 +197,7 @@ func (s *Scheduler) Start(ctx context.Context) error {
 
 	s.goBG(s.owner.run)
 	s.goBG(s.watchControl)
+	s.goBG(s.syncClocks)
 	s.goBG(func() { s.keepSession(sess) })
 	go s.loop()
 	s.log.Info("started", zap.Int("jobs", n), zap.Int64("lease", int64(sess.Lease())))

@@ -23,7 +23,10 @@ type Stats struct {
 	RunsInFlight      int64 // claims pending plus runs in progress here
 	// ClaimLead is how long before a tick this instance currently sends
 	// its claim: WithClaimLead, or more while etcd answers slowly.
-	ClaimLead      time.Duration
+	ClaimLead time.Duration
+	// Clock is this instance's estimated offset from the cluster's median
+	// clock (Peers is zero until it has one).
+	Clock          ClockEstimate
 	Leader         bool                    // whether this instance leads
 	SinkDeliveries []logsink.DeliveryStats // one per sink, in WithSinks order
 }
@@ -41,7 +44,7 @@ func (s *Scheduler) Stats() Stats {
 		ClaimErrors: s.counters.claimErrors.Load(), Misfired: s.counters.misfired.Load(),
 		LeftToPeers: s.counters.leftToPeers.Load(), RunsStarted: s.counters.runsStarted.Load(),
 		BackupClaims: s.counters.backupClaims.Load(), LostRunsUnchecked: s.counters.lostUnchecked.Load(),
-		RunsInFlight: s.inflight.Load(), ClaimLead: s.lead(), Leader: s.leader.Load(),
+		RunsInFlight: s.inflight.Load(), ClaimLead: s.lead(), Leader: s.leader.Load(), Clock: s.clocks.current(),
 	}
 	for _, p := range s.deliveries {
 		st.SinkDeliveries = append(st.SinkDeliveries, p.Stats())

@@ -38,6 +38,7 @@ type Collector struct {
 	runsStarted, claimsWon, claimsLost, claimErrors *prometheus.Desc
 	misfired, leftToPeers                           *prometheus.Desc
 	inFlight, claimLead, leader, liveInstances      *prometheus.Desc
+	clockOffset, clockError, clockCorrection        *prometheus.Desc
 	sinkBuffered, sinkWritten, sinkDropped          *prometheus.Desc
 	sinkFailures                                    *prometheus.Desc
 }
@@ -81,20 +82,23 @@ func New(opts ...Option) *Collector {
 			Namespace: namespace, Name: "scrape_errors_total",
 			Help: "Scrapes whose etcd read of the live instances failed or timed out (distcron_live_instances was left out).",
 		}),
-		runsStarted:   desc("runs_started_total", "Runs started on this instance (scheduled, manual, retries, ...)."),
-		claimsWon:     desc("claims_won_total", "Ticks (or units of sharded and broadcast jobs) this instance claimed."),
-		claimsLost:    desc("claims_lost_total", "Claims another instance won first."),
-		claimErrors:   desc("claim_errors_total", "Claim requests to etcd that failed."),
-		misfired:      desc("misfired_ticks_total", "Ticks skipped because they were too old to claim (misfire grace exceeded)."),
-		leftToPeers:   desc("ticks_left_to_peers_total", "Ticks not claimed because this instance was at its concurrent-runs cap."),
-		inFlight:      desc("runs_in_flight", "Claims pending plus runs in progress on this instance."),
-		claimLead:     desc("claim_lead_seconds", "How long before a tick this instance currently sends its claim."),
-		leader:        desc("is_leader", "1 if this instance is the cluster leader, else 0."),
-		liveInstances: desc("live_instances", "Live instances registered in the cluster, as read from etcd at scrape time."),
-		sinkBuffered:  desc("sink_buffered_records", "Run records accepted by a sink's pipeline and not yet written.", "sink"),
-		sinkWritten:   desc("sink_written_records_total", "Run records a sink's pipeline wrote successfully.", "sink"),
-		sinkDropped:   desc("sink_dropped_records_total", "Run records a sink's pipeline dropped (buffer full, or undelivered at Stop).", "sink"),
-		sinkFailures:  desc("sink_write_failures_total", "Write calls to a sink that failed (error, panic or timeout).", "sink"),
+		runsStarted:     desc("runs_started_total", "Runs started on this instance (scheduled, manual, retries, ...)."),
+		claimsWon:       desc("claims_won_total", "Ticks (or units of sharded and broadcast jobs) this instance claimed."),
+		claimsLost:      desc("claims_lost_total", "Claims another instance won first."),
+		claimErrors:     desc("claim_errors_total", "Claim requests to etcd that failed."),
+		misfired:        desc("misfired_ticks_total", "Ticks skipped because they were too old to claim (misfire grace exceeded)."),
+		leftToPeers:     desc("ticks_left_to_peers_total", "Ticks not claimed because this instance was at its concurrent-runs cap."),
+		inFlight:        desc("runs_in_flight", "Claims pending plus runs in progress on this instance."),
+		claimLead:       desc("claim_lead_seconds", "How long before a tick this instance currently sends its claim."),
+		clockOffset:     desc("clock_offset_seconds", "This instance's clock minus the cluster's median clock, as estimated through etcd (0 while it has no estimate)."),
+		clockError:      desc("clock_offset_error_seconds", "Bound on the error of distcron_clock_offset_seconds (half the exchange's round trip)."),
+		clockCorrection: desc("clock_correction_seconds", "What this instance subtracts from its clock when it schedules, to follow the median clock."),
+		leader:          desc("is_leader", "1 if this instance is the cluster leader, else 0."),
+		liveInstances:   desc("live_instances", "Live instances registered in the cluster, as read from etcd at scrape time."),
+		sinkBuffered:    desc("sink_buffered_records", "Run records accepted by a sink's pipeline and not yet written.", "sink"),
+		sinkWritten:     desc("sink_written_records_total", "Run records a sink's pipeline wrote successfully.", "sink"),
+		sinkDropped:     desc("sink_dropped_records_total", "Run records a sink's pipeline dropped (buffer full, or undelivered at Stop).", "sink"),
+		sinkFailures:    desc("sink_write_failures_total", "Write calls to a sink that failed (error, panic or timeout).", "sink"),
 	}
 }
 
@@ -139,7 +143,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	c.scrapeErrors.Describe(ch)
 	for _, d := range []*prometheus.Desc{
 		c.runsStarted, c.claimsWon, c.claimsLost, c.claimErrors, c.misfired, c.leftToPeers,
-		c.inFlight, c.claimLead, c.leader, c.liveInstances,
+		c.inFlight, c.claimLead, c.leader, c.liveInstances, c.clockOffset, c.clockError, c.clockCorrection,
 		c.sinkBuffered, c.sinkWritten, c.sinkDropped, c.sinkFailures,
 	} {
 		ch <- d
@@ -177,6 +181,9 @@ func (c *Collector) collectScheduler(ch chan<- prometheus.Metric, s *distcron.Sc
 	counter(c.leftToPeers, st.LeftToPeers)
 	gauge(c.inFlight, float64(st.RunsInFlight))
 	gauge(c.claimLead, st.ClaimLead.Seconds())
+	gauge(c.clockOffset, st.Clock.Offset.Seconds())
+	gauge(c.clockError, st.Clock.Error.Seconds())
+	gauge(c.clockCorrection, st.Clock.Correction.Seconds())
 	leader := 0.0
 	if st.Leader {
 		leader = 1

@@ -23,6 +23,8 @@ const (
 	leftToPeers   = "distcron_ticks_left_to_peers_total"
 	inFlight      = "distcron_runs_in_flight"
 	claimLead     = "distcron_claim_lead_seconds"
+	clockOffset   = "distcron_clock_offset_seconds"
+	clockCorrect  = "distcron_clock_correction_seconds"
 	isLeader      = "distcron_is_leader"
 	liveInstances = "distcron_live_instances"
 	sinkBuffered  = "distcron_sink_buffered_records"
@@ -35,7 +37,7 @@ const (
 // schedulerSeries are exported only while a Scheduler is attached.
 var schedulerSeries = []string{
 	runsStarted, claimsWon, claimsLost, claimErrors, misfired, leftToPeers,
-	inFlight, claimLead, isLeader, liveInstances, sinkBuffered, sinkWritten, sinkDropped, sinkFailures,
+	inFlight, claimLead, clockOffset, clockCorrect, isLeader, liveInstances, sinkBuffered, sinkWritten, sinkDropped, sinkFailures,
 }
 
 func TestRecordsBecomeSeries(t *testing.T) {
@@ -217,6 +219,7 @@ func TestScrapeFollowsARealScheduler(t *testing.T) {
 		{"no drops", first.sum(sinkDropped) == 0},
 		{"no sink failures", first.sum(sinkFailures) == 0},
 		{"claim lead at least the 20ms default", first.value(claimLead) >= 0.02},
+		{"clock offset and correction exported, 0 when alone", first.has(clockOffset) && first.value(clockOffset) == 0 && first.has(clockCorrect) && first.value(clockCorrect) == 0},
 		{"no scrape errors", first.value(scrapeErrors) == 0},
 	} {
 		if !check.ok {

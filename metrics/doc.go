@@ -56,6 +56,9 @@
 //	distcron_ticks_left_to_peers_total          counter    ticks not claimed: at the concurrent-runs cap
 //	distcron_runs_in_flight                     gauge      claims pending plus runs in progress here
 //	distcron_claim_lead_seconds                 gauge      current claim lead
+//	distcron_clock_offset_seconds               gauge      clock minus the cluster's median clock (estimate)
+//	distcron_clock_offset_error_seconds         gauge      bound on that estimate's error
+//	distcron_clock_correction_seconds           gauge      shift applied to follow the median clock
 //	distcron_is_leader                          gauge      1 if this instance leads, else 0
 //	distcron_sink_buffered_records{sink}        gauge      records waiting in a sink's pipeline
 //	distcron_sink_written_records_total{sink}   counter    records written

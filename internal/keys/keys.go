@@ -3,6 +3,7 @@
 // Every key lives under a namespace prefix that ends in "/":
 //
 //	instances/<id>                 instance registration (session lease)
+//	clock/<id>                     clock-offset exchange (session lease)
 //	leader/                        election keys (session lease)
 //	claims/<tick>/<job>[/<unit>]   claim of one tick: "<instance> <lease hex>"
 //	running/<job>/[<unit>/]<tick>  a run in progress (runner's session lease)
@@ -51,6 +52,12 @@ func (l Layout) Instances() string { return l.prefix + "instances/" }
 
 // Instance is the registration key of one instance.
 func (l Layout) Instance(id string) string { return l.Instances() + id }
+
+// Clocks is the prefix of the instances' clock-exchange keys.
+func (l Layout) Clocks() string { return l.prefix + "clock/" }
+
+// Clock is the clock-exchange key of one instance.
+func (l Layout) Clock(id string) string { return l.Clocks() + id }
 
 // Leader is the election prefix.
 func (l Layout) Leader() string { return l.prefix + "leader/" }
