@@ -33,7 +33,11 @@ type instantWaiter struct {
 }
 
 func newInstantWaiter(c Clock) *instantWaiter {
-	_, system := c.(skewedClock)
+	base := c
+	if cc, ok := c.(clusterClock); ok {
+		base = cc.base
+	}
+	_, system := base.(skewedClock)
 	return &instantWaiter{clock: c, precise: system}
 }
 

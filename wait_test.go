@@ -4,6 +4,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // A run never starts before its instant, whether the wait ends on a timer,
@@ -35,3 +37,28 @@ func TestInstantWaiterNeverWakesEarly(t *testing.T) {
 		t.Errorf("%d kernel sleepers left counted", n)
 	}
 }
+
+// The scheduler's own clock (the configured one behind the skew
+// correction) still gets the precise final approach when it is the
+// machine's clock, and not when it is a test's.
+func TestSchedulerClockKeepsThePreciseWait(t *testing.T) {
+	s, err := New(&clientv3.Client{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !newInstantWaiter(s.cfg.clock).precise {
+		t.Error("the default clock lost the precise final approach")
+	}
+	s, err = New(&clientv3.Client{}, WithClock(fixedClock{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if newInstantWaiter(s.cfg.clock).precise {
+		t.Error("a test's clock got the kernel sleep")
+	}
+}
+
+type fixedClock struct{}
+
+func (fixedClock) Now() time.Time                 { return time.Unix(0, 0) }
+func (fixedClock) NewTimer(d time.Duration) Timer { return realTimer{time.NewTimer(d)} }
