@@ -69,3 +69,33 @@ func TestOverrideStoredBeforeItsCodeJobAppliesWhenTheJobRegisters(t *testing.T) 
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// An override's zone applies, with or without a schedule of its own, and
+// the registration reports it (it reported the code job's zone before).
+func TestOverrideZoneApplies(t *testing.T) {
+	tc := newTestCluster(t)
+	s, _ := tc.newScheduler("n0")
+	registerNoop(t, s, []string{"zoned", "both"}, "0 3 * * *")
+	tc.start(s)
+	ctx := context.Background()
+	if err := s.Define(ctx, Definition{Name: "zoned", Location: "Asia/Tokyo"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Define(ctx, Definition{Name: "both", Schedule: "0 4 * * *", Location: "America/New_York"}); err != nil {
+		t.Fatal(err)
+	}
+	tokyo, _ := time.LoadLocation("Asia/Tokyo")
+	waitFor(t, 5*time.Second, "both overrides to apply", func() bool {
+		z, ok1 := s.JobInfo("zoned")
+		b, ok2 := s.JobInfo("both")
+		return ok1 && ok2 && z.Source == "override" && z.Location == "Asia/Tokyo" && b.Location == "America/New_York"
+	})
+	if z, _ := s.JobInfo("zoned"); z.Schedule != "0 3 * * *" || z.Next.In(tokyo).Hour() != 3 {
+		t.Errorf("zone-only override: schedule %q next %v, want the code spec at 03:00 Tokyo", z.Schedule, z.Next.In(tokyo))
+	}
+	waitFor(t, 5*time.Second, "the registration to report the overrides' zones", func() bool {
+		ins, err := s.Instances(ctx)
+		return err == nil && len(ins) == 1 && ins[0].Code["zoned"].Location == "Asia/Tokyo" &&
+			ins[0].Code["both"].Location == "America/New_York" && ins[0].Code["both"].Schedule == "0 4 * * *"
+	})
+}

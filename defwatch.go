@@ -131,18 +131,30 @@ func (s *Scheduler) jobFromDefinition(d Definition) (*job, error) {
 		}
 		s.defs.code[d.Name] = base
 		j.index, j.source, j.defPaused = -1, sourceOverride, d.Paused
-		if d.Schedule != "" {
+		if d.Schedule != "" || d.Location != "" {
+			// A new schedule, a new zone, or both: the code job's spec
+			// in the definition's zone when only the zone is given.
 			cfg := base.cfg
 			for _, o := range opts {
 				o(&cfg)
 			}
-			if j.schedule, err = ParseSchedule(d.Schedule, cfg.location); err != nil {
+			spec := d.Schedule
+			if spec == "" {
+				if base.custom {
+					return nil, fmt.Errorf("%w: job %s: a zone without a schedule overrides nothing: the job's schedule was registered with RegisterSchedule, which has no spec to move to another zone",
+						ErrInvalidDefinition, errtext.Name(d.Name))
+				}
+				spec = base.spec
+			}
+			if j.schedule, err = ParseSchedule(spec, cfg.location); err != nil {
 				return nil, err
 			}
-			if err := s.checkFloor(d, j.schedule); err != nil {
-				return nil, err
+			if d.Schedule != "" {
+				if err := s.checkFloor(d, j.schedule); err != nil {
+					return nil, err
+				}
 			}
-			j.spec = d.Schedule
+			j.spec, j.custom, j.cfg.location = spec, false, cfg.location
 		}
 		return &j, nil
 	}

@@ -76,6 +76,15 @@ func (s *Scheduler) JobInfo(name string) (JobInfo, bool) {
 	return s.jobInfo(j), true
 }
 
+// location is the zone the job's schedule runs in: a CRON_TZ= prefix's,
+// else the job's.
+func (j *job) location() string {
+	if l, ok := j.schedule.(interface{ Location() *time.Location }); ok {
+		return l.Location().String()
+	}
+	return j.cfg.location.String()
+}
+
 func (s *Scheduler) jobInfo(j *job) JobInfo {
 	s.mu.Lock()
 	next := j.next
@@ -83,11 +92,7 @@ func (s *Scheduler) jobInfo(j *job) JobInfo {
 		next = j.schedule.Next(s.cfg.clock.Now())
 	}
 	s.mu.Unlock()
-	loc := j.cfg.location.String()
-	if l, ok := j.schedule.(interface{ Location() *time.Location }); ok {
-		loc = l.Location().String()
-	}
-	return JobInfo{Name: j.name, Schedule: j.spec, Location: loc, Kind: j.kind, Source: j.source,
+	return JobInfo{Name: j.name, Schedule: j.spec, Location: j.location(), Kind: j.kind, Source: j.source,
 		Paused: s.paused(j), Eligible: j.eligible, Refused: j.refused, Next: next, Overlap: j.cfg.overlap,
 		Shards: j.cfg.shards, Broadcast: j.cfg.broadcast, Tags: j.cfg.tags, Running: s.owner.count(j.name), Last: s.lastRun(j.name)}
 }

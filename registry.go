@@ -151,7 +151,7 @@ func (s *Scheduler) codeJobs() ([]string, map[string]CodeJob) {
 
 // describe returns the job's entry in the registration. s.mu is held.
 func (j *job) describe() CodeJob {
-	c := CodeJob{Location: j.cfg.location.String(), Kind: j.kind, Tags: j.cfg.tags}
+	c := CodeJob{Location: j.location(), Kind: j.kind, Tags: j.cfg.tags}
 	if !j.custom {
 		c.Schedule = j.spec
 	}
