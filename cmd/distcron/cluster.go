@@ -14,9 +14,19 @@ import (
 
 func init() {
 	commands = append(commands,
-		command{name: "instances", help: "list the live instances: leader, tags, jobs", run: instances},
+		command{name: "instances", help: "list the live instances: leader, tags, jobs", run: instances,
+			examples: `# every live instance; the leader is marked with *
+distcron instances
+
+# as JSON, with each instance's jobs and the code jobs it registered
+distcron instances -o json`},
 		command{name: "jobs", help: "list every job of the cluster: where it runs, schedule, paused, running now", run: jobs},
-		command{name: "get", args: "JOB", help: "print a job's definition (-o yaml or json)", run: get},
+		command{name: "get", args: "JOB", help: "print a job's definition (-o yaml or json)", run: get,
+			examples: `# a definition as YAML, in the form apply reads
+distcron get backup -o yaml
+
+# save a definition, to edit it and apply it again
+distcron get backup -o yaml > backup.yaml`},
 	)
 }
 
