@@ -68,7 +68,7 @@ func usage(w io.Writer, fs *flag.FlagSet) {
 }
 
 // commandUsage prints a command's --help.
-func commandUsage(w io.Writer, c command, fs *flag.FlagSet) {
+func commandUsage(w io.Writer, c command, fs *flag.FlagSet, own map[string]bool) {
 	args := " [flags]"
 	if c.args != "" {
 		args += " " + c.args
@@ -90,9 +90,23 @@ func commandUsage(w io.Writer, c command, fs *flag.FlagSet) {
 		fmt.Fprintln(w)
 	}
 	fmt.Fprintln(w, "\nFlags:")
-	fs.SetOutput(w)
-	fs.PrintDefaults()
-	fmt.Fprintln(w, "\nGlobal flags (before the command): --endpoints, --namespace, --timeout; see 'distcron --help'.")
+	mine := flag.NewFlagSet(c.name, flag.ContinueOnError)
+	fs.VisitAll(func(f *flag.Flag) {
+		if own[f.Name] {
+			mine.Var(f.Value, f.Name, f.Usage)
+			mine.Lookup(f.Name).DefValue = f.DefValue
+		}
+	})
+	mine.SetOutput(w)
+	mine.PrintDefaults()
+	fmt.Fprintln(w, "\nGlobal flags, before or after the command: --endpoints, --namespace, --timeout (see 'distcron --help').")
+}
+
+// globalFlags defines the flags every command takes on fs.
+func (g *global) globalFlags(fs *flag.FlagSet, endpoints, namespace string, timeout time.Duration) {
+	fs.StringVar(&g.endpoints, "endpoints", endpoints, "etcd endpoints, comma-separated ($DISTCRON_ETCD)")
+	fs.StringVar(&g.namespace, "namespace", namespace, "the cluster's etcd key prefix")
+	fs.DurationVar(&g.timeout, "timeout", timeout, "bound on the command's etcd and database calls")
 }
 
 func sortedCommands() []command {
@@ -118,9 +132,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if def == "" {
 		def = "127.0.0.1:2379"
 	}
-	fs.StringVar(&g.endpoints, "endpoints", def, "etcd endpoints, comma-separated ($DISTCRON_ETCD)")
-	fs.StringVar(&g.namespace, "namespace", "/distcron/default/", "the cluster's etcd key prefix")
-	fs.DurationVar(&g.timeout, "timeout", 10*time.Second, "bound on the command's etcd calls")
+	g.globalFlags(fs, def, "/distcron/default/", 10*time.Second)
 	// Help that was asked for goes to stdout; after a usage error, to stderr.
 	fs.Usage = func() {}
 	if err := fs.Parse(args); err != nil {
@@ -155,10 +167,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 		if c.flags != nil {
 			c.flags(cfs)
 		}
+		own := map[string]bool{}
+		cfs.VisitAll(func(f *flag.Flag) { own[f.Name] = true })
+		// The global flags may follow the command too, as kubectl's do.
+		g.globalFlags(cfs, g.endpoints, g.namespace, g.timeout)
 		cfs.Usage = func() {}
 		if err := cfs.Parse(interleave(cfs, rest)); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
-				commandUsage(stdout, c, cfs)
+				commandUsage(stdout, c, cfs, own)
 				return 0
 			}
 			fmt.Fprintf(stderr, "Run 'distcron %s --help' for usage.\n", c.name)
