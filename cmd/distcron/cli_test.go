@@ -201,7 +201,7 @@ func TestCommandsAgainstACluster(t *testing.T) {
 		t.Fatalf("pause: exit %d", code)
 	}
 	_, out, _ = cli(t, ep, "jobs")
-	if !regexpMatch(`(?m)^report\s+code\s+-\s+yes\s`, out) {
+	if !regexpMatch(`(?m)^report\s+code\s+@yearly\s+UTC\s+\d{4}-01-01 00:00:00 UTC\s+yes\s`, out) {
 		t.Errorf("jobs after pause:\n%s", out)
 	}
 	if code, _, errOut = cli(t, ep, "trigger", "report"); code != 1 || !strings.Contains(errOut, "paused") {
