@@ -199,6 +199,9 @@ func openHistory(t historyTarget, table string, timeout time.Duration) (logsink.
 		if u, err := url.Parse(t.dsn); err == nil && strings.Trim(u.Path, "/") != "" {
 			dbName = strings.Trim(u.Path, "/")
 		}
+		if table == "" || strings.ContainsAny(table, "$\x00") {
+			return nil, nil, fmt.Errorf("%w: --table %q: not a MongoDB collection name", errUsage, table)
+		}
 		client, err := mongo.Connect(options.Client().ApplyURI(t.dsn).SetServerSelectionTimeout(timeout))
 		if err != nil {
 			return nil, nil, fmt.Errorf("%w: --history %s: %v", errUsage, t.display, err)

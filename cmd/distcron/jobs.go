@@ -52,8 +52,11 @@ distcron jobs -o json`,
 
 // jobRow is one job as the cluster knows it.
 type jobRow struct {
-	Name   string `json:"name"`
-	Source string `json:"source"` // code, definition, or code+definition (an override)
+	Name string `json:"name"`
+	// Source is code, definition, code+definition (an override), or "-"
+	// for a name known only from a pause flag or a run in progress (no
+	// live instance registers it, no definition names it).
+	Source string `json:"source"`
 	Kind   string `json:"kind,omitempty"`
 	// Schedule and Location are what the instances run: for code jobs as
 	// registered (overrides applied), else the definition's. Schedule is
@@ -112,10 +115,12 @@ func listJobs(g *global, next int) error {
 		return byName[name]
 	}
 	variants := map[string][]codeVariant{}
+	registered := map[string]bool{} // eligible on some instance
 	for _, in := range ins {
 		for _, j := range in.Jobs {
 			r := row(j)
 			r.Instances = append(r.Instances, in.ID)
+			registered[j] = true
 		}
 		for _, j := range in.CodeJobs {
 			row(j).Source = "code"
@@ -182,8 +187,12 @@ func listJobs(g *global, next int) error {
 	now := time.Now()
 	var out []jobRow
 	for _, r := range byName {
-		if r.Source == "" {
-			r.Source = "code" // eligible somewhere, registered by a version without CodeJobs
+		switch {
+		case r.Source != "":
+		case registered[r.Name]:
+			r.Source = "code" // registered by a version without CodeJobs
+		default:
+			r.Source = "-" // only a pause flag or a run in progress: the job is gone
 		}
 		slices.Sort(r.Instances)
 		slices.Sort(r.RunningOn)

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
 
 	"github.com/distcron/distcron/logsink"
 )
@@ -278,9 +279,16 @@ func formatDuration(d time.Duration) string {
 	return d.Round(time.Second).String()
 }
 
-// firstLine is the first line of s, cut to at most n runes.
+// firstLine is the first line of s, cut to at most n runes, with control
+// characters (tabs would break the table's columns) as spaces.
 func firstLine(s string, n int) string {
 	line, rest, _ := strings.Cut(strings.TrimSpace(s), "\n")
+	line = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, strings.TrimSpace(line))
 	if r := []rune(line); len(r) > n {
 		return string(r[:n-1]) + "…"
 	} else if rest != "" {
@@ -310,7 +318,9 @@ func describeRun(w io.Writer, r logsink.Record) error {
 	field("Started", when(r.Started))
 	field("Finished", when(r.Finished))
 	field("Duration", formatDuration(r.Duration))
-	field("Late", formatDuration(r.Lateness()))
+	if !r.Started.IsZero() && !r.Tick.IsZero() {
+		field("Late", formatDuration(r.Lateness()))
+	}
 	field("Status", string(r.Status))
 	field("Exit code", strconv.Itoa(r.ExitCode))
 	if err := tw.Flush(); err != nil {

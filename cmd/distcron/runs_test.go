@@ -340,6 +340,8 @@ func TestRunsBadInput(t *testing.T) {
 		{[]string{"runs", "--history", "mysql://root@127.0.0.1:3306"}, 2, "want one database name"},
 		{[]string{"runs", "--history", "mysql://root@127.0.0.1:3306/db?nosuchparam=x&timeout=forever"}, 2, "mysql DSN"},
 		{[]string{"runs", "--history", "postgres://u:hunter2@127.0.0.1:notaport/db"}, 2, "postgres DSN"},
+		{[]string{"runs", "--history", "mongodb://127.0.0.1:27017/db?connectTimeoutMS=abc"}, 2, `invalid value for "connectTimeoutMS"`},
+		{[]string{"runs", "--history", "mongodb://127.0.0.1:27017/db", "--table", ""}, 2, "not a MongoDB collection name"},
 		{append([]string{"runs", "--status", "broken"}, h...), 2, `--status "broken": want succeeded, failed`},
 		{append([]string{"runs", "--since", "yesterday"}, h...), 2, `--since "yesterday": want an RFC 3339 time`},
 		{append([]string{"runs", "--since", "1h", "--until", "2h"}, h...), 2, "is not before --until"},
