@@ -130,6 +130,10 @@ distcron runs backup/2026-12-07T02:00:00Z/0/1/node-a --history /var/lib/app/runs
 			if err != nil {
 				return fmt.Errorf("%s: %w", target.display, err)
 			}
+			if more {
+				// On stderr, so that the output stays a table or JSON.
+				fmt.Fprintf(g.stderr, "(more runs match: raise --limit or narrow the filters)\n")
+			}
 			if g.output == "json" {
 				views := make([]runView, 0, len(recs))
 				for _, r := range recs {
@@ -142,13 +146,7 @@ distcron runs backup/2026-12-07T02:00:00Z/0/1/node-a --history /var/lib/app/runs
 				rows = append(rows, []string{formatRunID(r.ID()), r.Job, r.Tick.UTC().Format(time.RFC3339Nano), r.Instance,
 					string(r.Trigger), strconv.Itoa(r.Attempt), string(r.Status), formatDuration(r.Duration), orDash(firstLine(r.Error, 60))})
 			}
-			if err := printTable(g.stdout, []string{"ID", "JOB", "TICK", "INSTANCE", "TRIGGER", "ATTEMPT", "STATUS", "DURATION", "ERROR"}, rows); err != nil {
-				return err
-			}
-			if more {
-				fmt.Fprintf(g.stderr, "(more runs match: raise --limit or narrow the filters)\n")
-			}
-			return nil
+			return printTable(g.stdout, []string{"ID", "JOB", "TICK", "INSTANCE", "TRIGGER", "ATTEMPT", "STATUS", "DURATION", "ERROR"}, rows)
 		},
 	})
 }

@@ -397,3 +397,45 @@ func uniqueTable(t *testing.T, db *sql.DB, d sqlsink.Dialect) string {
 	})
 	return name
 }
+
+// A --limit above logsink.MaxQueryLimit reads page after page.
+func TestRunsLimitAcrossPages(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "runs.db")
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	s, err := sqlsink.New(db, sqlsink.SQLite)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var recs []logsink.Record
+	for i := range logsink.MaxQueryLimit + 100 {
+		tick := base.Add(time.Duration(i) * time.Minute)
+		recs = append(recs, logsink.Record{Job: "tick", Tick: tick, Instance: "n0", Trigger: logsink.TriggerSchedule, Attempt: 1,
+			Started: tick, Finished: tick, Status: logsink.StatusSucceeded})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := s.Write(ctx, recs); err != nil {
+		t.Fatal(err)
+	}
+	check := func(limit string, want int, more bool) {
+		t.Helper()
+		code, out, errOut := cli(t, nil, "runs", "--history", path, "--limit", limit, "-o", "json")
+		ids := runIDs(t, out)
+		if code != 0 || len(ids) != want || strings.Contains(errOut, "more runs match") != more {
+			t.Fatalf("runs --limit %s: exit %d, %d runs, stderr %q; want %d runs, more=%v", limit, code, len(ids), errOut, want, more)
+		}
+		for i, id := range ids {
+			if wantID := formatRunID(recs[len(recs)-1-i].ID()); id != wantID {
+				t.Fatalf("runs --limit %s: run %d is %s, want %s (newest first, no gaps)", limit, i, id, wantID)
+			}
+		}
+	}
+	check("1050", 1050, true)
+	check("1100", 1100, false)
+	check("10000", 1100, false)
+}
