@@ -231,10 +231,10 @@ func queryRuns(ctx context.Context, store logsink.Querier, q logsink.Query, limi
 	}
 }
 
-// A run ID names one record: JOB/TICK/SHARD/ATTEMPT/INSTANCE, the tick in
-// RFC 3339 UTC. Job and instance names cannot hold "/", so it splits back
-// without quoting, and it is safe in a shell word.
-
+// formatRunID returns the run ID naming one record:
+// JOB/TICK/SHARD/ATTEMPT/INSTANCE, the tick in RFC 3339 UTC. Job and
+// instance names cannot hold "/" or spaces, so it splits back without
+// quoting, and it is one shell word.
 func formatRunID(id logsink.RecordID) string {
 	return id.Job + "/" + id.Tick.UTC().Format(time.RFC3339Nano) + "/" + strconv.Itoa(id.Shard) + "/" + strconv.Itoa(id.Attempt) + "/" + id.Instance
 }
@@ -243,7 +243,7 @@ func formatRunID(id logsink.RecordID) string {
 // (a base64 cursor). Its errors wrap errUsage.
 func parseRunID(s string) (logsink.RecordID, error) {
 	bad := fmt.Errorf("%w: run ID %q: want JOB/TICK/SHARD/ATTEMPT/INSTANCE as the ID column shows it, e.g. backup/2026-12-07T02:00:00Z/0/1/node-a (to list a job's runs, use --job)", errUsage, s)
-	parts := strings.Split(s, "/")
+	parts := strings.SplitN(s, "/", 5) // the instance last: a record from elsewhere may have "/" in it
 	if len(parts) == 1 {
 		if id, err := logsink.DecodeCursor(s); err == nil && id.Job != "" && !id.Tick.IsZero() {
 			return id, nil
