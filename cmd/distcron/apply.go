@@ -19,6 +19,18 @@ func init() {
 	var prune, dryRun bool
 	commands = append(commands, command{
 		name: "apply", args: "-f FILE", help: "make the job definitions in etcd match a YAML or JSON file, in one transaction",
+		long: `The file holds a list of definitions, or a mapping {jobs: [...]}, with the
+fields of distcron.Definition (as 'distcron get JOB -o yaml' prints them).
+Every definition is validated first: one bad job refuses the whole file,
+naming its line. Definitions the file does not name are kept unless --prune.`,
+		examples: `# see what would change
+distcron apply -f jobs.yaml --dry-run
+
+# create and update the file's jobs, delete the definitions it does not name
+distcron apply -f jobs.yaml --prune
+
+# from stdin
+cat jobs.json | distcron apply -f -`,
 		flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&file, "f", "", "the file: a list of definitions, or {jobs: [...]} (- for stdin)")
 			fs.BoolVar(&prune, "prune", false, "delete the definitions in etcd that the file does not name")

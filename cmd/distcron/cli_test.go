@@ -40,7 +40,14 @@ func TestMain(m *testing.M) {
 // status, standard output and standard error.
 func cli(t *testing.T, endpoints []string, args ...string) (int, string, string) {
 	t.Helper()
+	return cliEnv(t, nil, endpoints, args...)
+}
+
+// cliEnv is cli with env (KEY=VALUE entries) added to the environment.
+func cliEnv(t *testing.T, env, endpoints []string, args ...string) (int, string, string) {
+	t.Helper()
 	cmd := exec.Command(bin, append([]string{"--endpoints", strings.Join(endpoints, ","), "--namespace", "/cli-test/"}, args...)...)
+	cmd.Env = append(os.Environ(), env...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
@@ -194,7 +201,7 @@ func TestCommandsAgainstACluster(t *testing.T) {
 		t.Fatalf("pause: exit %d", code)
 	}
 	_, out, _ = cli(t, ep, "jobs")
-	if !regexpMatch(`(?m)^report\s+code\s+-\s+yes\s`, out) {
+	if !regexpMatch(`(?m)^report\s+code\s+@yearly\s+UTC\s+\d{4}-01-01 00:00:00 UTC\s+yes\s`, out) {
 		t.Errorf("jobs after pause:\n%s", out)
 	}
 	if code, _, errOut = cli(t, ep, "trigger", "report"); code != 1 || !strings.Contains(errOut, "paused") {

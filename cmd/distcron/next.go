@@ -13,6 +13,13 @@ func init() {
 	var n int
 	commands = append(commands, command{
 		name: "next", args: `"SPEC"`, help: "print the next fire times of a schedule, or why it does not parse",
+		long: "It needs no cluster: the spec is parsed and computed here, as every instance would.",
+		examples: `# 02:30 in New York, across daylight saving changes
+distcron next "30 2 * * *" --tz America/New_York -n 10
+
+# seconds, descriptors and intervals
+distcron next "*/15 * * * * *"
+distcron next "@every 90m" -o json`,
 		flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&tz, "tz", "UTC", "zone for the spec's wall-clock fields")
 			fs.IntVar(&n, "n", 5, "how many fire times (1-1000)")
