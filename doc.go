@@ -104,9 +104,12 @@
 //	defs/<job>                     a job definition (JSON, see Definition)
 //	control/paused/<job>           pause flag (Pause, Resume)
 //	control/kill/<job>/<id>        kill request (Kill, OverlapReplace); short lease
+//	control/killrun/<job>/<id>     kill request for one run (KillRun); short lease
 //	control/requests/<job>/<id>    run request (Trigger, retries, chaining, catch-up)
 //	last/<job>                     last claimed tick of a MisfireRunOnce job
 //	duties/lost-cursor             revision up to which the leaders handled lost runs
+//	left/<id>                      leave marker put by Stop just before it revokes its lease,
+//	                               on that lease (Departed tells a stop from an expiry by it)
 //
 // Ticks are written in UTC with a fixed width
 // ("2006-01-02T15:04:05.000000000Z"), so byte order is time order. A unit is
