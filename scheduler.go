@@ -297,7 +297,7 @@ func (s *Scheduler) leave() error {
 	if sess == nil {
 		return err
 	}
-	sess.Orphan() // stop its keep-alive; revoke with our own deadline
+	sess.Orphan()                  // stop its keep-alive; revoke with our own deadline
 	s.markLeave(ctx, sess.Lease()) // peers tell this stop from a crash (Departed)
 	if _, rerr := s.cli.Revoke(ctx, sess.Lease()); rerr != nil {
 		err = errors.Join(err, fmt.Errorf("revoke lease: %w", rerr))
