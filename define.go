@@ -67,7 +67,7 @@ func (s *Scheduler) encodeDefinition(ctx context.Context, d Definition) ([]byte,
 		}
 	}
 	if d.Misfire == MisfireRunOnce && (d.Deadline <= 0 || Duration(s.cfg.claimRetention/2) < d.Deadline) {
-		return nil, d.invalid("starting deadline %v must be within (0, claim retention/2]", d.Deadline)
+		return nil, d.invalid("starting deadline %v must be within (0, %v] (half the claim retention, WithClaimRetention)", time.Duration(d.Deadline), s.cfg.claimRetention/2)
 	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)

@@ -48,7 +48,7 @@ func TestClusterWideJobs(t *testing.T) {
 		return ok
 	})
 	remote, _ := jobs.find("remote")
-	if remote.Local || remote.Source != "code" || remote.Kind != "func" || remote.Schedule != "CRON_TZ=Europe/Berlin 0 6 * * *" ||
+	if remote.Local || remote.Source != "code" || remote.Kind != "func" || remote.Schedule != "CRON_TZ=Europe/Berlin 0 6 * * *" || remote.Location != "Europe/Berlin" ||
 		!slices.Equal(remote.Instances, []string{"n1"}) || len(remote.NextRuns) != 5 || remote.Paused {
 		t.Fatalf("remote %+v", remote)
 	}

@@ -176,6 +176,16 @@ func describeRemote(v *jobView, cj distcron.CodeJob) {
 	if err != nil {
 		loc = time.UTC
 	}
+	// A CRON_TZ= (or TZ=) prefix is the zone the spec fires in.
+	for _, prefix := range []string{"CRON_TZ=", "TZ="} {
+		if rest, ok := strings.CutPrefix(cj.Schedule, prefix); ok {
+			if name, _, _ := strings.Cut(rest, " "); name != "" {
+				if _, err := time.LoadLocation(name); err == nil {
+					v.Location = name
+				}
+			}
+		}
+	}
 	sched, err := distcron.ParseSchedule(cj.Schedule, loc)
 	if err != nil {
 		return // a spec of a newer version, perhaps; shown as it is
