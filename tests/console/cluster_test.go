@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"testing"
@@ -116,7 +118,7 @@ func TestBrowserCluster(t *testing.T) {
 		document.querySelector('tr[data-departed="api-2"][data-reason="stopped"]') &&
 		document.querySelector('tr[data-departed="api-3"][data-reason="expired"]') &&
 		/lease expired/.test(document.querySelector('tr[data-departed="api-3"]').textContent)`)
-	b.shot("instances")
+	updateDoc(t, b.shot("instances"), "console-instances.png")
 	b.checkConsole()
 }
 
@@ -175,7 +177,7 @@ func TestBrowserDefineForm(t *testing.T) {
 	b.typeInto("#f-shards", "2")
 	b.until("the JSON", `/"on_failure"/.test(document.querySelector('#f-preview').textContent) && /etl-done/.test(document.querySelector('#f-preview').textContent)`)
 	b.js(`window.scrollTo(0, 0)`)
-	b.shot("define-pipeline")
+	updateDoc(t, b.shot("define-pipeline"), "console-define.png")
 	b.click("create", "#f-submit")
 	b.until("the job's page", `location.hash === '#/jobs/etl' && document.querySelector('#edit-job')`)
 	d, err := n.Definition(context.Background(), "etl")
@@ -285,4 +287,22 @@ func mustJSON(t *testing.T, v any) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// updateDoc copies a screenshot to docs/name for the README when
+// DISTCRON_UPDATE_DOCS=1.
+func updateDoc(t *testing.T, shot, name string) {
+	t.Helper()
+	if os.Getenv(envUpdateDocs) != "1" {
+		return
+	}
+	png, err := os.ReadFile(shot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := filepath.Join("..", "..", "docs", name)
+	if err := os.WriteFile(dst, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("wrote %s", dst)
 }
