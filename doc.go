@@ -201,7 +201,13 @@
 //     while it runs): Go funcs see ctx
 //     cancelled (context.Cause is ErrKilled), shell commands and every
 //     process they started get SIGTERM, then SIGKILL after the grace
-//     period; the runs are recorded as killed.
+//     period; the runs are recorded as killed. KillRun does the same for
+//     one run in progress (a Run.ID from Running), leaving the job's other
+//     runs alone.
+//   - Departed lists the instances that left in the last hour, as this
+//     instance's watch saw them: stopped (Stop marks its leave in etcd
+//     before revoking its lease) or expired (its lease ran out: a crash, a
+//     kill, a lost connection).
 //   - Pause and Resume stop and restart a job's scheduled ticks on every
 //     instance. Paused ticks are not claimed and leave no record.
 //   - Retry re-runs failed attempts with exponential backoff, each attempt

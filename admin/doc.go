@@ -81,9 +81,17 @@
 // and the success rate per job over the last 24 hours, recent problems),
 // the jobs with their schedule, next run and state, a page per job with
 // its runs in progress, recent runs and their output, the run history with
-// filters, the instances with the leader marked, and a form to define shell
-// and HTTP jobs. Buttons run a job now, kill its runs, pause, resume and
-// delete it; they are disabled, with the reason, when the handler is
+// filters (job, status, instance, time range), the instances with the
+// leader marked, what each is running and whether it runs shell and HTTP
+// jobs from definitions, the instances that left in the last hour, and a
+// form to define shell, HTTP and pipeline jobs with everything a
+// definition holds, or to override the schedule of a job registered in
+// code, showing the next fire times as the schedule is typed. Any
+// instance's console shows the whole cluster: jobs registered in code on
+// other instances are listed with their schedule and where they run, and
+// can be steered from it. Buttons run a job now, kill its runs (or one
+// run, after a second click), pause, resume and delete it; they are
+// disabled, with the reason, when the handler is
 // read-only or the authorizer refuses the browser. The console polls the
 // API every 2 seconds while it is visible. When the authorizer refuses, the
 // console offers to send a token as "Authorization: Bearer <token>" (kept
