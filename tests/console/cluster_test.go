@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
+
 	"github.com/distcron/distcron"
 	"github.com/distcron/distcron/admin"
 	"github.com/distcron/distcron/internal/admintest"
@@ -266,7 +268,7 @@ func TestBrowserRunsTimeRange(t *testing.T) {
 	b.until("the custom range", rows+` === 'ago-2h0m0s,ago-5h0m0s' && /until=/.test(location.hash)`)
 	b.shot("runs-range")
 	// The range survives a reload of the page (it is in the URL).
-	b.js(`location.reload()`)
+	b.do("reload the page", chromedp.Reload())
 	b.until("the range after a reload", `document.querySelector('#runs-range') && document.querySelector('#runs-range').value === 'custom' && `+rows+` === 'ago-2h0m0s,ago-5h0m0s'`)
 	b.checkConsole()
 }
