@@ -1148,6 +1148,14 @@
         errBox.hidden = true;
         submit.disabled = true;
         const d = build();
+        if (v.kind === 'override' && v.codeNames && !v.codeNames.has(d.name)) {
+          // An override of nothing would be stored and do nothing.
+          replace(errBox, el('strong', { text: 'Nothing to override. ' }),
+            'No live instance registers a job named “' + d.name + '” in code. A schedule override applies to a job registered in code; pick one from the list, or choose another kind to define a job of its own.');
+          errBox.hidden = false;
+          submit.disabled = !canMutate();
+          return;
+        }
         try {
           if (editing || v.kind === 'override') await api('PUT', 'jobs/' + enc(d.name), d);
           else await api('POST', 'jobs', d);
@@ -1171,7 +1179,9 @@
 
       // Code jobs, for the override's name.
       api('GET', 'jobs').then((jobs) => {
-        replace(codeJobs, jobs.jobs.filter((j) => j.source === 'code' || j.source === 'override').map((j) => el('option', { value: j.name })));
+        const names = jobs.jobs.filter((j) => j.source === 'code' || j.source === 'override').map((j) => j.name);
+        v.codeNames = new Set(names);
+        replace(codeJobs, names.map((n) => el('option', { value: n })));
       }).catch(() => {});
 
       const kindOf = new URLSearchParams(route.query).get('kind');

@@ -230,6 +230,17 @@ func TestBrowserDefineForm(t *testing.T) {
 		info, _ := n.JobInfo("report")
 		return info.Source == "code" && info.Schedule == "0 7 * * MON-FRI"
 	})
+
+	// An override needs a job registered in code.
+	b.open("#/new?kind=override")
+	b.until("the override form", `document.querySelector('button[data-kind="override"].on')`)
+	b.typeInto("#f-name", "nosuch")
+	b.typeInto("#f-schedule", "@hourly")
+	b.click("save", "#f-submit")
+	b.until("the refusal", `!document.querySelector('#f-error').hidden && /No live instance registers a job named “nosuch”/.test(document.querySelector('#f-error').textContent)`)
+	if _, err := n.Definition(context.Background(), "nosuch"); err == nil {
+		t.Error("an override of nothing was stored")
+	}
 	b.checkConsole()
 }
 
