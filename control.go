@@ -218,6 +218,7 @@ func (s *Scheduler) loadControl(ctx context.Context) error {
 	for _, kv := range resp.Responses[3].GetResponseRange().GetKvs() {
 		s.members.set(string(kv.Key), kv, s.keys.Instances())
 	}
+	s.syncDepartures(resp.Responses[3].GetResponseRange().GetKvs())
 	s.controlRev = resp.Header.Revision
 	s.signal(s.control.kick)
 	return nil
@@ -245,7 +246,7 @@ func (s *Scheduler) watchControl() {
 		ctx, cancel := context.WithCancel(clientv3.WithRequireLeader(s.bgCtx))
 		ctl := s.cli.Watch(ctx, s.keys.Control(), clientv3.WithPrefix(), clientv3.WithRev(s.controlRev+1))
 		defs := s.cli.Watch(ctx, s.keys.Defs(), clientv3.WithPrefix(), clientv3.WithRev(s.controlRev+1))
-		members := s.cli.Watch(ctx, s.keys.Instances(), clientv3.WithPrefix(), clientv3.WithRev(s.controlRev+1))
+		members := s.cli.Watch(ctx, s.keys.Instances(), clientv3.WithPrefix(), clientv3.WithRev(s.controlRev+1), clientv3.WithPrevKV())
 		err := s.followControl(ctl, defs, members)
 		cancel()
 		if s.bgCtx.Err() != nil {
@@ -280,6 +281,7 @@ func (s *Scheduler) followControl(ctl, defs, members clientv3.WatchChan) error {
 					kv = nil
 				}
 				s.members.set(string(ev.Kv.Key), kv, s.keys.Instances())
+				s.observeDeparture(ev)
 			}
 		case resp, ok := <-ctl:
 			if !ok || resp.Err() != nil || resp.Canceled {
@@ -324,6 +326,8 @@ func (s *Scheduler) applyControlEvent(ev *clientv3.Event) {
 		if n := s.owner.kill(job, kr.Before); n > 0 {
 			s.log.Info("killing runs", zap.String("job", job), zap.Int("runs", n), zap.String("by", kr.By))
 		}
+	case strings.HasPrefix(key, s.keys.KillRuns()) && put:
+		s.applyKillRun(key, ev.Kv.Value)
 	case strings.HasPrefix(key, s.keys.Requests()):
 		s.control.mu.Lock()
 		if put {

@@ -67,7 +67,7 @@ func (s *Scheduler) encodeDefinition(ctx context.Context, d Definition) ([]byte,
 		}
 	}
 	if d.Misfire == MisfireRunOnce && (d.Deadline <= 0 || Duration(s.cfg.claimRetention/2) < d.Deadline) {
-		return nil, d.invalid("starting deadline %v must be within (0, claim retention/2]", d.Deadline)
+		return nil, d.invalid("starting deadline %v must be within (0, %v] (half the claim retention, WithClaimRetention)", time.Duration(d.Deadline), s.cfg.claimRetention/2)
 	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
@@ -93,22 +93,31 @@ const floorSamples = 64
 // checkFloor refuses a schedule from the network whose fires come closer
 // together than WithRemoteScheduleFloor, judged on its next fires.
 func (s *Scheduler) checkFloor(d Definition, sched Schedule) error {
+	if gap, below := s.belowFloor(sched); below {
+		return d.invalid("schedule %q fires %v apart, below the floor of %v for schedules from the network (WithRemoteScheduleFloor)", d.Schedule, gap, s.cfg.remoteFloor)
+	}
+	return nil
+}
+
+// belowFloor reports whether two of the schedule's next fires come closer
+// together than WithRemoteScheduleFloor, and the first such gap.
+func (s *Scheduler) belowFloor(sched Schedule) (time.Duration, bool) {
 	floor := s.cfg.remoteFloor
 	if floor <= 0 {
-		return nil
+		return 0, false
 	}
 	prev := sched.Next(s.cfg.clock.Now())
 	for i := 0; i < floorSamples && !prev.IsZero(); i++ {
 		next := sched.Next(prev)
 		if next.IsZero() {
-			return nil
+			return 0, false
 		}
 		if gap := next.Sub(prev); gap < floor {
-			return d.invalid("schedule %q fires %v apart, below the floor of %v for schedules from the network (WithRemoteScheduleFloor)", d.Schedule, gap, floor)
+			return gap, true
 		}
 		prev = next
 	}
-	return nil
+	return 0, false
 }
 
 // codeJobError is the error for a definition with a kind whose name is a

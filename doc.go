@@ -105,9 +105,12 @@
 //	defs/<job>                     a job definition (JSON, see Definition)
 //	control/paused/<job>           pause flag (Pause, Resume)
 //	control/kill/<job>/<id>        kill request (Kill, OverlapReplace); short lease
+//	control/killrun/<job>/<id>     kill request for one run (KillRun); short lease
 //	control/requests/<job>/<id>    run request (Trigger, retries, chaining, catch-up)
 //	last/<job>                     last claimed tick of a MisfireRunOnce job
 //	duties/lost-cursor             revision up to which the leaders handled lost runs
+//	left/<id>                      leave marker put by Stop just before it revokes its lease,
+//	                               on that lease (Departed tells a stop from an expiry by it)
 //
 // Ticks are written in UTC with a fixed width
 // ("2006-01-02T15:04:05.000000000Z"), so byte order is time order. A unit is
@@ -213,7 +216,13 @@
 //     while it runs): Go funcs see ctx
 //     cancelled (context.Cause is ErrKilled), shell commands and every
 //     process they started get SIGTERM, then SIGKILL after the grace
-//     period; the runs are recorded as killed.
+//     period; the runs are recorded as killed. KillRun does the same for
+//     one run in progress (a Run.ID from Running), leaving the job's other
+//     runs alone.
+//   - Departed lists the instances that left in the last hour, as this
+//     instance's watch saw them: stopped (Stop marks its leave in etcd
+//     before revoking its lease) or expired (its lease ran out: a crash, a
+//     kill, a lost connection).
 //   - Pause and Resume stop and restart a job's scheduled ticks on every
 //     instance. Paused ticks are not claimed and leave no record.
 //   - Retry re-runs failed attempts with exponential backoff, each attempt

@@ -48,9 +48,12 @@ var (
 	// ErrPaused reports a Trigger of a job that is paused (by Pause or by
 	// its definition); Resume it first.
 	ErrPaused = errors.New("distcron: job is paused")
-	// ErrKilled is the cancellation cause of a run stopped by Kill or by
-	// OverlapReplace; such runs are recorded as killed.
+	// ErrKilled is the cancellation cause of a run stopped by Kill,
+	// KillRun or OverlapReplace; such runs are recorded as killed.
 	ErrKilled = errors.New("distcron: run killed")
+	// ErrNoSuchRun reports a KillRun of a run that is not in progress
+	// (it ended, or the id is not one that Running returned).
+	ErrNoSuchRun = errors.New("distcron: no such run in progress")
 	// ErrLeaseLost is the cancellation cause of a run whose instance's etcd
 	// lease expired while it ran (the instance was paused or cut off past
 	// its session TTL): the leader has recorded the run lost, peers no

@@ -129,6 +129,10 @@ func (s *Scheduler) NextRuns(name string, n int) ([]time.Time, error) {
 
 // Run is a run in progress somewhere in the cluster.
 type Run struct {
+	// ID identifies the run cluster-wide while it is in progress (its
+	// running key below the namespace's running/ prefix: the job name, a
+	// slash, then the run's unit, tick and attempt); pass it to KillRun.
+	ID       string          `json:"id"`
 	Job      string          `json:"job"`
 	Tick     time.Time       `json:"tick"`
 	Shard    int             `json:"shard"`
@@ -152,7 +156,7 @@ func (s *Scheduler) Running(ctx context.Context) ([]Run, error) {
 		if json.Unmarshal(kv.Value, &rv) != nil {
 			continue
 		}
-		out = append(out, Run{Job: keys.JobOf(s.keys.Running(), string(kv.Key)), Tick: rv.Tick, Shard: rv.Shard,
+		out = append(out, Run{ID: strings.TrimPrefix(string(kv.Key), s.keys.Running()), Job: keys.JobOf(s.keys.Running(), string(kv.Key)), Tick: rv.Tick, Shard: rv.Shard,
 			Attempt: max(rv.Attempt, 1), Trigger: rv.Trigger, Instance: rv.Instance, Claimed: rv.Claimed, Token: kv.CreateRevision})
 	}
 	slices.SortFunc(out, func(a, b Run) int { return a.Tick.Compare(b.Tick) })

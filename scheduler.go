@@ -55,6 +55,7 @@ type Scheduler struct {
 	inflight  atomic.Int64 // pending claims + runs in progress (capacity)
 	owner     runOwner     // this instance's running keys
 	kills     killLeases
+	departed  departures // instances seen leaving (Departed)
 	leadStats leadTracker
 	last      lastRuns // the newest record per job, for JobInfo.Last
 	warned    sync.Map // log message -> *atomic.Int64, last time logged (logLimited)
@@ -288,7 +289,8 @@ func stopFlushContext(ctx context.Context) (context.Context, context.CancelFunc)
 	return context.WithTimeout(context.WithoutCancel(ctx), stopFlushTimeout)
 }
 
-// leave deletes the keys of finished runs, then revokes the lease (the
+// leave deletes the keys of finished runs, marks the leave (see
+// Departed), then revokes the lease (the
 // registration, the election key and the keys of runs abandoned at Stop go
 // with it), all within stopLeaveTimeout. The order lets the leader tell a
 // clean exit from a crash (see lost-run detection).
@@ -302,7 +304,8 @@ func (s *Scheduler) leave() error {
 	if sess == nil {
 		return err
 	}
-	sess.Orphan() // stop its keep-alive; revoke with our own deadline
+	sess.Orphan()                  // stop its keep-alive; revoke with our own deadline
+	s.markLeave(ctx, sess.Lease()) // peers tell this stop from a crash (Departed)
 	if _, rerr := s.cli.Revoke(ctx, sess.Lease()); rerr != nil {
 		err = errors.Join(err, fmt.Errorf("revoke lease: %w", rerr))
 	}

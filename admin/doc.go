@@ -81,9 +81,17 @@
 // and the success rate per job over the last 24 hours, recent problems),
 // the jobs with their schedule, next run and state, a page per job with
 // its runs in progress, recent runs and their output, the run history with
-// filters, the instances with the leader marked, and a form to define shell
-// and HTTP jobs. Buttons run a job now, kill its runs, pause, resume and
-// delete it; they are disabled, with the reason, when the handler is
+// filters (job, status, instance, time range), the instances with the
+// leader marked, what each is running and whether it runs shell and HTTP
+// jobs from definitions, the instances that left in the last hour, and a
+// form to define shell, HTTP and pipeline jobs with everything a
+// definition holds, or to override the schedule of a job registered in
+// code, showing the next fire times as the schedule is typed. Any
+// instance's console shows the whole cluster: jobs registered in code on
+// other instances are listed with their schedule and where they run, and
+// can be steered from it. Buttons run a job now, kill its runs (or one
+// run, after a second click), pause, resume and delete it; they are
+// disabled, with the reason, when the handler is
 // read-only or the authorizer refuses the browser. The console polls the
 // API every 2 seconds while it is visible. When the authorizer refuses, the
 // console offers to send a token as "Authorization: Bearer <token>" (kept
@@ -103,7 +111,7 @@
 //	     cursor, a body whose name differs from the path's
 //	403  read-only handler, the authorizer (of reads or of changes) said
 //	     no, or a cross-origin browser request
-//	404  unknown job, run or route
+//	404  unknown job, run or route; a run to kill that is not in progress
 //	405  method not allowed (with an Allow header)
 //	409  the job exists (POST), a definition with a kind on a job
 //	     registered in code (POST, PUT), a job registered in code (DELETE),
@@ -141,21 +149,39 @@
 //	     "running": [Run...] (in progress anywhere),
 //	     "instances": [ids of live instances registering it]}
 //	    A job with "local": false is registered in code on other instances
-//	    only: just name, instances and running are filled in. "invalid"
-//	    lists definitions in etcd that the serving instance skipped.
+//	    only: its schedule, location, kind and tags are those their
+//	    registrations describe (distcron.Instance.Code), next_runs are
+//	    computed from them, "source" is "code" and "paused" the cluster's
+//	    pause flag; the actions (trigger, kill, pause, resume) work on it
+//	    as on any job. "invalid" lists definitions in etcd that the serving
+//	    instance skipped.
 //
 //	GET api/jobs/{name}
 //	    Job, plus "definition" (the distcron.Definition in etcd, if any,
 //	    secret values redacted; read from its one key). 404 unknown job.
 //
 //	GET api/instances
-//	    {"instances": [distcron.Instance...], "leader": id}: id, host, pid,
-//	    version, tags, started, jobs, job_count, leader (bool).
+//	    {"instances": [Instance...], "leader": id, "departed": [Departure...]}
+//	    Instance is distcron.Instance (id, host, pid, version, tags,
+//	    started, jobs, job_count, code_jobs, code, remote_shell,
+//	    remote_http, leader) plus "running": its runs in progress.
+//	    Departure is distcron.Departure: {"instance", "gone", "reason"
+//	    (stopped, expired, gone)}, the instances that left within the last
+//	    hour as the serving instance saw them, newest first.
 //
 //	GET api/running
 //	    {"running": [Run...]}: runs in progress in the cluster, oldest tick
-//	    first. Run is distcron.Run: job, tick, shard, attempt, trigger,
-//	    instance, claimed, token.
+//	    first. Run is distcron.Run: id (for api/running/{id}/kill), job,
+//	    tick, shard, attempt, trigger, instance, claimed, token.
+//
+//	GET api/schedule/preview?spec=&tz=&n=
+//	    {"spec", "location", "next": [times in location]}: the next n
+//	    (default 5, at most 100) fire times of spec in the IANA zone tz
+//	    (default: the serving instance's zone; a CRON_TZ= prefix wins),
+//	    checked as a definition's schedule is (the zone, the schedule
+//	    floor). Nothing is stored. 400 with the reason for a spec that
+//	    does not parse, an unknown zone, a schedule below the floor, or a
+//	    bad n.
 //
 //	GET api/definitions
 //	    {"definitions": [distcron.Definition...], "invalid": [{"name",
@@ -222,6 +248,12 @@
 //	    a paused job (resume it first). Trigger and kill answer once the
 //	    request is stored; the run or the kill happens within moments (see
 //	    distcron.Scheduler.Trigger and Kill).
+//
+//	POST api/running/{id}/kill
+//	    Cancels one run in progress (id: its Run id from api/running or a
+//	    job's "running", URL-escaped), wherever it runs; the job's other
+//	    runs go on (distcron.Scheduler.KillRun). No body. 202 {"job",
+//	    "run", "action", "done"}. 404 no such run in progress.
 //
 // For example:
 //

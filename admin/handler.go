@@ -258,6 +258,8 @@ func (h *handler) routes() {
 	}
 	h.handle("/api/instances", route{"GET": h.reading(h.listInstances)})
 	h.handle("/api/running", route{"GET": h.reading(h.listRunning)})
+	h.handle("/api/running/{id}/kill", route{"POST": h.mutating("POST api/running/{id}/kill", h.killRun)})
+	h.handle("/api/schedule/preview", route{"GET": h.reading(h.previewSchedule)})
 	h.handle("/api/definitions", route{"GET": h.reading(h.listDefinitions)})
 	h.handle("/api/runs", route{"GET": h.reading(h.listRuns)})
 	h.handle("/api/runs/{id}", route{"GET": h.reading(h.getRun)})
@@ -523,7 +525,8 @@ func requestID(r *http.Request) string {
 // statusOf maps the errors of distcron and logsink to HTTP statuses.
 func statusOf(err error) int {
 	switch {
-	case errors.Is(err, distcron.ErrUnknownJob), errors.Is(err, distcron.ErrInvalidName), errors.Is(err, logsink.ErrNotFound):
+	case errors.Is(err, distcron.ErrUnknownJob), errors.Is(err, distcron.ErrInvalidName), errors.Is(err, logsink.ErrNotFound),
+		errors.Is(err, distcron.ErrNoSuchRun):
 		return http.StatusNotFound
 	case errors.Is(err, distcron.ErrPaused):
 		return http.StatusConflict

@@ -82,6 +82,7 @@ var mutations = []struct{ method, path, body string }{
 	{"POST", "api/jobs/report/kill", ""},
 	{"POST", "api/jobs/report/pause", ""},
 	{"POST", "api/jobs/report/resume", ""},
+	{"POST", "api/running/report%2F2026-01-01T00:00:00.000000000Z/kill", ""},
 }
 
 func newReportNode(t *testing.T, c *cluster, opts ...distcron.Option) *distcron.Scheduler {
@@ -402,7 +403,8 @@ func TestJobsInstancesRunning(t *testing.T) {
 		t.Errorf("zoned next runs %v", zoned.NextRuns)
 	}
 	other, _ := jobs.find("elsewhere")
-	if other.Local || !slices.Equal(other.Instances, []string{"n1"}) || len(other.NextRuns) != 0 {
+	if other.Local || !slices.Equal(other.Instances, []string{"n1"}) || other.Schedule != "@every 1h" || other.Kind != "func" ||
+		other.Source != "code" || other.Location != "UTC" || len(other.NextRuns) != 5 || other.NextRuns[1].Sub(other.NextRuns[0]) != time.Hour {
 		t.Errorf("elsewhere %+v", other)
 	}
 	var one apiJob

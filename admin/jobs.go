@@ -25,8 +25,10 @@ type jobView struct {
 	Name string `json:"name"`
 	// Local: the serving instance knows the job (registered here in code,
 	// or defined in etcd). A job registered in code only on other
-	// instances is listed with Local false and only Instances and Running
-	// filled in.
+	// instances is listed with Local false, its schedule, zone, kind and
+	// tags as their registrations describe it (distcron.Instance.Code),
+	// its next runs computed from that, and Paused from the cluster's
+	// pause flags.
 	Local     bool     `json:"local"`
 	Schedule  string   `json:"schedule,omitempty"`
 	Location  string   `json:"location,omitempty"`
@@ -84,24 +86,39 @@ func (h *handler) viewOf(info distcron.JobInfo) jobView {
 	return v
 }
 
-// cluster reads what every job view needs from etcd: runs in progress and
-// registrations (two reads).
-func (h *handler) cluster(ctx context.Context) ([]distcron.Run, []distcron.Instance, error) {
-	running, err := h.s.Running(ctx)
-	if err != nil {
-		return nil, nil, err
+// clusterState is what every job view needs from etcd.
+type clusterState struct {
+	running   []distcron.Run
+	instances []distcron.Instance
+	paused    map[string]bool // paused cluster-wide (Pause)
+}
+
+// cluster reads runs in progress, registrations and pause flags (three
+// reads).
+func (h *handler) cluster(ctx context.Context) (clusterState, error) {
+	var c clusterState
+	var err error
+	if c.running, err = h.s.Running(ctx); err != nil {
+		return c, err
 	}
-	instances, err := h.s.Instances(ctx)
-	if err != nil {
-		return nil, nil, err
+	if c.instances, err = h.s.Instances(ctx); err != nil {
+		return c, err
 	}
-	return running, instances, nil
+	paused, err := h.s.PausedJobs(ctx)
+	if err != nil {
+		return c, err
+	}
+	c.paused = make(map[string]bool, len(paused))
+	for _, name := range paused {
+		c.paused[name] = true
+	}
+	return c, nil
 }
 
 // jobViews combines the local job list with the cluster's runs and
 // registrations; jobs known only from registrations or running keys are
 // added with Local false.
-func (h *handler) jobViews(infos []distcron.JobInfo, running []distcron.Run, instances []distcron.Instance) []jobView {
+func (h *handler) jobViews(infos []distcron.JobInfo, c clusterState) []jobView {
 	views := make([]jobView, 0, len(infos))
 	idx := make(map[string]int, len(infos))
 	for _, info := range infos {
@@ -117,18 +134,68 @@ func (h *handler) jobViews(infos []distcron.JobInfo, running []distcron.Run, ins
 		}
 		return &views[i]
 	}
-	for _, in := range instances {
+	for _, in := range c.instances {
 		for _, name := range in.Jobs {
 			v := get(name)
 			v.Instances = append(v.Instances, in.ID)
 		}
+		// Code jobs of other instances, described by the first (by id)
+		// instance that registers them.
+		for _, name := range in.CodeJobs {
+			v := get(name)
+			if v.Local || v.Source != "" {
+				continue
+			}
+			if cj, ok := in.Code[name]; ok {
+				describeRemote(v, cj)
+			}
+			v.Source = "code"
+		}
 	}
-	for _, r := range running {
+	for _, r := range c.running {
 		v := get(r.Job)
 		v.Running = append(v.Running, r)
 	}
+	for i := range views {
+		if !views[i].Local {
+			views[i].Paused = c.paused[views[i].Name]
+		}
+	}
 	slices.SortFunc(views, func(a, b jobView) int { return strings.Compare(a.Name, b.Name) })
 	return views
+}
+
+// describeRemote fills in the view of a job registered in code on another
+// instance from that instance's description of it.
+func describeRemote(v *jobView, cj distcron.CodeJob) {
+	v.Schedule, v.Location, v.Kind, v.Tags = cj.Schedule, cj.Location, cj.Kind, cj.Tags
+	if cj.Schedule == "" {
+		return // a schedule of its own (RegisterSchedule): no text form
+	}
+	loc, err := time.LoadLocation(cj.Location)
+	if err != nil {
+		loc = time.UTC
+	}
+	// A CRON_TZ= (or TZ=) prefix is the zone the spec fires in.
+	for _, prefix := range []string{"CRON_TZ=", "TZ="} {
+		if rest, ok := strings.CutPrefix(cj.Schedule, prefix); ok {
+			if name, _, _ := strings.Cut(rest, " "); name != "" {
+				if _, err := time.LoadLocation(name); err == nil {
+					v.Location = name
+				}
+			}
+		}
+	}
+	sched, err := distcron.ParseSchedule(cj.Schedule, loc)
+	if err != nil {
+		return // a spec of a newer version, perhaps; shown as it is
+	}
+	for t := time.Now(); len(v.NextRuns) < nextRunsShown; {
+		if t = sched.Next(t); t.IsZero() {
+			break
+		}
+		v.NextRuns = append(v.NextRuns, t.UTC())
+	}
 }
 
 func (h *handler) invalid() []invalidDef {
@@ -143,13 +210,13 @@ func (h *handler) invalid() []invalidDef {
 func (h *handler) listJobs(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), h.cfg.timeout)
 	defer cancel()
-	running, instances, err := h.cluster(ctx)
+	c, err := h.cluster(ctx)
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, jobsBody{
-		Jobs: h.jobViews(h.s.JobInfos(), running, instances), Invalid: h.invalid(), Time: time.Now().UTC(),
+		Jobs: h.jobViews(h.s.JobInfos(), c), Invalid: h.invalid(), Time: time.Now().UTC(),
 	})
 }
 
@@ -157,7 +224,7 @@ func (h *handler) getJob(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
 	ctx, cancel := context.WithTimeout(r.Context(), h.cfg.timeout)
 	defer cancel()
-	running, instances, err := h.cluster(ctx)
+	c, err := h.cluster(ctx)
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -167,7 +234,7 @@ func (h *handler) getJob(w http.ResponseWriter, r *http.Request) {
 		infos = append(infos, info)
 	}
 	var v *jobView
-	for _, jv := range h.jobViews(infos, running, instances) {
+	for _, jv := range h.jobViews(infos, c) {
 		if jv.Name == name {
 			v = &jv
 			break
@@ -239,9 +306,22 @@ func (h *handler) listDefinitions(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, definitionsBody{Definitions: out, Invalid: h.invalid()})
 }
 
+// instanceView is a live instance as GET api/instances shows it: its
+// registration and how many runs it has in progress.
+type instanceView struct {
+	distcron.Instance
+	// Running counts the instance's runs in progress (running keys).
+	Running int `json:"running"`
+	// The clock offset of the instance against the serving one goes here
+	// (distcron's clock-offset estimation), next to Running.
+}
+
 type instancesBody struct {
-	Instances []distcron.Instance `json:"instances"`
-	Leader    string              `json:"leader"`
+	Instances []instanceView `json:"instances"`
+	Leader    string         `json:"leader"`
+	// Departed are the instances that left within the last hour, as the
+	// serving instance saw them (distcron.Scheduler.Departed), newest first.
+	Departed []distcron.Departure `json:"departed"`
 }
 
 func (h *handler) listInstances(w http.ResponseWriter, r *http.Request) {
@@ -252,14 +332,21 @@ func (h *handler) listInstances(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	body := instancesBody{Instances: ins}
-	if body.Instances == nil {
-		body.Instances = []distcron.Instance{}
+	running, err := h.s.Running(ctx)
+	if err != nil {
+		h.fail(w, r, err)
+		return
 	}
+	perInstance := make(map[string]int)
+	for _, run := range running {
+		perInstance[run.Instance]++
+	}
+	body := instancesBody{Instances: make([]instanceView, 0, len(ins)), Departed: h.s.Departed()}
 	for _, in := range ins {
 		if in.Leader {
 			body.Leader = in.ID
 		}
+		body.Instances = append(body.Instances, instanceView{Instance: in, Running: perInstance[in.ID]})
 	}
 	writeJSON(w, http.StatusOK, body)
 }
@@ -474,6 +561,32 @@ func (h *handler) deleteJob(w http.ResponseWriter, r *http.Request) {
 
 type actionBody struct {
 	Job    string `json:"job"`
+	Action string `json:"action"`
+	Done   string `json:"done"`
+}
+
+// killRun is POST /api/running/{id}/kill: cancel one run in progress,
+// named by its distcron.Run.ID (URL-escaped: it holds slashes).
+func (h *handler) killRun(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	job, _, _ := strings.Cut(id, "/")
+	a := auditOf(r)
+	a.job = job
+	if info, ok := h.s.JobInfo(job); ok {
+		a.kind = info.Kind
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), h.cfg.timeout)
+	defer cancel()
+	if err := h.s.KillRun(ctx, id); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, killRunBody{Job: job, Run: id, Action: "kill", Done: "kill requested: this run is cancelled where it runs; the job's other runs go on"})
+}
+
+type killRunBody struct {
+	Job    string `json:"job"`
+	Run    string `json:"run"`
 	Action string `json:"action"`
 	Done   string `json:"done"`
 }

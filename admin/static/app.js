@@ -16,6 +16,7 @@
     timer: 0,
     details: new Map(), // run id -> full record (records do not change)
     detailEls: new Map(), // run id -> detail element (keeps its scroll)
+    armed: new Map(), // confirm button key -> armed until (ms)
   };
 
   // ---------- DOM helpers ----------
@@ -150,11 +151,23 @@
       const where = [...new Set(j.running.map((r) => r.instance))];
       return badge('running', j.running.length > 1 ? j.running.length + ' running' : 'running on ' + where[0], 'Running on ' + where.join(', '));
     }
-    if (!j.local) return badge('plain', 'elsewhere', 'Registered in code on ' + (j.instances.join(', ') || 'another instance') + ' only');
     if (j.paused) return badge('paused', 'paused');
+    const others = elsewhere(j);
+    if (!j.local) {
+      return others.length
+        ? badge('scheduled', 'runs on ' + others.join(', '), 'Registered in code on ' + others.join(', ') + '; this instance does not have it')
+        : badge('plain', 'no live instance', 'No live instance registers this job now');
+    }
+    // Refused here is no problem when other instances run it.
+    if (j.refused && others.length) return badge('scheduled', 'runs on ' + others.join(', '), 'Not on this instance: ' + clean(j.refused));
     if (j.refused) return badge('refused', 'refused here', clean(j.refused));
     if (!j.next_runs || !j.next_runs.length) return badge('plain', 'no more runs');
     return badge('scheduled', 'scheduled', j.eligible ? '' : 'This instance lacks the required tags; other instances run it');
+  }
+
+  // elsewhere lists the other live instances that run the job.
+  function elsewhere(j) {
+    return (j.instances || []).filter((id) => !state.info || id !== state.info.instance);
   }
 
   function bar(counts, total) {
@@ -254,7 +267,6 @@
   }
 
   function jobActions(j, small) {
-    if (!j.local) return [];
     const running = j.running && j.running.length > 0;
     return [
       actionButton(j.name, 'trigger', { small, disabled: j.paused, why: 'Paused: resume it to run it now' }),
@@ -264,11 +276,12 @@
   }
 
   // deleteButton asks for a second click instead of a dialog.
-  function deleteButton(name) {
+  function deleteButton(name, override) {
     let armed = false;
     let timer = 0;
     const btn = el('button', {
-      class: 'danger', 'data-action': 'delete', disabled: !canMutate(), title: canMutate() ? 'Delete this job definition' : whyNot(),
+      class: 'danger', 'data-action': 'delete', disabled: !canMutate(),
+      title: canMutate() ? (override ? 'Delete the override: the schedule registered in code applies again' : 'Delete this job definition') : whyNot(),
       onclick: async () => {
         if (!armed) {
           armed = true;
@@ -293,6 +306,42 @@
         }
       },
     }, 'Delete');
+    return btn;
+  }
+
+  // killRunButton kills one run in progress, after a second click. Armed
+  // buttons stay armed across the page's redraws (state.armed).
+  function killRunButton(r) {
+    const key = 'kill-run:' + r.id;
+    const armed = () => (state.armed.get(key) || 0) > Date.now();
+    const label = 'Kill run';
+    const btn = el('button', {
+      class: 'danger small' + (armed() ? ' confirm' : ''), 'data-action': 'kill-run', 'data-run': r.id, disabled: !canMutate(),
+      title: canMutate() ? 'Kill this run only; other runs of ' + r.job + ' go on' : whyNot(),
+      onclick: async (ev) => {
+        ev.stopPropagation();
+        if (!armed()) {
+          state.armed.set(key, Date.now() + 4000);
+          btn.textContent = 'Click again to kill';
+          btn.classList.add('confirm');
+          setTimeout(() => {
+            if (armed()) return;
+            btn.textContent = label;
+            btn.classList.remove('confirm');
+          }, 4100);
+          return;
+        }
+        state.armed.delete(key);
+        btn.disabled = true;
+        try {
+          await api('POST', 'running/' + enc(r.id) + '/kill');
+          toast('Kill of one run of ' + r.job + ' (on ' + r.instance + ') requested');
+        } catch (e) {
+          toast('Kill run of ' + r.job + ': ' + e.message, true);
+        }
+        refresh();
+      },
+    }, armed() ? 'Click again to kill' : label);
     return btn;
   }
 
@@ -347,7 +396,7 @@
       if (!data.runs.length) {
         const f = Object.entries(self.filters).filter(([, v]) => v);
         if (opts.jobPage) replace(body, empty('No runs yet', 'Runs of ' + self.filters.job + ' appear here when it fires or is run by hand.'));
-        else if (f.length) replace(body, empty('No runs match', 'Nothing recorded for ' + f.map(([k, v]) => k + ' = ' + v).join(', ') + '.'));
+        else if (f.length) replace(body, empty('No runs match', 'Nothing recorded for ' + f.map(([k, v]) => k + ' = ' + ((k === 'since' || k === 'until') && !isNaN(ms(v)) ? fmtAbs(v) : v)).join(', ') + '.'));
         else replace(body, empty('No runs yet', 'Runs appear here as soon as jobs fire and their records reach the history store.'));
         return;
       }
@@ -555,17 +604,21 @@
       const byJob = new Map((sum ? sum.jobs : []).map((s) => [s.job, s]));
       replace(v.body, el('div', { class: 'table-wrap' }, el('table', {},
         el('thead', {}, el('tr', {}, el('th', { text: 'Job' }), el('th', { text: 'Schedule' }), el('th', { text: 'Next run' }),
-          el('th', { text: 'Status' }), sum ? el('th', { text: 'Last 24h' }) : null, el('th', { class: 'right', text: 'Actions' }))),
+          el('th', { text: 'Status' }), el('th', { text: 'Runs on' }), sum ? el('th', { text: 'Last 24h' }) : null, el('th', { class: 'right', text: 'Actions' }))),
         el('tbody', {}, list.map((j) => {
           const s = byJob.get(j.name);
           const next = j.next_runs && j.next_runs[0];
-          return el('tr', { 'data-job': j.name, 'data-paused': j.paused ? 'true' : 'false', 'data-running': String(j.running.length) },
+          return el('tr', { 'data-job': j.name, 'data-paused': j.paused ? 'true' : 'false', 'data-running': String(j.running.length),
+            'data-local': j.local ? 'true' : 'false', 'data-instances': (j.instances || []).join(',') },
             el('td', {}, el('a', { class: 'name', href: '#/jobs/' + enc(j.name), text: j.name }),
               el('div', { class: 'sub-line' }, j.kind ? el('span', { class: 'kind', text: j.kind }) : null, j.source ? ' · ' + j.source : '')),
             el('td', {}, el('code', { text: j.schedule || '—' }), el('div', { class: 'sub-line', text: j.location || '' })),
             el('td', { class: 'nowrap', title: next || '' }, next && !j.paused ? rel(next) : el('span', { class: 'faint', text: j.paused ? 'paused' : '—' }),
               next && !j.paused ? el('div', { class: 'sub-line', text: fmtAbs(next) }) : null),
             el('td', {}, jobState(j)),
+            el('td', { class: 'where' }, j.instances.length
+              ? j.instances.map((i) => el('span', { class: 'tag' + (i === state.info.instance ? ' here' : ''), title: i === state.info.instance ? 'This instance' : '', text: i }))
+              : el('span', { class: 'faint', text: '—' })),
             sum ? el('td', {}, s ? [bar(s.counts, s.total), el('div', { class: 'sub-line' }, num(s.total) + (s.total === 1 ? ' run · ' : ' runs · '), pct(s.success_rate))] : el('span', { class: 'faint', text: 'no runs' })) : null,
             el('td', {}, el('div', { class: 'actions' }, jobActions(j, true))));
         })))));
@@ -606,36 +659,43 @@
       }
       await v.runs.load(alive);
       if (!alive()) return;
-      const editable = j.definition && (j.definition.kind === 'shell' || j.definition.kind === 'http');
+      const editable = j.definition && ['shell', 'http', 'pipeline', ''].includes(j.definition.kind || '');
+      // A job registered in code (here or elsewhere) without a definition
+      // may get a schedule override.
+      const overridable = !j.definition && j.source === 'code';
       replace(v.head, page(j.name, jobState(j),
         el('div', { class: 'actions' }, jobActions(j, false),
-          editable ? el('a', { class: 'btn', href: '#/edit/' + enc(j.name), id: 'edit-job' }, 'Edit') : null,
-          j.definition ? deleteButton(j.name) : null)));
+          editable ? el('a', { class: 'btn', href: '#/edit/' + enc(j.name), id: 'edit-job' }, j.definition.kind ? 'Edit' : 'Edit override') : null,
+          overridable ? el('a', { class: 'btn', href: '#/edit/' + enc(j.name), id: 'override-job', title: 'Override its schedule, zone or pause through a definition; deleting the definition restores the code\'s schedule' }, 'Override schedule') : null,
+          j.definition ? deleteButton(j.name, !j.definition.kind) : null)));
 
       replace(v.running, j.running.length
         ? card('Running now', el('div', { class: 'card-body flush' }, el('table', {},
-          el('thead', {}, el('tr', {}, ['Instance', 'Started', 'Tick', 'Trigger', 'Token'].map((h) => el('th', { text: h })))),
-          el('tbody', {}, j.running.map((r) => el('tr', { 'data-running-on': r.instance },
+          el('thead', {}, el('tr', {}, ['Instance', 'Started', 'Tick', 'Trigger', 'Shard', 'Token', ''].map((h) => el('th', { text: h })))),
+          el('tbody', {}, j.running.map((r) => el('tr', { 'data-running-on': r.instance, 'data-run-id': r.id },
             el('td', {}, badge('running', r.instance)), el('td', { text: rel(r.claimed) }), el('td', { text: fmtAbs(r.tick) }),
-            el('td', { text: r.trigger }), el('td', { class: 'mono', text: r.token })))))))
+            el('td', {}, r.trigger, r.attempt > 1 ? el('span', { class: 'faint', text: ' · attempt ' + r.attempt }) : null),
+            el('td', { class: 'num', text: j.shards || j.running.some((x) => x.shard > 0) ? r.shard : '—' }), el('td', { class: 'mono', text: r.token }),
+            el('td', { class: 'right' }, killRunButton(r))))))))
         : null);
 
       const kv = [
         ['Schedule', el('code', { text: j.schedule || '—' })],
         ['Time zone', j.location || '—'],
         ['Kind', j.kind || '—'],
-        ['Source', j.source || 'registered on other instances'],
+        ['Source', !j.local && j.source === 'code' ? 'code, on other instances' : j.source || '—'],
         ['Overlap', j.overlap || '—'],
       ];
       if (j.shards) kv.push(['Shards', j.shards]);
       if (j.broadcast) kv.push(['Broadcast', 'every eligible instance']);
       if (j.tags && j.tags.length) kv.push(['Requires tags', j.tags.map((t) => el('span', { class: 'tag', text: t }))]);
-      if (j.refused) kv.push(['Refused here', el('span', { class: 'rate bad', text: clean(j.refused) })]);
+      if (j.refused && elsewhere(j).length) kv.push(['Not here', el('span', { class: 'muted', text: clean(j.refused) + ' (other instances run it)' })]);
+      else if (j.refused) kv.push(['Refused here', el('span', { class: 'rate bad', text: clean(j.refused) })]);
       if (j.last) {
         kv.push(['Last run here', [badge(j.last.status),
           el('span', { title: j.last.tick, text: ' ' + fmtAbs(j.last.tick) + ' · ' + rel(j.last.finished) + ' · ' + j.last.instance })]]);
       }
-      kv.push(['Registered on', j.instances.length ? j.instances.map((i) => el('span', { class: 'tag', text: i })) : '—']);
+      kv.push(['Runs on', j.instances.length ? j.instances.map((i) => el('span', { class: 'tag', text: i })) : '—']);
       replace(v.details, el('dl', { class: 'kv' }, kv.map(([k, val]) => [el('dt', { text: k }), el('dd', {}, val)])));
 
       replace(v.next, j.paused
@@ -650,11 +710,30 @@
     },
   };
 
+  // Time ranges of the runs view: a preset is a duration before now (the
+  // API's since=24h), custom is two times.
+  const RANGES = [['', 'Any time'], ['1h', 'Last hour'], ['24h', 'Last 24 hours'], ['168h', 'Last 7 days'], ['custom', 'Custom range…']];
+
+  // localInput is a time as a datetime-local input's value (browser time).
+  function localInput(t) {
+    const d = new Date(t);
+    if (isNaN(d)) return '';
+    const p = (n) => String(n).padStart(2, '0');
+    return d.getFullYear() + '-' + p(d.getMonth() + 1) + '-' + p(d.getDate()) + 'T' + p(d.getHours()) + ':' + p(d.getMinutes());
+  }
+  // fromInput is a datetime-local value as RFC 3339 (UTC), or ''.
+  function fromInput(v) {
+    if (!v) return '';
+    const d = new Date(v);
+    return isNaN(d) ? '' : d.toISOString();
+  }
+
   views.runs = {
     nav: 'runs',
     mount(main, route) {
       const p = new URLSearchParams(route.query);
-      const list = RunList({ filters: { job: p.get('job') || '', status: p.get('status') || '', instance: p.get('instance') || '' }, limit: 50 });
+      const filters = { job: p.get('job') || '', status: p.get('status') || '', instance: p.get('instance') || '', since: p.get('since') || '', until: p.get('until') || '' };
+      const list = RunList({ filters, limit: 50 });
       const v = { list, jobSel: el('select', { id: 'runs-job' }), instSel: el('select', { id: 'runs-instance' }) };
       const statusSel = el('select', { id: 'runs-status' },
         el('option', { value: '', text: 'Any status' }),
@@ -665,25 +744,37 @@
         statusSel.append(el('option', { value: list.filters.status, text: list.filters.status }));
         statusSel.value = list.filters.status;
       }
+      const rangeSel = el('select', { id: 'runs-range' }, RANGES.map(([val, text]) => el('option', { value: val, text })));
+      const preset = !filters.until && RANGES.some(([val]) => val && val !== 'custom' && val === filters.since);
+      rangeSel.value = !filters.since && !filters.until ? '' : preset ? filters.since : 'custom';
+      const sinceIn = el('input', { type: 'datetime-local', id: 'runs-since', 'aria-label': 'From', value: preset ? '' : localInput(filters.since) });
+      const untilIn = el('input', { type: 'datetime-local', id: 'runs-until', 'aria-label': 'Until', value: localInput(filters.until) });
+      const custom = el('span', { class: 'range', id: 'runs-custom', hidden: rangeSel.value !== 'custom' },
+        el('label', {}, 'From', sinceIn), el('label', {}, 'until', untilIn));
       const changed = () => {
-        list.filters = { job: v.jobSel.value, status: statusSel.value, instance: v.instSel.value };
+        const range = rangeSel.value;
+        custom.hidden = range !== 'custom';
+        const since = range === 'custom' ? fromInput(sinceIn.value) : range;
+        const until = range === 'custom' ? fromInput(untilIn.value) : '';
+        list.filters = { job: v.jobSel.value, status: statusSel.value, instance: v.instSel.value, since, until };
         list.open.clear();
         const q = new URLSearchParams(Object.entries(list.filters).filter(([, x]) => x));
         history.replaceState(null, '', '#/runs' + (q.toString() ? '?' + q : ''));
         refresh();
       };
-      for (const s of [v.jobSel, statusSel, v.instSel]) s.addEventListener('change', changed);
+      for (const s of [v.jobSel, statusSel, v.instSel, rangeSel, sinceIn, untilIn]) s.addEventListener('change', changed);
       replace(main,
-        page('Runs', 'Run history, newest first. Click a run for its output.'),
+        page('Runs', 'Run history of the whole cluster, newest first. Click a run for its output.'),
         card(null, [el('div', { class: 'toolbar' }, el('label', {}, 'Job', v.jobSel), el('label', {}, 'Status', statusSel),
-          el('label', {}, 'Instance', v.instSel)), list.el]));
+          el('label', {}, 'Instance', v.instSel), el('label', {}, 'Time', rangeSel), custom), list.el]));
       return v;
     },
     async update(v, alive) {
       const [jobs, inst] = await Promise.all([api('GET', 'jobs'), api('GET', 'instances'), v.list.load(alive)]);
       if (!alive()) return;
       fillSelect(v.jobSel, 'All jobs', jobs.jobs.map((j) => j.name), v.list.filters.job);
-      fillSelect(v.instSel, 'All instances', inst.instances.map((i) => i.id), v.list.filters.instance);
+      const ids = [...new Set(inst.instances.map((i) => i.id).concat((inst.departed || []).map((d) => d.instance.id)))].sort();
+      fillSelect(v.instSel, 'All instances', ids, v.list.filters.instance);
     },
   };
 
@@ -698,23 +789,35 @@
     if (document.activeElement !== sel) sel.value = current || '';
   }
 
+  const REASONS = {
+    stopped: ['plain', 'stopped', 'It left by Stop: a clean shutdown'],
+    expired: ['lost', 'lease expired', 'Its etcd lease expired without a Stop: the process crashed or was killed, or it lost etcd past its session TTL'],
+    gone: ['plain', 'gone', 'Its registration is gone; how it left is not known'],
+  };
+
   views.instances = {
     nav: 'instances',
     mount(main) {
-      const v = { body: el('div', { class: 'card-body flush' }) };
-      replace(main, page('Instances', 'Live members of the cluster; the leader does housekeeping, any instance fires ticks.'), card(null, v.body));
+      const v = { body: el('div', { class: 'card-body flush' }), departed: el('div') };
+      replace(main, page('Instances', 'Live members of the cluster; the leader does housekeeping, any instance fires ticks.'), card(null, v.body), v.departed);
       return v;
     },
     async update(v, alive) {
       const inst = await api('GET', 'instances');
       if (!alive()) return;
+      const yes = (on, what) => on
+        ? el('span', { class: 'tag', title: 'Runs ' + what + ' jobs defined through etcd or this console', text: what })
+        : null;
       if (!inst.instances.length) {
         replace(v.body, empty('No live instances', 'Instances register in etcd when their scheduler starts.'));
-        return;
-      }
-      replace(v.body, el('div', { class: 'table-wrap' }, el('table', {},
-        el('thead', {}, el('tr', {}, ['Instance', 'Host', 'PID', 'Version', 'Tags', 'Up', 'Jobs'].map((h) => el('th', { text: h })))),
-        el('tbody', {}, inst.instances.map((i) => el('tr', { 'data-instance': i.id, 'data-leader': i.leader ? 'true' : 'false' },
+      } else {
+        // The instances' clock offsets get a column of their own, after Up.
+        replace(v.body, el('div', { class: 'table-wrap' }, el('table', {},
+          el('thead', {}, el('tr', {}, ['Instance', 'Host', 'PID', 'Version', 'Tags', 'Up', 'Running', 'Remote jobs', 'Jobs'].map((h) => el('th', { text: h })))),
+          el('tbody', {}, inst.instances.map((i) => el('tr', {
+            'data-instance': i.id, 'data-leader': i.leader ? 'true' : 'false', 'data-running': String(i.running || 0),
+            'data-remote-shell': String(!!i.remote_shell), 'data-remote-http': String(!!i.remote_http),
+          },
           el('td', {}, el('strong', { text: i.id }), ' ', i.leader ? badge('leader', '★ leader', 'This instance is the leader') : null,
             i.id === state.info.instance ? el('span', { class: 'faint', text: ' · serving this console' }) : null),
           el('td', { text: i.host }),
@@ -722,118 +825,322 @@
           el('td', { class: 'mono', text: i.version }),
           el('td', {}, (i.tags || []).length ? i.tags.map((t) => el('span', { class: 'tag', text: t })) : el('span', { class: 'faint', text: '—' })),
           el('td', { class: 'nowrap', title: i.started }, span((now() - ms(i.started)) / 1000)),
+          el('td', { class: 'num' }, i.running ? badge('running', String(i.running), i.running + ' runs in progress on ' + i.id) : el('span', { class: 'faint', text: '0' })),
+          el('td', {}, yes(i.remote_shell, 'shell'), yes(i.remote_http, 'http'), !i.remote_shell && !i.remote_http
+            ? el('span', { class: 'faint', title: 'Runs only jobs registered in its code (and schedule overrides)', text: 'none' }) : null),
           el('td', { title: (i.jobs || []).join(', ') }, num(i.job_count), el('div', { class: 'sub-line', text: (i.jobs || []).slice(0, 4).join(', ') + ((i.jobs || []).length > 4 ? ', …' : '') }))))))));
+      }
+      const gone = inst.departed || [];
+      replace(v.departed, gone.length
+        ? card('Left recently', el('div', { class: 'card-body flush' }, el('div', { class: 'table-wrap' }, el('table', {},
+          el('thead', {}, el('tr', {}, ['Instance', 'How', 'Gone', 'Host', 'PID', 'Version', 'Was up'].map((h) => el('th', { text: h })))),
+          el('tbody', {}, gone.map((d) => {
+            const [cls, text, title] = REASONS[d.reason] || REASONS.gone;
+            const i = d.instance;
+            return el('tr', { 'data-departed': i.id, 'data-reason': d.reason },
+              el('td', {}, el('strong', { text: i.id })),
+              el('td', {}, badge(cls, text, title)),
+              el('td', { class: 'nowrap', title: d.gone }, rel(d.gone), el('div', { class: 'sub-line', text: fmtAbs(d.gone) })),
+              el('td', { text: i.host || '—' }),
+              el('td', { class: 'mono', text: i.pid || '—' }),
+              el('td', { class: 'mono', text: i.version || '—' }),
+              el('td', { class: 'nowrap' }, i.started ? span((ms(d.gone) - ms(i.started)) / 1000) : '—'));
+          }))))), el('span', { class: 'sub-line', text: 'as this instance saw them, last hour' }))
+        : null);
     },
   };
+
+  // The kinds of the define form: a job of its own (shell, http,
+  // pipeline), or an override of a job registered in code ('').
+  const KINDS = [['shell', 'Shell command'], ['http', 'HTTP request'], ['pipeline', 'Pipeline'], ['override', 'Schedule override']];
+  const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD'];
+
+  // fmtZone writes a time as a wall clock in an IANA zone.
+  function fmtZone(t, zone) {
+    try {
+      return new Date(t).toLocaleString('en-GB', {
+        timeZone: zone, weekday: 'short', day: 'numeric', month: 'short', year: 'numeric',
+        hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false,
+      });
+    } catch (_) {
+      return t;
+    }
+  }
+
+  // headerLines and parseHeaders convert between {Name: value} and lines.
+  const headerLines = (h) => Object.entries(h || {}).map(([k, x]) => k + ': ' + x).join('\n');
+  function parseHeaders(text) {
+    const out = {};
+    for (const line of lines(text)) {
+      const i = line.indexOf(':');
+      if (i > 0) out[line.slice(0, i).trim()] = line.slice(i + 1).trim();
+      else out[line] = '';
+    }
+    return out;
+  }
+  const words = (s) => s.split(/[\s,]+/).map((x) => x.trim()).filter(Boolean);
+  const intOf = (s) => (/^\d+$/.test(s.trim()) ? Number(s.trim()) : s.trim());
 
   views.define = {
     nav: 'jobs',
     poll: false,
     mount(main, route) {
       const editing = !!route.name;
-      const v = { editing, base: {}, kind: 'shell' };
+      const v = { editing, kind: 'shell', steps: [], previewSeq: 0, previewTimer: 0, codeSchedule: '' };
+      const input = (id, props) => el('input', Object.assign({ type: 'text', id, autocomplete: 'off', spellcheck: 'false' }, props || {}));
+      const area = (id, rows, placeholder) => el('textarea', { id, rows, placeholder, spellcheck: 'false' });
       const f = {
-        name: el('input', { type: 'text', id: 'f-name', placeholder: 'nightly-backup', autocomplete: 'off', spellcheck: 'false', disabled: editing, value: route.name || '' }),
-        schedule: el('input', { type: 'text', id: 'f-schedule', class: 'mono', placeholder: '*/5 * * * *', autocomplete: 'off', spellcheck: 'false' }),
-        location: el('input', { type: 'text', id: 'f-location', placeholder: 'UTC', autocomplete: 'off', spellcheck: 'false' }),
-        command: el('textarea', { id: 'f-command', rows: 3, placeholder: 'pg_dump mydb | gzip > /backups/db.sql.gz', spellcheck: 'false' }),
-        dir: el('input', { type: 'text', id: 'f-dir', placeholder: '/srv/app (optional)' }),
-        env: el('textarea', { id: 'f-env', rows: 2, placeholder: 'KEY=value, one per line (optional)', spellcheck: 'false' }),
-        method: el('select', { id: 'f-method' }, ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD'].map((m) => el('option', { value: m, text: m }))),
-        url: el('input', { type: 'text', id: 'f-url', placeholder: 'https://example.com/hooks/report' }),
-        expect: el('input', { type: 'text', id: 'f-expect', placeholder: 'any 2xx' }),
-        headers: el('textarea', { id: 'f-headers', rows: 2, placeholder: 'Name: value, one per line (optional)', spellcheck: 'false' }),
-        body: el('textarea', { id: 'f-body', rows: 3, placeholder: 'Request body (optional)', spellcheck: 'false' }),
-        timeout: el('input', { type: 'text', id: 'f-timeout', placeholder: 'e.g. 5m (default: none)' }),
+        name: input('f-name', { placeholder: 'nightly-backup', disabled: editing, value: route.name || '', list: 'f-code-jobs' }),
+        schedule: input('f-schedule', { class: 'mono', placeholder: '*/5 * * * *' }),
+        location: input('f-location', { placeholder: 'UTC' }),
+        command: area('f-command', 3, 'pg_dump mydb | gzip > /backups/db.sql.gz'),
+        args: area('f-args', 2, 'One argument per line: $1, $2, … (optional)'),
+        dir: input('f-dir', { placeholder: '/srv/app (optional)', spellcheck: null }),
+        env: area('f-env', 2, 'KEY=value, one per line (optional)'),
+        method: el('select', { id: 'f-method' }, METHODS.map((m) => el('option', { value: m, text: m }))),
+        url: input('f-url', { placeholder: 'https://example.com/hooks/report' }),
+        expect: input('f-expect', { placeholder: 'any 2xx' }),
+        headers: area('f-headers', 2, 'Name: value, one per line (optional)'),
+        body: area('f-body', 3, 'Request body (optional)'),
+        timeout: input('f-timeout', { placeholder: 'e.g. 5m (default: none)' }),
         overlap: el('select', { id: 'f-overlap' },
           el('option', { value: 'allow', text: 'allow: start every tick' }),
           el('option', { value: 'forbid', text: 'forbid: skip a tick while a run is in progress' }),
           el('option', { value: 'replace', text: 'replace: kill the run in progress, then start' })),
+        misfire: el('select', { id: 'f-misfire' },
+          el('option', { value: 'skip', text: 'skip: ticks missed while the whole cluster was down are skipped' }),
+          el('option', { value: 'run_once', text: 'run once: one catch-up run if the newest missed tick is recent' })),
+        deadline: input('f-deadline', { placeholder: 'e.g. 20s: how late a catch-up may still start' }),
+        retries: input('f-retries', { placeholder: '1 (no retry)', inputmode: 'numeric' }),
+        backoff: input('f-backoff', { placeholder: 'e.g. 10s' }),
+        maxBackoff: input('f-max-backoff', { placeholder: 'e.g. 5m' }),
+        tags: input('f-tags', { placeholder: 'gpu, eu-west (optional)' }),
+        shards: input('f-shards', { placeholder: '1', inputmode: 'numeric' }),
+        broadcast: el('input', { type: 'checkbox', id: 'f-broadcast' }),
+        onSuccess: input('f-on-success', { placeholder: 'report, notify (optional)' }),
+        onFailure: input('f-on-failure', { placeholder: 'page-oncall (optional)' }),
+        rerunLost: el('input', { type: 'checkbox', id: 'f-rerun-lost' }),
         paused: el('input', { type: 'checkbox', id: 'f-paused' }),
       };
       v.f = f;
+      const codeJobs = el('datalist', { id: 'f-code-jobs' });
       const errBox = el('div', { class: 'error-box', id: 'f-error', hidden: true });
       const preview = el('pre', { class: 'json', id: 'f-preview' });
-      const kindBtns = {
-        shell: el('button', { type: 'button', 'data-kind': 'shell', onclick: () => setKind('shell') }, 'Shell command'),
-        http: el('button', { type: 'button', 'data-kind': 'http', onclick: () => setKind('http') }, 'HTTP request'),
-      };
+      const nextBox = el('div', { class: 'next-preview', id: 'f-next', 'aria-live': 'polite' });
+      const stepsBox = el('div', { class: 'steps', id: 'f-steps' });
+      const kindBtns = {};
+      for (const [k, label] of KINDS) kindBtns[k] = el('button', { type: 'button', 'data-kind': k, onclick: () => setKind(k) }, label);
+      const row = (id, label, ...field) => [el('label', { for: id, text: label }), el('div', { class: 'field' }, field)];
+      const hint = (...parts) => el('span', { class: 'hint' }, parts);
+      const section = (title) => el('div', { class: 'form-section' }, title);
+
       const shellRows = [
-        el('label', { for: 'f-command', text: 'Command' }),
-        el('div', { class: 'field' }, f.command, el('span', { class: 'hint' }, 'Runs with ', el('code', { text: '/bin/sh -c' }), ' in its own process group; output is kept with the run. Shell jobs defined here run only on instances started with ', el('code', { text: 'distcron.WithRemoteShell(true)' }), '; other instances list them as refused.')),
-        el('label', { for: 'f-dir', text: 'Working directory' }), el('div', { class: 'field' }, f.dir),
-        el('label', { for: 'f-env', text: 'Environment' }), el('div', { class: 'field' }, f.env, redactedHint()),
+        row('f-command', 'Command', f.command, hint('Runs with ', el('code', { text: '/bin/sh -c' }), ' in its own process group; output is kept with the run. Shell jobs defined here run only on instances started with ', el('code', { text: 'distcron.WithRemoteShell(true)' }), '; other instances list them as refused.')),
+        row('f-args', 'Arguments', f.args),
+        row('f-dir', 'Working directory', f.dir),
+        row('f-env', 'Environment', f.env, redactedHint()),
       ];
       const httpRows = [
-        el('label', { for: 'f-url', text: 'Request' }),
-        el('div', { class: 'field' }, el('div', { class: 'inline' }, f.method, f.url),
-          el('span', { class: 'hint' }, 'HTTP jobs defined here run only on instances started with ', el('code', { text: 'distcron.WithRemoteHTTP(hosts...)' }), '.')),
-        el('label', { for: 'f-expect', text: 'Expected status' }), el('div', { class: 'field' }, f.expect),
-        el('label', { for: 'f-headers', text: 'Headers' }), el('div', { class: 'field' }, f.headers, redactedHint()),
-        el('label', { for: 'f-body', text: 'Body' }), el('div', { class: 'field' }, f.body),
+        row('f-url', 'Request', el('div', { class: 'inline' }, f.method, f.url),
+          hint('HTTP jobs defined here run only on instances started with ', el('code', { text: 'distcron.WithRemoteHTTP(hosts...)' }), '.')),
+        row('f-expect', 'Expected status', f.expect),
+        row('f-headers', 'Headers', f.headers, redactedHint()),
+        row('f-body', 'Body', f.body),
+      ];
+      const pipelineRows = [
+        row('f-steps', 'Steps', stepsBox,
+          el('div', { class: 'inline' }, el('button', { type: 'button', id: 'f-add-step', onclick: () => addStep({ kind: 'shell' }) }, '+ Add step')),
+          hint('Steps run one after another; the first that fails ends the run. Shell steps need ', el('code', { text: 'WithRemoteShell' }), ', HTTP steps ', el('code', { text: 'WithRemoteHTTP' }), ' on the instance.')),
+      ];
+      const overrideRows = [
+        el('div', { class: 'note-box full', id: 'f-override-note' }, 'A schedule override changes the schedule, zone or pause of a job registered in code, on every instance. Leave the schedule empty to keep the code\'s. Deleting the override restores the job as registered.'),
+      ];
+      const runRows = [
+        section('When a run is due'),
+        row('f-overlap', 'Overlap', f.overlap),
+        row('f-timeout', 'Timeout', f.timeout),
+        row('f-misfire', 'Misfire', f.misfire),
+        row('f-deadline', 'Starting deadline', f.deadline, hint('For "run once": a catch-up starts only if the missed tick is at most this old; at most half the instances\' claim retention (30s by default).')),
+        section('Retries and chaining'),
+        row('f-retries', 'Attempts', el('div', { class: 'inline' }, f.retries, f.backoff, f.maxBackoff),
+          hint('Attempts in all (first run included), then the first backoff and its cap; the backoff doubles each time.')),
+        row('f-rerun-lost', 'Lost runs', el('label', {}, f.rerunLost, ' Run again elsewhere when the instance running it dies')),
+        row('f-on-success', 'On success, run', f.onSuccess, hint('Job names, comma-separated: run once this job succeeds.')),
+        row('f-on-failure', 'On failure, run', f.onFailure, hint('Job names, comma-separated: run once this job fails for good (after its retries).')),
+        section('Where it runs'),
+        row('f-tags', 'Requires tags', f.tags, hint('Only instances with all these tags (distcron.WithTags) run it.')),
+        row('f-shards', 'Shards', el('div', { class: 'inline' }, f.shards, el('label', {}, f.broadcast, ' Broadcast: every eligible instance runs each tick')),
+          hint('Shards n: each tick runs n times, once per shard (1 to 100). Broadcast and shards exclude each other.')),
       ];
       const submit = el('button', { type: 'submit', class: 'primary', id: 'f-submit', disabled: !canMutate(), title: canMutate() ? '' : whyNot() },
         editing ? 'Save changes' : 'Create job');
       const form = el('form', { class: 'form', id: 'define-form', novalidate: true },
         canMutate() ? null : el('div', { class: 'note-box full' }, whyNot() + '. The form shows the JSON a job needs, but cannot save it.'),
         errBox,
-        el('label', { for: 'f-name', text: 'Name' }),
-        el('div', { class: 'field' }, f.name, el('span', { class: 'hint', text: 'Letters, digits and . _ : @ -, starting with a letter or digit.' })),
-        el('label', { text: 'Kind' }), el('div', { class: 'field' }, el('div', { class: 'segmented' }, kindBtns.shell, kindBtns.http)),
-        el('label', { for: 'f-schedule', text: 'Schedule' }),
-        el('div', { class: 'field' }, f.schedule, el('span', { class: 'hint' }, 'Cron spec: ', el('code', { text: '*/5 * * * *' }), ', ',
-          el('code', { text: '0 7 * * MON-FRI' }), ', 6 fields with seconds, ', el('code', { text: '@hourly' }), ' or ', el('code', { text: '@every 30s' }), '.')),
-        el('label', { for: 'f-location', text: 'Time zone' }), el('div', { class: 'field' }, f.location, el('span', { class: 'hint', text: 'IANA zone such as Europe/Berlin; empty: the instances\' default (UTC unless configured).' })),
-        shellRows, httpRows,
-        el('label', { for: 'f-timeout', text: 'Timeout' }), el('div', { class: 'field' }, f.timeout),
-        el('label', { for: 'f-overlap', text: 'Overlap' }), el('div', { class: 'field' }, f.overlap),
-        el('label', { for: 'f-paused', text: 'Paused' }), el('div', { class: 'field' }, el('label', {}, f.paused, ' Start paused (no scheduled runs until resumed)')),
+        row('f-name', 'Name', f.name, codeJobs, hint('Letters, digits and . _ : @ -, starting with a letter or digit.')),
+        el('label', { text: 'Kind' }), el('div', { class: 'field' }, el('div', { class: 'segmented' }, KINDS.map(([k]) => kindBtns[k]))),
+        overrideRows,
+        row('f-schedule', 'Schedule', f.schedule, hint('Cron spec: ', el('code', { text: '*/5 * * * *' }), ', ',
+          el('code', { text: '0 7 * * MON-FRI' }), ', 6 fields with seconds, ', el('code', { text: '@hourly' }), ' or ', el('code', { text: '@every 30s' }), '.'), nextBox),
+        row('f-location', 'Time zone', f.location, hint('IANA zone such as Europe/Berlin; empty: the instances\' default (UTC unless configured).')),
+        shellRows, httpRows, pipelineRows, runRows,
+        row('f-paused', 'Paused', el('label', {}, f.paused, ' Paused (no scheduled runs until resumed)')),
         el('div', { class: 'submit' }, submit, el('a', { class: 'btn', href: editing ? '#/jobs/' + enc(route.name) : '#/jobs', text: 'Cancel' })));
+
+      // A pipeline step's editor.
+      function addStep(st) {
+        const s = {
+          name: el('input', { type: 'text', class: 's-name', placeholder: 'step name', value: st.name || '', 'aria-label': 'Step name' }),
+          kind: el('select', { class: 's-kind', 'aria-label': 'Step kind' }, el('option', { value: 'shell', text: 'shell' }), el('option', { value: 'http', text: 'http' })),
+          command: el('textarea', { class: 's-command', rows: 2, placeholder: 'command', spellcheck: 'false' }),
+          env: el('textarea', { class: 's-env', rows: 1, placeholder: 'KEY=value, one per line (optional)', spellcheck: 'false' }),
+          method: el('select', { class: 's-method' }, METHODS.map((m) => el('option', { value: m, text: m }))),
+          url: el('input', { type: 'text', class: 's-url', placeholder: 'https://…' }),
+          headers: el('textarea', { class: 's-headers', rows: 1, placeholder: 'Name: value, one per line (optional)', spellcheck: 'false' }),
+          body: el('textarea', { class: 's-body', rows: 1, placeholder: 'body (optional)', spellcheck: 'false' }),
+          base: st,
+        };
+        s.kind.value = st.kind === 'http' ? 'http' : 'shell';
+        if (st.shell) {
+          s.command.value = st.shell.command || '';
+          s.env.value = (st.shell.env || []).join('\n');
+        }
+        if (st.http) {
+          s.method.value = st.http.method || 'GET';
+          s.url.value = st.http.url || '';
+          s.headers.value = headerLines(st.http.headers);
+          s.body.value = st.http.body || '';
+        }
+        const shellPart = el('div', { class: 'step-part' }, s.command, s.env);
+        const httpPart = el('div', { class: 'step-part' }, el('div', { class: 'inline' }, s.method, s.url), s.headers, s.body);
+        const show = () => {
+          shellPart.hidden = s.kind.value !== 'shell';
+          httpPart.hidden = s.kind.value !== 'http';
+        };
+        s.kind.addEventListener('change', show);
+        show();
+        s.el = el('div', { class: 'step', 'data-step': '' },
+          el('div', { class: 'inline' }, el('span', { class: 'step-no' }), s.name, s.kind,
+            el('button', { type: 'button', class: 'small', title: 'Remove this step', onclick: () => {
+              v.steps = v.steps.filter((x) => x !== s);
+              s.el.remove();
+              number();
+              update();
+            } }, 'Remove')),
+          shellPart, httpPart);
+        v.steps.push(s);
+        stepsBox.append(s.el);
+        number();
+        update();
+      }
+      const number = () => v.steps.forEach((s, i) => { s.el.querySelector('.step-no').textContent = (i + 1) + '.'; });
 
       const setKind = (k) => {
         v.kind = k;
-        kindBtns.shell.classList.toggle('on', k === 'shell');
-        kindBtns.http.classList.toggle('on', k === 'http');
-        for (const e of shellRows) e.hidden = k !== 'shell';
-        for (const e of httpRows) e.hidden = k !== 'http';
+        for (const [x] of KINDS) kindBtns[x].classList.toggle('on', x === k);
+        const show = (rows, on) => {
+          for (const e of rows.flat()) e.hidden = !on;
+        };
+        show(shellRows, k === 'shell');
+        show(httpRows, k === 'http');
+        show(pipelineRows, k === 'pipeline');
+        show(runRows, k !== 'override');
+        show(overrideRows, k === 'override');
+        if (k === 'pipeline' && !v.steps.length) addStep({ kind: 'shell' });
+        f.schedule.placeholder = k === 'override' ? (v.codeSchedule || 'empty: the schedule in code') : '*/5 * * * *';
+        submit.textContent = editing ? 'Save changes' : k === 'override' ? 'Save override' : 'Create job';
         update();
+        schedulePreview();
+      };
+      const shellOf = (command, env, base) => {
+        const sh = { command };
+        const args = base === f ? lines(f.args.value) : [];
+        if (args.length) sh.args = args;
+        if (base === f) setOpt(sh, 'dir', f.dir.value.trim());
+        setOpt(sh, 'env', lines(env));
+        return sh;
+      };
+      const httpOf = (method, url, headers, body, expect) => {
+        const h = { method, url: url.trim() };
+        if (expect) h.expect_status = intOf(expect);
+        const hdrs = parseHeaders(headers);
+        if (Object.keys(hdrs).length) h.headers = hdrs;
+        setOpt(h, 'body', body);
+        return h;
+      };
+      const build = () => {
+        const d = { name: f.name.value.trim() };
+        const k = v.kind;
+        if (k !== 'override') d.kind = k;
+        setOpt(d, 'schedule', f.schedule.value.trim());
+        setOpt(d, 'location', f.location.value.trim());
+        if (k === 'shell') d.shell = shellOf(f.command.value, f.env.value, f);
+        if (k === 'http') d.http = httpOf(f.method.value, f.url.value, f.headers.value, f.body.value, f.expect.value.trim());
+        if (k === 'pipeline') {
+          d.steps = v.steps.map((s) => {
+            const st = { name: s.name.value.trim(), kind: s.kind.value };
+            if (st.kind === 'shell') st.shell = shellOf(s.command.value, s.env.value, null);
+            else st.http = httpOf(s.method.value, s.url.value, s.headers.value, s.body.value, (s.base.http && s.base.http.expect_status) || '');
+            return st;
+          });
+        }
+        if (k !== 'override') {
+          setOpt(d, 'timeout', f.timeout.value.trim());
+          setOpt(d, 'overlap', f.overlap.value === 'allow' ? '' : f.overlap.value);
+          setOpt(d, 'misfire', f.misfire.value === 'skip' ? '' : f.misfire.value);
+          setOpt(d, 'starting_deadline', f.deadline.value.trim());
+          const attempts = f.retries.value.trim();
+          if (attempts || f.backoff.value.trim() || f.maxBackoff.value.trim()) {
+            d.retry = { max_attempts: intOf(attempts || '1') };
+            setOpt(d.retry, 'backoff', f.backoff.value.trim());
+            setOpt(d.retry, 'max_backoff', f.maxBackoff.value.trim());
+          }
+          setOpt(d, 'tags', words(f.tags.value));
+          const shards = f.shards.value.trim();
+          if (shards) d.shards = intOf(shards);
+          setOpt(d, 'broadcast', f.broadcast.checked);
+          setOpt(d, 'on_success', words(f.onSuccess.value));
+          setOpt(d, 'on_failure', words(f.onFailure.value));
+          setOpt(d, 'rerun_lost', f.rerunLost.checked);
+        }
+        setOpt(d, 'paused', f.paused.checked);
+        return d;
       };
       const update = () => {
         preview.textContent = JSON.stringify(build(), null, 2);
       };
-      const build = () => {
-        const d = Object.assign({}, v.base);
-        d.name = f.name.value.trim();
-        d.kind = v.kind;
-        d.schedule = f.schedule.value.trim();
-        setOpt(d, 'location', f.location.value.trim());
-        setOpt(d, 'timeout', f.timeout.value.trim());
-        setOpt(d, 'overlap', f.overlap.value === 'allow' ? '' : f.overlap.value);
-        setOpt(d, 'paused', f.paused.checked);
-        if (v.kind === 'shell') {
-          delete d.http;
-          const sh = Object.assign({}, v.base.shell || {});
-          sh.command = f.command.value;
-          setOpt(sh, 'dir', f.dir.value.trim());
-          setOpt(sh, 'env', lines(f.env.value));
-          d.shell = sh;
-        } else {
-          delete d.shell;
-          const h = { method: f.method.value, url: f.url.value.trim() };
-          const exp = f.expect.value.trim();
-          if (exp) h.expect_status = /^\d+$/.test(exp) ? Number(exp) : exp;
-          const hdrs = {};
-          for (const line of lines(f.headers.value)) {
-            const i = line.indexOf(':');
-            if (i > 0) hdrs[line.slice(0, i).trim()] = line.slice(i + 1).trim();
-            else hdrs[line] = '';
-          }
-          if (Object.keys(hdrs).length) h.headers = hdrs;
-          setOpt(h, 'body', f.body.value);
-          d.http = h;
-        }
-        return d;
+
+      // The next fire times, from the server, as the user types.
+      const schedulePreview = () => {
+        clearTimeout(v.previewTimer);
+        v.previewTimer = setTimeout(showNext, 250);
       };
+      async function showNext() {
+        const seq = ++v.previewSeq;
+        const spec = f.schedule.value.trim() || (v.kind === 'override' ? v.codeSchedule : '');
+        const tz = f.location.value.trim();
+        if (!spec) {
+          nextBox.dataset.state = 'empty';
+          replace(nextBox, el('span', { class: 'faint', text: 'Type a schedule to see its next runs.' }));
+          return;
+        }
+        try {
+          const p = await api('GET', 'schedule/preview?' + new URLSearchParams({ spec, tz, n: 5 }));
+          if (seq !== v.previewSeq) return;
+          nextBox.dataset.state = 'ok';
+          replace(nextBox, p.next.length
+            ? [el('div', { class: 'sub-line', text: 'Next runs (' + p.location + ')' + (f.schedule.value.trim() ? '' : ', as in code') + ':' }),
+              el('ol', { class: 'next', id: 'f-next-list' }, p.next.map((t) => el('li', { title: t }, fmtZone(t, p.location), el('span', { class: 'faint', text: ' · ' + rel(t) }))))]
+            : el('span', { class: 'muted', text: 'This schedule never fires again.' }));
+        } catch (e) {
+          if (seq !== v.previewSeq) return;
+          nextBox.dataset.state = 'error';
+          replace(nextBox, el('span', { class: 'preview-err', id: 'f-next-error' }, e.message));
+        }
+      }
+      f.schedule.addEventListener('input', schedulePreview);
+      f.location.addEventListener('input', schedulePreview);
+
       form.addEventListener('input', update);
       form.addEventListener('change', update);
       form.addEventListener('submit', async (ev) => {
@@ -841,10 +1148,18 @@
         errBox.hidden = true;
         submit.disabled = true;
         const d = build();
+        if (v.kind === 'override' && v.codeNames && !v.codeNames.has(d.name)) {
+          // An override of nothing would be stored and do nothing.
+          replace(errBox, el('strong', { text: 'Nothing to override. ' }),
+            'No live instance registers a job named “' + d.name + '” in code. A schedule override applies to a job registered in code; pick one from the list, or choose another kind to define a job of its own.');
+          errBox.hidden = false;
+          submit.disabled = !canMutate();
+          return;
+        }
         try {
-          if (editing) await api('PUT', 'jobs/' + enc(route.name), d);
+          if (editing || v.kind === 'override') await api('PUT', 'jobs/' + enc(d.name), d);
           else await api('POST', 'jobs', d);
-          toast((editing ? 'Saved ' : 'Created ') + d.name);
+          toast((editing ? 'Saved ' : v.kind === 'override' ? 'Override saved for ' : 'Created ') + d.name);
           location.hash = '#/jobs/' + enc(d.name);
         } catch (e) {
           const why = e.status === 403 ? 'Not allowed. ' : e.status === 409 ? 'Name taken. ' : 'The definition was not accepted. ';
@@ -861,20 +1176,49 @@
           card(null, form),
           el('div', {}, card('Definition (JSON)', el('div', { class: 'card-body' }, preview,
             el('p', { class: 'hint muted' }, 'The same JSON works with ', el('code', { text: editing ? 'PUT api/jobs/' + route.name : 'POST api/jobs' }), '.'))))));
-      setKind('shell');
+
+      // Code jobs, for the override's name.
+      api('GET', 'jobs').then((jobs) => {
+        const names = jobs.jobs.filter((j) => j.source === 'code' || j.source === 'override').map((j) => j.name);
+        v.codeNames = new Set(names);
+        replace(codeJobs, names.map((n) => el('option', { value: n })));
+      }).catch(() => {});
+
+      const kindOf = new URLSearchParams(route.query).get('kind');
+      setKind(KINDS.some(([k]) => k === kindOf) ? kindOf : 'shell');
 
       if (editing) {
         api('GET', 'jobs/' + enc(route.name)).then((j) => {
           const d = j.definition;
-          if (!d) throw new APIError(404, 'job ' + route.name + ' has no definition to edit');
-          v.base = JSON.parse(JSON.stringify(d));
+          if (!d) {
+            if (j.source !== 'code') throw new APIError(404, 'job ' + route.name + ' has no definition to edit');
+            // A code job without an override yet.
+            v.codeSchedule = j.schedule || '';
+            setKind('override');
+            return;
+          }
+          v.codeSchedule = d.kind ? '' : (j.source === 'override' ? '' : j.schedule || '');
           f.schedule.value = d.schedule || '';
           f.location.value = d.location || '';
           f.timeout.value = d.timeout || '';
           f.overlap.value = d.overlap || 'allow';
+          f.misfire.value = d.misfire || 'skip';
+          f.deadline.value = d.starting_deadline || '';
+          if (d.retry) {
+            f.retries.value = d.retry.max_attempts || '';
+            f.backoff.value = d.retry.backoff && d.retry.backoff !== '0s' ? d.retry.backoff : '';
+            f.maxBackoff.value = d.retry.max_backoff && d.retry.max_backoff !== '0s' ? d.retry.max_backoff : '';
+          }
+          f.tags.value = (d.tags || []).join(', ');
+          f.shards.value = d.shards || '';
+          f.broadcast.checked = !!d.broadcast;
+          f.onSuccess.value = (d.on_success || []).join(', ');
+          f.onFailure.value = (d.on_failure || []).join(', ');
+          f.rerunLost.checked = !!d.rerun_lost;
           f.paused.checked = !!d.paused;
           if (d.shell) {
             f.command.value = d.shell.command || '';
+            f.args.value = (d.shell.args || []).join('\n');
             f.dir.value = d.shell.dir || '';
             f.env.value = (d.shell.env || []).join('\n');
           }
@@ -882,10 +1226,11 @@
             f.method.value = d.http.method || 'GET';
             f.url.value = d.http.url || '';
             f.expect.value = d.http.expect_status || '';
-            f.headers.value = Object.entries(d.http.headers || {}).map(([k, x]) => k + ': ' + x).join('\n');
+            f.headers.value = headerLines(d.http.headers);
             f.body.value = d.http.body || '';
           }
-          setKind(d.kind === 'http' ? 'http' : 'shell');
+          for (const st of d.steps || []) addStep(st);
+          setKind(d.kind || 'override');
         }).catch((e) => {
           replace(errBox, el('strong', { text: 'Cannot edit. ' }), e.message);
           errBox.hidden = false;

@@ -9,7 +9,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -21,6 +23,9 @@ type example struct {
 	cmd     *exec.Cmd
 	done    chan error
 	console string // http://127.0.0.1:port/cron/
+
+	mu  sync.Mutex
+	out []string // the lines it printed on stdout
 }
 
 // buildExample builds the example once per test.
@@ -35,12 +40,20 @@ func buildExample(t *testing.T) string {
 	return bin
 }
 
-// startExample runs bin with args (an embedded etcd, a temporary SQLite
-// history) and waits for the console's URL; it is killed at cleanup.
+// startExample runs bin with args (an embedded etcd, an SQLite history in
+// a temporary directory of the test's) and waits for the console's URL; it
+// is killed at cleanup.
 func startExample(t *testing.T, bin string, args ...string) *example {
 	t.Helper()
+	return startExampleIn(t, bin, t.TempDir(), args...)
+}
+
+// startExampleIn is startExample with tmp as the process's temporary
+// directory (TMPDIR).
+func startExampleIn(t *testing.T, bin, tmp string, args ...string) *example {
+	t.Helper()
 	cmd := exec.Command(bin, append([]string{"-addr", "127.0.0.1:0"}, args...)...)
-	cmd.Env = append(os.Environ(), "DISTCRON_ETCD=", "DISTCRON_ADMIN_TOKEN=")
+	cmd.Env = append(os.Environ(), "DISTCRON_ETCD=", "DISTCRON_ADMIN_TOKEN=", "TMPDIR="+tmp)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -68,6 +81,9 @@ func startExample(t *testing.T, bin string, args ...string) *example {
 		sc := bufio.NewScanner(stdout)
 		re := regexp.MustCompile(`^distcron console: (http://\S+/cron/)$`)
 		for sc.Scan() {
+			e.mu.Lock()
+			e.out = append(e.out, sc.Text())
+			e.mu.Unlock()
 			if m := re.FindStringSubmatch(sc.Text()); m != nil {
 				urls <- m[1]
 			}
@@ -82,6 +98,29 @@ func startExample(t *testing.T, bin string, args ...string) *example {
 		t.Fatal("no console URL printed")
 	}
 	return e
+}
+
+// printed returns the first field after prefix of the first line it
+// printed that starts with prefix ("" when none). The example prints the
+// console's URL last, so the other lines are in once startExample returns.
+func (e *example) printed(prefix string) string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, l := range e.out {
+		if rest, ok := strings.CutPrefix(l, prefix); ok {
+			if f := strings.Fields(rest); len(f) > 0 {
+				return f[0]
+			}
+		}
+	}
+	return ""
+}
+
+// lines returns what it printed on stdout so far.
+func (e *example) lines() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return slices.Clone(e.out)
 }
 
 // send sends a request to path (relative to the console) with the token
@@ -237,4 +276,57 @@ func TestAdminExample(t *testing.T) {
 		}
 		e.stop()
 	})
+}
+
+// TestAdminExampleCluster starts two instances of the example on this
+// machine as its doc says (the second joins the first one's embedded etcd)
+// with nothing else configured: they share one SQLite history, so each
+// console shows the runs of both instances.
+func TestAdminExampleCluster(t *testing.T) {
+	bin := buildExample(t)
+	tmp := t.TempDir()
+	a := startExampleIn(t, bin, tmp, "-id", "a", "-token", "s3cret", "-allow-remote-shell")
+	endpoints := a.printed("etcd:")
+	if !strings.HasPrefix(endpoints, "http://127.0.0.1:") {
+		t.Fatalf("no embedded etcd address printed: %q", a.lines())
+	}
+	b := startExampleIn(t, bin, tmp, "-id", "b", "-token", "s3cret", "-allow-remote-shell", "-etcd", endpoints)
+	if b.printed("etcd:") != "" {
+		t.Errorf("b started an etcd of its own: %q", b.lines())
+	}
+	ha, hb := a.printed("history:"), b.printed("history:")
+	if ha == "" || ha != hb || !strings.HasPrefix(ha, tmp) {
+		t.Fatalf("histories %q and %q, want one file in %s", ha, hb, tmp)
+	}
+	def := `{"name":"hello","kind":"shell","schedule":"@every 1s","shell":{"command":"echo hello"}}`
+	if code, body := a.send("POST", "api/jobs", def, "s3cret"); code != http.StatusCreated {
+		t.Fatalf("define: %d %s", code, body)
+	}
+	// Both consoles list the runs of both instances.
+	for _, e := range []*example{a, b} {
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			_, body := e.send("GET", "api/runs?job=hello&limit=200", "", "s3cret")
+			var runs struct{ Runs []struct{ Instance string } }
+			json.Unmarshal([]byte(body), &runs)
+			seen := map[string]bool{}
+			for _, r := range runs.Runs {
+				seen[r.Instance] = true
+			}
+			if seen["a"] && seen["b"] {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s's console: runs of hello by %v, want by a and b: %.500s", e.console, seen, body)
+			}
+			time.Sleep(300 * time.Millisecond)
+		}
+	}
+	var ins struct{ Instances []struct{ ID string } }
+	_, body := b.send("GET", "api/instances", "", "s3cret")
+	if json.Unmarshal([]byte(body), &ins) != nil || len(ins.Instances) != 2 {
+		t.Errorf("instances: %s", body)
+	}
+	b.stop()
+	a.stop()
 }

@@ -7,7 +7,7 @@
 // It registers a few demo jobs, keeps the run history in SQLite (or
 // MongoDB, PostgreSQL, MySQL: -sink, -sink-dsn) so the console can show it,
 // and prints the console's URL. With no flags it needs nothing but Go (an
-// embedded etcd, a temporary SQLite file):
+// embedded etcd, an SQLite file in the temporary directory):
 //
 //	go run ./examples/admin
 //	# open http://127.0.0.1:8080/cron/
@@ -26,8 +26,18 @@
 // command from the network is remote code execution.
 //
 // Run it several times against one etcd (-etcd, different -addr) for a
-// cluster; each instance serves the whole cluster's console. SIGINT or
-// SIGTERM stops it gracefully.
+// cluster; each instance serves the whole cluster's console. The first
+// instance prints its embedded etcd's address for the others:
+//
+//	go run ./examples/admin -allow-remote-shell
+//	# etcd: http://127.0.0.1:PORT (embedded; ...)
+//	go run ./examples/admin -allow-remote-shell -etcd http://127.0.0.1:PORT -addr 127.0.0.1:8081
+//
+// By default (-sink sqlite, no -sink-dsn) the instances of one cluster on
+// one machine share one SQLite file, named by the etcd cluster and the
+// namespace, so every console shows the whole cluster's history. Instances
+// on several machines need a shared store: -sink postgres, mysql or mongo.
+// SIGINT or SIGTERM stops it gracefully.
 package main
 
 import (
@@ -40,6 +50,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -48,6 +59,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
 	"github.com/distcron/distcron"
@@ -70,7 +82,7 @@ func main() {
 	flag.StringVar(&f.ns, "ns", "/distcron/admin-example/", "etcd namespace prefix")
 	flag.StringVar(&f.id, "id", "", "instance id (default host-pid-random)")
 	flag.StringVar(&f.sink, "sink", "sqlite", "run history store: "+examplesinks.SinkKinds+" (stdout keeps no history)")
-	flag.StringVar(&f.sinkDSN, "sink-dsn", "", "data source for -sink: a SQLite file, a MongoDB URI, a PostgreSQL or MySQL DSN (empty sqlite: a temporary file; empty mongo: an embedded FerretDB)")
+	flag.StringVar(&f.sinkDSN, "sink-dsn", "", "data source for -sink: a SQLite file, a MongoDB URI, a PostgreSQL or MySQL DSN (empty sqlite: one file in the temporary directory shared by this cluster's instances on this machine; empty mongo: an embedded FerretDB)")
 	flag.StringVar(&f.token, "token", os.Getenv("DISTCRON_ADMIN_TOKEN"), "bearer token that allows changes from the console and the API (empty: loopback clients only)")
 	flag.BoolVar(&f.readOnly, "read-only", false, "refuse every change from the console and the API")
 	flag.StringVar(&f.hosts, "allowed-hosts", "", "host names the console answers to besides localhost and loopback addresses, comma-separated (name, name:port, *.domain; \"*\": any)")
@@ -93,6 +105,15 @@ func run(f flags, log *zap.Logger) error {
 		return err
 	}
 	defer etcd.Close()
+	shared := ""
+	if f.sink == "sqlite" && f.sinkDSN == "" {
+		// One history for the cluster's instances on this machine, so that
+		// every console shows every instance's runs.
+		if f.sinkDSN, err = sharedHistory(ctx, etcd.Client, f.ns); err != nil {
+			return err
+		}
+		shared = f.sinkDSN
+	}
 	sink, closeSink, err := examplesinks.OpenSink(f.sink, f.sinkDSN, log)
 	if err != nil {
 		return err
@@ -161,8 +182,6 @@ func run(f flags, log *zap.Logger) error {
 	go func() { served <- srv.Serve(ln) }()
 
 	base := "http://" + ln.Addr().String()
-	fmt.Printf("distcron console: %s/cron/\n", base)
-	fmt.Printf("metrics:          %s/metrics\n", base)
 	access := "from this machine only (set -token to allow others)"
 	if f.token != "" {
 		access = "with the header \"Authorization: Bearer <-token>\" (the console asks for the token)"
@@ -175,7 +194,15 @@ func run(f flags, log *zap.Logger) error {
 	}
 	if _, ok := sink.(logsink.Querier); !ok {
 		fmt.Printf("history:          none (-sink %s cannot be queried)\n", f.sink)
+	} else if shared != "" {
+		fmt.Printf("history:          %s (SQLite, shared by this cluster's instances on this machine)\n", shared)
 	}
+	if etcd.Embedded() {
+		eps := strings.Join(etcd.Endpoints(), ",")
+		fmt.Printf("etcd:             %s (embedded; start more instances with -etcd %s -addr <another port>)\n", eps, eps)
+	}
+	fmt.Printf("metrics:          %s/metrics\n", base)
+	fmt.Printf("distcron console: %s/cron/\n", base) // last: the others are out when it is
 
 	var err2 error
 	select {
@@ -201,6 +228,32 @@ func run(f flags, log *zap.Logger) error {
 		err2 = nil
 	}
 	return err2
+}
+
+// sharedHistory returns the SQLite file of the run history shared by the
+// instances of one cluster (one etcd cluster, one namespace) on this
+// machine: in the temporary directory, named by the etcd cluster's id and
+// the namespace, so that a new embedded etcd starts a new history while
+// instances joining it (-etcd) share its file. The file stays after exit:
+// an instance restarted against the same etcd sees the history again.
+func sharedHistory(ctx context.Context, cli *clientv3.Client, ns string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	resp, err := cli.MemberList(ctx)
+	if err != nil {
+		return "", fmt.Errorf("etcd: %w", err)
+	}
+	dir := filepath.Join(os.TempDir(), "distcron-admin-example")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	name := strings.Trim(strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' {
+			return r
+		}
+		return '_'
+	}, ns), "_")
+	return filepath.Join(dir, fmt.Sprintf("%016x-%s.db", resp.Header.ClusterId, name)), nil
 }
 
 // authorizer allows requests with the bearer token or, when there is no

@@ -116,6 +116,20 @@ func (l Layout) Kills() string { return l.Control() + "kill/" }
 // Kill is one kill request for a job.
 func (l Layout) Kill(job, id string) string { return l.Kills() + job + "/" + id }
 
+// KillRuns is the prefix of requests to kill one run.
+func (l Layout) KillRuns() string { return l.Control() + "killrun/" }
+
+// KillRun is one request to kill one run of a job.
+func (l Layout) KillRun(job, id string) string { return l.KillRuns() + job + "/" + id }
+
+// Left is the prefix of the leave markers: an instance stopping puts
+// left/<id> on its session lease just before revoking it, so a peer that
+// sees the registration go can tell a stop from an expired lease.
+func (l Layout) Left() string { return l.prefix + "left/" }
+
+// LeftInstance is the leave marker of one instance.
+func (l Layout) LeftInstance(id string) string { return l.Left() + id }
+
 // Requests is the prefix of run requests.
 func (l Layout) Requests() string { return l.Control() + "requests/" }
 

@@ -154,6 +154,18 @@ func (b *browser) js(expr string) {
 	b.do(expr, chromedp.Evaluate[chromedp.Void](expr))
 }
 
+// text evaluates an expression whose value is a string.
+func (b *browser) text(expr string) string {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 20*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[string](expr))
+	if err != nil {
+		b.fail(expr, err)
+	}
+	return v
+}
+
 // open shows a page of the console by its hash route.
 func (b *browser) open(route string) {
 	b.t.Helper()

@@ -130,7 +130,7 @@ func TestConsoleScreenshot(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		dst := filepath.Join("..", "docs", "console.png")
+		dst := filepath.Join("..", "..", "docs", "console.png")
 		if err := os.WriteFile(dst, png, 0o644); err != nil {
 			t.Fatal(err)
 		}

@@ -16,10 +16,17 @@ import (
 
 // Etcd is a client plus, when it was started here, the embedded server.
 type Etcd struct {
-	Client   *clientv3.Client
-	embedded *embedetcd.Cluster
-	dir      string
+	Client    *clientv3.Client
+	embedded  *embedetcd.Cluster
+	dir       string
+	endpoints []string
 }
+
+// Endpoints returns the endpoints the client dials.
+func (e *Etcd) Endpoints() []string { return e.endpoints }
+
+// Embedded reports whether Connect started the etcd server itself.
+func (e *Etcd) Embedded() bool { return e.embedded != nil }
 
 // Connect dials endpoints (comma-separated). When endpoints is empty it
 // starts a single-node etcd in a temporary directory, with fsync on, and
@@ -52,7 +59,7 @@ func Connect(endpoints string, log *zap.Logger) (*Etcd, error) {
 		e.Close()
 		return nil, fmt.Errorf("etcd client: %w", err)
 	}
-	e.Client = cli
+	e.Client, e.endpoints = cli, eps
 	return e, nil
 }
 
