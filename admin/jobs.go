@@ -307,13 +307,12 @@ func (h *handler) listDefinitions(w http.ResponseWriter, r *http.Request) {
 }
 
 // instanceView is a live instance as GET api/instances shows it: its
-// registration and how many runs it has in progress.
+// registration (with its clock estimate, Instance.Clock) and how many runs
+// it has in progress.
 type instanceView struct {
 	distcron.Instance
 	// Running counts the instance's runs in progress (running keys).
 	Running int `json:"running"`
-	// The clock offset of the instance against the serving one goes here
-	// (distcron's clock-offset estimation), next to Running.
 }
 
 type instancesBody struct {

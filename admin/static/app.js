@@ -811,9 +811,8 @@
       if (!inst.instances.length) {
         replace(v.body, empty('No live instances', 'Instances register in etcd when their scheduler starts.'));
       } else {
-        // The instances' clock offsets get a column of their own, after Up.
         replace(v.body, el('div', { class: 'table-wrap' }, el('table', {},
-          el('thead', {}, el('tr', {}, ['Instance', 'Host', 'PID', 'Version', 'Tags', 'Up', 'Running', 'Remote jobs', 'Jobs'].map((h) => el('th', { text: h })))),
+          el('thead', {}, el('tr', {}, ['Instance', 'Host', 'PID', 'Version', 'Tags', 'Up', 'Clock', 'Running', 'Remote jobs', 'Jobs'].map((h) => el('th', { text: h })))),
           el('tbody', {}, inst.instances.map((i) => el('tr', {
             'data-instance': i.id, 'data-leader': i.leader ? 'true' : 'false', 'data-running': String(i.running || 0),
             'data-remote-shell': String(!!i.remote_shell), 'data-remote-http': String(!!i.remote_http),
@@ -825,6 +824,7 @@
           el('td', { class: 'mono', text: i.version }),
           el('td', {}, (i.tags || []).length ? i.tags.map((t) => el('span', { class: 'tag', text: t })) : el('span', { class: 'faint', text: '—' })),
           el('td', { class: 'nowrap', title: i.started }, span((now() - ms(i.started)) / 1000)),
+          el('td', { class: 'nowrap', 'data-clock-offset': i.clock ? String(i.clock.offset) : '' }, clockCell(i.clock)),
           el('td', { class: 'num' }, i.running ? badge('running', String(i.running), i.running + ' runs in progress on ' + i.id) : el('span', { class: 'faint', text: '0' })),
           el('td', {}, yes(i.remote_shell, 'shell'), yes(i.remote_http, 'http'), !i.remote_shell && !i.remote_http
             ? el('span', { class: 'faint', title: 'Runs only jobs registered in its code (and schedule overrides)', text: 'none' }) : null),
@@ -849,6 +849,21 @@
         : null);
     },
   };
+
+  // clockCell shows an instance's estimated offset from the cluster's
+  // median clock (nanoseconds in the API), its error bound, and whether the
+  // instance schedules on the median clock because of it.
+  function clockCell(c) {
+    if (!c || !c.peers) return el('span', { class: 'faint', title: 'No estimate yet (alone, or just started)', text: '—' });
+    const msOf = (ns) => ns / 1e6;
+    const fmt = (ns) => (ns > 0 ? '+' : ns < 0 ? '−' : '') + (Math.abs(ns) >= 1e9 ? (Math.abs(ns) / 1e9).toFixed(2) + ' s' : Math.abs(msOf(ns)).toFixed(1) + ' ms');
+    const skewed = Math.abs(c.offset) - c.error > 500e6;
+    const title = 'Clock minus the cluster\'s median clock, estimated through etcd from ' + c.peers + ' peer(s), ± ' + msOf(c.error).toFixed(1) + ' ms' +
+      (c.correction ? '; this instance schedules on the median clock (shifted by ' + fmt(c.correction) + ')' : '');
+    return el('span', { title },
+      skewed ? badge('failed', fmt(c.offset), title) : el('span', { class: 'mono', text: fmt(c.offset) }),
+      el('div', { class: 'sub-line', text: '± ' + msOf(c.error).toFixed(1) + ' ms' + (c.correction ? ' · following the median' : '') }));
+  }
 
   // The kinds of the define form: a job of its own (shell, http,
   // pipeline), or an override of a job registered in code ('').

@@ -51,9 +51,33 @@ func instances(g *global, _ *flag.FlagSet, args []string) error {
 			leader = "*"
 		}
 		rows = append(rows, []string{in.ID, leader, in.Host, strconv.Itoa(in.PID), in.Version, orDash(strings.Join(in.Tags, ",")),
-			strconv.Itoa(in.JobCount), time.Since(in.Started).Round(time.Second).String()})
+			strconv.Itoa(in.JobCount), time.Since(in.Started).Round(time.Second).String(), clockOffset(in.Clock)})
 	}
-	return printTable(g.stdout, []string{"INSTANCE", "LEADER", "HOST", "PID", "VERSION", "TAGS", "JOBS", "UP"}, rows)
+	return printTable(g.stdout, []string{"INSTANCE", "LEADER", "HOST", "PID", "VERSION", "TAGS", "JOBS", "UP", "CLOCK"}, rows)
+}
+
+// clockOffset writes an instance's estimated offset from the cluster's
+// median clock with its error bound, "(following the median)" when the
+// instance schedules on the median clock, or "-" without an estimate.
+func clockOffset(c *distcron.ClockEstimate) string {
+	if c == nil || c.Peers == 0 {
+		return "-"
+	}
+	round := func(d time.Duration) time.Duration {
+		if d.Abs() >= time.Second {
+			return d.Round(10 * time.Millisecond)
+		}
+		return d.Round(100 * time.Microsecond)
+	}
+	sign := ""
+	if c.Offset > 0 {
+		sign = "+"
+	}
+	s := fmt.Sprintf("%s%v ±%v", sign, round(c.Offset), round(c.Error))
+	if c.Correction != 0 {
+		s += " (following the median)"
+	}
+	return s
 }
 
 func get(g *global, _ *flag.FlagSet, args []string) error {

@@ -45,7 +45,7 @@ func TestBrowserCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.Start(worker)
-	leaving := c.Start(c.Node("api-2"))
+	leaving := c.Start(c.Node("api-2", distcron.WithClock(aheadClock{2 * time.Second})))
 	crashCli := admintest.EtcdClient(t)
 	c.Start(c.NodeOn(crashCli, "api-3"))
 	ctx := context.Background()
@@ -110,6 +110,14 @@ func TestBrowserCluster(t *testing.T) {
 	b.until("the instances", `document.querySelectorAll('tr[data-instance]').length === 4 &&
 		document.querySelector('tr[data-instance="worker-1"][data-running="1"][data-remote-shell="true"][data-remote-http="false"]') &&
 		document.querySelector('tr[data-instance="api-1"][data-running="0"][data-remote-shell="false"]')`)
+	// api-2's clock runs 2s ahead: the instances estimate it through etcd.
+	b.until("api-2's clock offset", `(() => { const td = document.querySelector('tr[data-instance="api-2"] td[data-clock-offset]');
+		const ns = td && Number(td.dataset.clockOffset);
+		return td && td.dataset.clockOffset !== '' && Math.abs(ns - 2e9) < 50e6 && td.querySelector('.badge') &&
+			/following the median/.test(td.textContent) &&
+			[...document.querySelectorAll('tr[data-instance] td[data-clock-offset]')].every((c) =>
+				c.dataset.clockOffset !== '' && (c === td || Math.abs(Number(c.dataset.clockOffset)) < 50e6)); })()`)
+	updateDoc(t, b.shot("instances-clock"), "console-instances.png")
 	stopCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if err := leaving.Stop(stopCtx); err != nil {
@@ -120,9 +128,21 @@ func TestBrowserCluster(t *testing.T) {
 		document.querySelector('tr[data-departed="api-2"][data-reason="stopped"]') &&
 		document.querySelector('tr[data-departed="api-3"][data-reason="expired"]') &&
 		/lease expired/.test(document.querySelector('tr[data-departed="api-3"]').textContent)`)
-	updateDoc(t, b.shot("instances"), "console-instances.png")
+	b.shot("instances")
 	b.checkConsole()
 }
+
+// aheadClock is the machine's clock shifted by a fixed offset.
+type aheadClock struct{ by time.Duration }
+
+func (c aheadClock) Now() time.Time                        { return time.Now().Add(c.by) }
+func (aheadClock) NewTimer(d time.Duration) distcron.Timer { return timer{time.NewTimer(d)} }
+
+type timer struct{ t *time.Timer }
+
+func (t timer) C() <-chan time.Time        { return t.t.C }
+func (t timer) Reset(d time.Duration) bool { return t.t.Reset(d) }
+func (t timer) Stop() bool                 { return t.t.Stop() }
 
 // TestBrowserDefineForm defines a pipeline job with everything a
 // definition holds through the form, watching the next fire times follow
