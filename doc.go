@@ -211,7 +211,10 @@
 //     cause one run. Run requests (Trigger, retries, chained runs,
 //     catch-ups, re-runs) are claimed like ticks, read back after an
 //     ambiguous answer, and subject to pause and the overlap policy:
-//     Trigger on a paused job returns ErrPaused.
+//     Trigger on a paused job returns ErrPaused. TriggerAndWait also
+//     waits until an instance claims the run and returns it (which
+//     instance, its fencing token), or ErrNotRun when it was taken and
+//     skipped.
 //   - Kill cancels a job's runs wherever they are (also of a job deleted
 //     while it runs): Go funcs see ctx
 //     cancelled (context.Cause is ErrKilled), shell commands and every

@@ -118,14 +118,21 @@ const manualMark = "m"
 // cause one run. It returns once the request is stored, not when the run
 // happens; a request no instance can take expires after ten minutes.
 func (s *Scheduler) Trigger(ctx context.Context, name string) error {
+	_, err := s.trigger(ctx, name)
+	return err
+}
+
+// trigger is Trigger; it returns the revision at which the request was
+// stored (or found coalesced).
+func (s *Scheduler) trigger(ctx context.Context, name string) (int64, error) {
 	if err := s.knownJob(ctx, name); err != nil {
-		return err
+		return 0, err
 	}
 	s.mu.Lock()
 	j := s.jobs[name]
 	s.mu.Unlock()
 	if j != nil && j.defPaused {
-		return fmt.Errorf("%w: %q (by its definition)", ErrPaused, name)
+		return 0, fmt.Errorf("%w: %q (by its definition)", ErrPaused, name)
 	}
 	now := s.cfg.clock.Now().UTC().Truncate(time.Millisecond)
 	req := runRequest{Job: name, Tick: now, Run: manualMark + keys.Tick(now), Trigger: logsink.TriggerManual, Attempt: 1,
@@ -139,12 +146,12 @@ func (s *Scheduler) Trigger(ctx context.Context, name string) error {
 	).Then(clientv3.OpPut(s.keys.Request(name, "manual"), string(v))).
 		Else(clientv3.OpGet(pausedKey, clientv3.WithCountOnly())).Commit()
 	if err != nil {
-		return fmt.Errorf("distcron: trigger %q: %w", name, err)
+		return 0, fmt.Errorf("distcron: trigger %q: %w", name, err)
 	}
 	if !resp.Succeeded && resp.Responses[0].GetResponseRange().GetCount() > 0 {
-		return fmt.Errorf("%w: %q", ErrPaused, name)
+		return 0, fmt.Errorf("%w: %q", ErrPaused, name)
 	}
-	return nil
+	return resp.Header.Revision, nil
 }
 
 // putRequest stores a run request under id unless one with that id exists.

@@ -186,7 +186,7 @@ func TestCommandsAgainstACluster(t *testing.T) {
 	}
 
 	// trigger runs the job now; pause and resume show in jobs.
-	if code, out, errOut = cli(t, ep, "trigger", "report"); code != 0 || out != "report: triggered\n" {
+	if code, out, errOut = cli(t, ep, "trigger", "report"); code != 0 || !regexpMatch(`^report: triggered; claimed by n0 \(run report/m\S+, token [1-9][0-9]*\)\n$`, out) {
 		t.Fatalf("trigger: exit %d, %q %q", code, out, errOut)
 	}
 	select {
@@ -210,7 +210,7 @@ func TestCommandsAgainstACluster(t *testing.T) {
 	if code, _, _ = cli(t, ep, "resume", "report"); code != 0 {
 		t.Fatalf("resume: exit %d", code)
 	}
-	if code, _, errOut = cli(t, ep, "trigger", "nosuchjob"); code != 1 || !strings.Contains(errOut, "unknown job") {
+	if code, _, errOut = cli(t, ep, "trigger", "--no-wait", "nosuchjob"); code != 1 || !strings.Contains(errOut, "unknown job") {
 		t.Errorf("trigger of an unknown job: exit %d, %q", code, errOut)
 	}
 }

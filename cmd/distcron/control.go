@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 
@@ -13,9 +14,6 @@ func init() {
 		name, help, done, example string
 		do                        func(s *distcron.Scheduler, ctx context.Context, job string) error
 	}{
-		{"trigger", "run a job once, now, on one eligible instance (every shard or instance for sharded or broadcast jobs)", "triggered",
-			"# run backup now, whatever its schedule\ndistcron trigger backup",
-			func(s *distcron.Scheduler, ctx context.Context, job string) error { return s.Trigger(ctx, job) }},
 		{"pause", "stop a job's ticks on every instance (runs in progress go on)", "paused",
 			"# no more ticks of backup anywhere, until resume\ndistcron pause backup\ndistcron jobs",
 			func(s *distcron.Scheduler, ctx context.Context, job string) error { return s.Pause(ctx, job) }},
@@ -46,4 +44,51 @@ func init() {
 				return err
 			}})
 	}
+}
+
+func init() {
+	var noWait bool
+	commands = append(commands, command{name: "trigger", args: "JOB",
+		help: "run a job once, now, on one eligible instance (every shard or instance for sharded or broadcast jobs)",
+		long: "It waits (up to --timeout) until an instance claims the run and says which; " +
+			"with --no-wait it returns once the request is stored. A manual run of the job already " +
+			"pending or in progress takes the request's place (it is reported instead).",
+		examples: "# run backup now, whatever its schedule, and see where it runs\ndistcron trigger backup\n" +
+			"# just store the request\ndistcron trigger --no-wait backup",
+		flags: func(fs *flag.FlagSet) {
+			fs.BoolVar(&noWait, "no-wait", false, "return once the request is stored, without waiting for an instance to claim it")
+		},
+		run: func(g *global, _ *flag.FlagSet, args []string) error {
+			if err := needArgs(args, 1, "one job name"); err != nil {
+				return err
+			}
+			s, ctx, done, err := g.open()
+			if err != nil {
+				return err
+			}
+			defer done()
+			job := args[0]
+			if noWait {
+				if err := s.Trigger(ctx, job); err != nil {
+					return err
+				}
+				if g.output == "json" {
+					return printJSON(g.stdout, map[string]string{"job": job, "result": "triggered"})
+				}
+				_, err = fmt.Fprintf(g.stdout, "%s: triggered\n", job)
+				return err
+			}
+			run, err := s.TriggerAndWait(ctx, job)
+			if errors.Is(err, context.DeadlineExceeded) {
+				return fmt.Errorf("%s: triggered, but no instance claimed the run within %v (is an eligible instance up? the request stays for 10 minutes)", job, g.timeout)
+			}
+			if err != nil {
+				return err
+			}
+			if g.output == "json" {
+				return printJSON(g.stdout, map[string]any{"job": job, "result": "claimed", "run": run})
+			}
+			_, err = fmt.Fprintf(g.stdout, "%s: triggered; claimed by %s (run %s, token %d)\n", job, run.Instance, run.ID, run.Token)
+			return err
+		}})
 }
