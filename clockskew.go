@@ -169,9 +169,10 @@ func (c *clockSync) delays() map[string]int64 {
 	return out
 }
 
-// update recomputes the estimate; lead is the current claim lead. It
-// reports the estimate and whether the offset crossed warnAt either way.
-func (c *clockSync) update(lead, warnAt time.Duration) (ClockEstimate, bool) {
+// update recomputes the estimate; lead is the current claim lead, and
+// correct whether to shift the clock. It reports the estimate and whether
+// the offset crossed warnAt either way.
+func (c *clockSync) update(lead, warnAt time.Duration, correct bool) (ClockEstimate, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	type sample struct{ offset, err time.Duration } // peer's clock minus this one's
@@ -186,7 +187,7 @@ func (c *clockSync) update(lead, warnAt time.Duration) (ClockEstimate, bool) {
 	slices.SortFunc(samples, func(a, b sample) int { return cmp.Compare(a.offset, b.offset) })
 	median := samples[(len(samples)-1)/2]
 	e := ClockEstimate{Offset: -median.offset, Error: median.err, Peers: len(samples) - 1}
-	if e.Offset.Abs() > lead+2*e.Error {
+	if correct && e.Offset.Abs() > lead+2*e.Error {
 		e.Correction = e.Offset
 	}
 	c.estimate = e
@@ -261,12 +262,16 @@ func (s *Scheduler) observeClock(key string, value []byte, now time.Time) {
 // publishClock updates the estimate and puts this instance's clock key.
 func (s *Scheduler) publishClock(ctx context.Context) {
 	s.clocks.prune(s.rawClock.Now())
-	e, crossed := s.clocks.update(s.lead(), s.cfg.skewWarning)
+	e, crossed := s.clocks.update(s.lead(), s.cfg.skewWarning, !s.cfg.noCorrection)
 	if crossed && e.Peers > 0 {
 		fields := []zap.Field{zap.Duration("offset", e.Offset), zap.Duration("error", e.Error),
 			zap.Duration("correction", e.Correction), zap.Int("peers", e.Peers)}
 		if e.Offset.Abs()-e.Error > s.cfg.skewWarning {
-			s.log.Warn("clock is off the cluster's median clock: check NTP on this host; scheduling on the median clock", fields...)
+			msg := "clock is off the cluster's median clock: check NTP on this host; scheduling on the median clock"
+			if s.cfg.noCorrection {
+				msg = "clock is off the cluster's median clock: check NTP on this host (clock correction is off: scheduling on this clock)"
+			}
+			s.log.Warn(msg, fields...)
 		} else {
 			s.log.Info("clock is back within the warning threshold of the cluster's median clock", fields...)
 		}

@@ -144,12 +144,15 @@ func TestClockEstimateFromSamples(t *testing.T) {
 			for i, off := range tc.peers {
 				peer(&c, fmt.Sprint("p", i), off, tc.delay)
 			}
-			e, _ := c.update(20*time.Millisecond, time.Hour)
+			e, _ := c.update(20*time.Millisecond, time.Hour, true)
 			if e.Offset != tc.offset || e.Correction != tc.correct || e.Peers != len(tc.peers) {
 				t.Errorf("estimate %+v, want offset %v, correction %v, peers %d", e, tc.offset, tc.correct, len(tc.peers))
 			}
 			if got := time.Duration(c.correction.Load()); got != tc.correct {
 				t.Errorf("clock correction %v, want %v", got, tc.correct)
+			}
+			if off, _ := c.update(20*time.Millisecond, time.Hour, false); off.Correction != 0 || c.correction.Load() != 0 || off.Offset != tc.offset {
+				t.Errorf("with correction off: %+v (clock shift %v), want the same offset and no shift", off, c.correction.Load())
 			}
 			if len(tc.peers) > 0 && e.Offset != 0 && e.Error != tc.delay {
 				t.Errorf("error bound %v, want the one-way delay %v", e.Error, tc.delay)

@@ -185,7 +185,9 @@
 // logs a warning. Once its offset is larger than the claim lead plus twice
 // the error, it schedules on the median clock: a fast clock waits for the
 // median instead of starting ticks early, a slow one stops claiming late.
-// Run records then carry median-clock times too.
+// Run records then carry median-clock times too. WithClockCorrection(false)
+// keeps the estimate and the warning but schedules on the instance's own
+// clock.
 //
 // # Overlap, capacity, groups
 //

@@ -31,6 +31,7 @@ type config struct {
 	claimRetention time.Duration
 	claimLead      time.Duration
 	skewWarning    time.Duration
+	noCorrection   bool // WithClockCorrection(false)
 	misfireGrace   time.Duration
 	clock          Clock
 	stopGrace      time.Duration
@@ -145,6 +146,13 @@ func WithClaimRetention(d time.Duration) Option { return func(c *config) { c.cla
 // its offset is larger than the claim lead plus twice the estimate's
 // error.
 func WithClockSkewWarning(d time.Duration) Option { return func(c *config) { c.skewWarning = d } }
+
+// WithClockCorrection turns the skew correction on (the default) or off.
+// On, an instance whose clock is off the cluster's median clock by more
+// than the claim lead plus twice the estimate's error schedules on the
+// median clock. Off, it schedules on its own clock, and only estimates,
+// reports and warns. Exactly-once never depends on it either way.
+func WithClockCorrection(on bool) Option { return func(c *config) { c.noCorrection = !on } }
 
 // WithClaimLead sets the least time before a tick at which the instance
 // sends its claim; the winner then starts the job at the tick itself, so

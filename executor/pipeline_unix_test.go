@@ -57,11 +57,13 @@ func TestPipelineWithTimeout(t *testing.T) {
 		t.Errorf("Err = %v, ExitCode %d, Steps %s", res.Err, res.ExitCode, stepNames(res.Steps))
 	}
 
-	// A timeout on the whole pipeline.
+	// A timeout on the whole pipeline: long enough for the quick step to
+	// finish on a loaded machine (a supervised command takes several ms,
+	// tens under -race; CI once took more than 100ms).
 	res = withTimeout(Pipeline(
 		Step{Name: "quick", Exec: Shell("echo quick")},
 		Step{Name: "slow", Exec: &Command{Path: "/bin/sh", Args: []string{"-c", "sleep 30"}, Grace: time.Second}},
-	), 100*time.Millisecond).Execute(context.Background())
+	), 2*time.Second).Execute(context.Background())
 	var se *StepError
 	if !errors.Is(res.Err, ErrTimeout) || !errors.As(res.Err, &se) || se.Step != "slow" || len(res.Steps) != 2 {
 		t.Errorf("Err = %v, Steps %s; want the timeout in step slow", res.Err, stepNames(res.Steps))

@@ -47,6 +47,7 @@ type flags struct {
 	notifyWebhook                       string
 	jobs, maxConcurrent                 int
 	every, work, skew, ttl, stopWait    time.Duration
+	clockCorrection                     bool
 	stopGrace, afterStop                time.Duration
 	rerunJob, forbidJob, stubbornJob    time.Duration // work of each run of the optional jobs; 0: not registered
 }
@@ -62,6 +63,7 @@ func parseFlags(args []string) (flags, error) {
 	fs.StringVar(&f.shell, "shell", "", "if set, adds shell job shell-0 running this command on the same schedule")
 	fs.DurationVar(&f.work, "work", 0, "how long each Go func job works")
 	fs.DurationVar(&f.skew, "skew", 0, "offset of this instance's clock (simulated skew)")
+	fs.BoolVar(&f.clockCorrection, "clock-correction", true, "schedule on the cluster's median clock when this one is off (WithClockCorrection)")
 	fs.DurationVar(&f.ttl, "ttl", 10*time.Second, "etcd session TTL")
 	fs.IntVar(&f.maxConcurrent, "max-concurrent", 0, "max concurrent runs (0: no cap)")
 	fs.StringVar(&f.tags, "tags", "", "instance tags, comma-separated")
@@ -141,7 +143,7 @@ func run(f flags, log *zap.Logger) error {
 		distcron.WithNamespace(f.ns), distcron.WithLogger(log),
 		distcron.WithSinks(sink),
 		distcron.WithSessionTTL(f.ttl), distcron.WithMaxConcurrentRuns(f.maxConcurrent),
-		distcron.WithClock(distcrontest.SkewedClock(f.skew)),
+		distcron.WithClock(distcrontest.SkewedClock(f.skew)), distcron.WithClockCorrection(f.clockCorrection),
 	}
 	if f.id != "" {
 		opts = append(opts, distcron.WithInstanceID(f.id))

@@ -163,7 +163,9 @@ func TestPausedNodeNeverRunsAnotherNodesTick(t *testing.T) {
 	etcd := etcdtest.Start(t)
 	cli := etcdtest.Client(t, etcd)
 	dir := t.TempDir()
-	args := []string{"-etcd", strings.Join(etcd.Endpoints(), ","), "-ns", ns, "-jobs", fmt.Sprint(jobs), "-every", every.String(), "-ttl", "1s"}
+	// Clock correction off: the peer's slow clock must stay slow, so the
+	// victim claims first.
+	args := []string{"-etcd", strings.Join(etcd.Endpoints(), ","), "-ns", ns, "-jobs", fmt.Sprint(jobs), "-every", every.String(), "-ttl", "1s", "-clock-correction=false"}
 	victim := startTestNode(t, dir, "victim", args...)
 	peer := startTestNode(t, dir, "peer", append(args, "-skew", peerSkew.String())...)
 
