@@ -104,17 +104,17 @@ func run(p params, rc runConfig) error {
 	s := summary{instances: rc.instances, jobs: p.jobs, every: p.every, window: rc.window, lead: p.lead,
 		spread: p.spread, fsync: !noFsync, procs: rc.procs, soak: rc.soak, cores: runtime.NumCPU()}
 	if rc.procs {
-		results, err := runProcesses(p, rc)
+		results, cost, err := runProcesses(p, rc)
 		if err != nil {
 			return err
 		}
-		s.results = results
+		s.results, s.costs = results, cost
 	} else {
-		res, err := runInProcess(p, rc)
+		res, cost, err := runInProcess(p, rc)
 		if err != nil {
 			return err
 		}
-		s.results = []result{res}
+		s.results, s.costs = []result{res}, cost
 	}
 	return s.print()
 }
