@@ -145,3 +145,12 @@ func (b sample) until(e sample) cost {
 		ok:       true,
 	}
 }
+
+// loadAvg is the machine's 1-minute load average, "?" when unknown.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) > 0 {
+		return f[0]
+	}
+	return "?"
+}

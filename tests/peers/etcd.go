@@ -42,7 +42,8 @@ func startEtcd(bin string, noFsync bool, stderr io.Writer) (*etcdProc, error) {
 	}
 	client := fmt.Sprintf("http://127.0.0.1:%d", ports[0])
 	cmd := exec.Command(bin, "-name", "m0", "-dir", filepath.Join(dir, "m0"), "-client-url", client,
-		"-peer-url", fmt.Sprintf("http://127.0.0.1:%d", ports[1]), fmt.Sprintf("-no-fsync=%v", noFsync))
+		"-peer-url", fmt.Sprintf("http://127.0.0.1:%d", ports[1]), fmt.Sprintf("-no-fsync=%v", noFsync),
+		"-log-level", "fatal") // etcd logs benign errors when it stops
 	cmd.Stderr = stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	in, err := cmd.StdinPipe()

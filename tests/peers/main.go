@@ -43,7 +43,7 @@ func main() {
 	flag.IntVar(&c.jobs, "jobs", 1000, "jobs, registered on every node (stored once, for diagrid)")
 	flag.DurationVar(&c.every, "every", time.Second, "period of every job")
 	flag.DurationVar(&c.window, "duration", 30*time.Second, "measured window")
-	flag.DurationVar(&c.warmup, "warmup", 3*time.Second, "time between the jobs' first tick and the window")
+	flag.DurationVar(&c.warmup, "warmup", 5*time.Second, "time between the jobs' first tick and the window (start-up transients stay out of it)")
 	flag.DurationVar(&c.setup, "setup", 0, "time the nodes get to start before the jobs' first tick (default 6s + 1ms per job)")
 	flag.DurationVar(&c.drain, "drain", 3*time.Second, "time after the window for its last fires to arrive")
 	flag.BoolVar(&c.noFsync, "no-fsync", false, "etcd without fsync (unsafe; for comparison)")

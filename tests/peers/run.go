@@ -156,8 +156,10 @@ func runSystem(c config, name string, b *binaries, log io.Writer) (row, error) {
 	}
 	time.Sleep(time.Until(start))
 	s0, err0 := takeSample(etcd.endpoint, etcd.cmd.Process.Pid, pids)
+	load := loadAvg()
 	time.Sleep(time.Until(end))
 	s1, err1 := takeSample(etcd.endpoint, etcd.cmd.Process.Pid, pids)
+	load += "→" + loadAvg()
 	var cst cost
 	if err0 == nil && err1 == nil {
 		cst = s0.until(s1)
@@ -192,7 +194,9 @@ func runSystem(c config, name string, b *binaries, log io.Writer) (row, error) {
 	nodes = nil
 	mu.Lock()
 	defer mu.Unlock()
-	return tally(c, name, start, fires, rss, cst), nil
+	r := tally(c, name, start, fires, rss, cst)
+	r.load = load
+	return r, nil
 }
 
 // readNode reads a node's stdout until "done": "ready" goes to ready, fires

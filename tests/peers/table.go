@@ -17,6 +17,7 @@ type row struct {
 	cost            cost
 	inferred        bool // the system does not report ticks: inferred from starts
 	windowSeconds   float64
+	load            string // the machine's 1-minute load average at the window's start and end
 }
 
 // tally counts the fires of the window's ticks [start, start+window).
@@ -84,8 +85,8 @@ func printTable(w io.Writer, c config, rows []row) {
 	}
 	fmt.Fprintf(w, "\n%d nodes, %d jobs due together every %v, window %v, etcd fsync %v; ratios against distcron in brackets\n\n",
 		c.nodes, c.jobs, c.every, c.window, !c.noFsync)
-	fmt.Fprintln(w, "| system | fires/s | missed | duplicates | lateness p50 | p99 | max | peak RSS per node | etcd key writes per fire | watch events per fire | node CPU per fire | etcd CPU per fire |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|")
+	fmt.Fprintln(w, "| system | fires/s | missed | duplicates | lateness p50 | p99 | max | peak RSS per node | etcd key writes per fire | watch events per fire | node CPU per fire | etcd CPU per fire | load |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, r := range rows {
 		var b row
 		if base != nil {
@@ -96,24 +97,25 @@ func printTable(w io.Writer, c config, rows []row) {
 			name += "*"
 		}
 		us := func(d time.Duration, fires row) float64 { return fires.perFire(float64(d.Microseconds())) }
-		costCells := "| n/a | n/a | n/a | n/a |"
+		costCells := "| n/a | n/a | n/a | n/a"
 		if r.cost.ok {
-			costCells = fmt.Sprintf("| %.2f%s | %.2f%s | %.0f µs%s | %.0f µs%s |",
+			costCells = fmt.Sprintf("| %.2f%s | %.2f%s | %.0f µs%s | %.0f µs%s",
 				r.perFire(r.cost.writes), ratio(r.perFire(r.cost.writes), b.perFire(b.cost.writes)),
 				r.perFire(r.cost.events), ratio(r.perFire(r.cost.events), b.perFire(b.cost.events)),
 				us(r.cost.nodesCPU, r), ratio(us(r.cost.nodesCPU, r), us(b.cost.nodesCPU, b)),
 				us(r.cost.etcdCPU, r), ratio(us(r.cost.etcdCPU, r), us(b.cost.etcdCPU, b)))
 		}
-		fmt.Fprintf(w, "| %s | %.0f%s | %d (%.1f%%) | %d | %v%s | %v%s | %v | %.0f-%.0f MiB%s %s\n",
+		fmt.Fprintf(w, "| %s | %.0f%s | %d (%.1f%%) | %d | %v%s | %v%s | %v | %.0f-%.0f MiB%s %s | %s |\n",
 			name, r.firesPerSec(), ratio(r.firesPerSec(), b.firesPerSec()),
 			r.missed, 100*float64(r.missed)/float64(max(r.expected, 1)), r.dups,
 			round(r.p50), ratio(float64(r.p50), float64(b.p50)), round(r.p99), ratio(float64(r.p99), float64(b.p99)), round(r.max),
-			float64(r.rssMin)/(1<<20), float64(r.rssMax)/(1<<20), ratio(float64(r.rssMax), float64(b.rssMax)), costCells)
+			float64(r.rssMin)/(1<<20), float64(r.rssMax)/(1<<20), ratio(float64(r.rssMax), float64(b.rssMax)), costCells, r.load)
 	}
 	fmt.Fprintln(w, "\n* does not report the tick it runs: the tick is taken as the latest scheduled instant at or before the start,")
 	fmt.Fprintln(w, "  so a fire more than one period late counts as a missed tick and a duplicate of the next.")
 	fmt.Fprintln(w, "Peak RSS is each node's VmHWM (smallest-biggest node; ratio of the biggest). Per-fire costs divide the")
 	fmt.Fprintln(w, "window's totals (etcd's /metrics and /proc/<pid>/stat, all nodes together) by the window's fires.")
+	fmt.Fprintln(w, "Load is the machine's 1-minute load average at the window's start and end.")
 }
 
 // round keeps three significant figures of d, enough for a table.
