@@ -98,7 +98,7 @@ func printTable(w io.Writer, c config, rows []row) {
 		}
 		us := func(d time.Duration, fires row) float64 { return fires.perFire(float64(d.Microseconds())) }
 		costCells := "| n/a | n/a | n/a | n/a"
-		if r.cost.ok {
+		if r.cost.ok && r.fired > 0 {
 			costCells = fmt.Sprintf("| %.2f%s | %.2f%s | %.0f µs%s | %.0f µs%s",
 				r.perFire(r.cost.writes), ratio(r.perFire(r.cost.writes), b.perFire(b.cost.writes)),
 				r.perFire(r.cost.events), ratio(r.perFire(r.cost.events), b.perFire(b.cost.events)),
@@ -115,6 +115,7 @@ func printTable(w io.Writer, c config, rows []row) {
 	fmt.Fprintln(w, "  so a fire more than one period late counts as a missed tick and a duplicate of the next.")
 	fmt.Fprintln(w, "Peak RSS is each node's VmHWM (smallest-biggest node; ratio of the biggest). Per-fire costs divide the")
 	fmt.Fprintln(w, "window's totals (etcd's /metrics and /proc/<pid>/stat, all nodes together) by the window's fires.")
+	fmt.Fprintln(w, "n/a: no sample, or no fires to divide by.")
 	fmt.Fprintln(w, "Load is the machine's 1-minute load average at the window's start and end.")
 }
 
