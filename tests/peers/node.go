@@ -37,18 +37,6 @@ func (n nodeConfig) firstTick() time.Time { return time.Unix(0, n.t0) }
 // jobName is the name of job j in every system.
 func jobName(j int) string { return "job-" + strconv.Itoa(j) }
 
-// jobIndex parses a name made by jobName; -1 when it is not one.
-func jobIndex(name string) int {
-	if len(name) < 5 || name[:4] != "job-" {
-		return -1
-	}
-	j, err := strconv.Atoi(name[4:])
-	if err != nil {
-		return -1
-	}
-	return j
-}
-
 // fireFunc reports that job j started now, for tick (zero when unknown).
 type fireFunc func(job int, tick time.Time)
 
