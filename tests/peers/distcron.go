@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
@@ -24,11 +25,17 @@ func (d *distcronNode) start(ctx context.Context, cli *clientv3.Client, n nodeCo
 	}
 	spec := "@every " + n.every.String()
 	for j := 0; j < n.jobs; j++ {
-		err := s.Register(jobName(j), spec, executor.Func(func(ctx context.Context) error {
+		job := executor.Func(func(ctx context.Context) error {
 			ri, _ := distcron.RunInfoFrom(ctx)
 			fire(j, ri.Tick)
 			return nil
-		}))
+		})
+		var err error
+		if n.spread {
+			err = s.RegisterSchedule(jobName(j), gridSchedule{n.every, offset(true, n.every, j, n.jobs)}, job)
+		} else {
+			err = s.Register(jobName(j), spec, job)
+		}
 		if err != nil {
 			return err
 		}
@@ -41,3 +48,13 @@ func (d *distcronNode) start(ctx context.Context, cli *clientv3.Client, n nodeCo
 }
 
 func (d *distcronNode) stop(ctx context.Context) error { return d.s.Stop(ctx) }
+
+// gridSchedule fires every period at a fixed offset from the Unix epoch's
+// grid of periods.
+type gridSchedule struct{ every, offset time.Duration }
+
+func (g gridSchedule) Next(from time.Time) time.Time {
+	e := g.every.Nanoseconds()
+	n := from.UnixNano() - g.offset.Nanoseconds()
+	return time.Unix(0, (n/e+1)*e+g.offset.Nanoseconds()).UTC()
+}

@@ -25,10 +25,9 @@ func (g *gocronNode) start(ctx context.Context, cli *clientv3.Client, n nodeConf
 		return err
 	}
 	g.s = s
-	first := n.firstTick()
 	for j := 0; j < n.jobs; j++ {
 		_, err := s.NewJob(gocron.DurationJob(n.every), gocron.NewTask(func() { fire(j, time.Time{}) }),
-			gocron.WithName(jobName(j)), gocron.WithStartAt(gocron.WithStartDateTime(first)))
+			gocron.WithName(jobName(j)), gocron.WithStartAt(gocron.WithStartDateTime(n.firstTick(j))))
 		if err != nil {
 			return err
 		}

@@ -6,7 +6,7 @@
 // For each system it starts a fresh single etcd member in a process of its
 // own (internal/embedetcd/cmd/etcdmember, fsync on), then three node processes of this binary, each with its
 // own etcd client, that register the same N no-op jobs due together every
-// -every. The nodes write a line per fire to their stdout; this process
+// -every (with -spread, their ticks spread evenly over the period). The nodes write a line per fire to their stdout; this process
 // counts fires per (job, tick) in a measured window, lateness (start minus
 // scheduled instant), ticks missed and fires duplicated, each node's peak
 // RSS (VmHWM), and, from etcd's /metrics and /proc/<pid>/stat, the etcd key
@@ -47,6 +47,7 @@ func main() {
 	flag.DurationVar(&c.setup, "setup", 0, "time the nodes get to start before the jobs' first tick (default 6s + 1ms per job)")
 	flag.DurationVar(&c.drain, "drain", 3*time.Second, "time after the window for its last fires to arrive")
 	flag.BoolVar(&c.noFsync, "no-fsync", false, "etcd without fsync (unsafe; for comparison)")
+	flag.BoolVar(&c.spread, "spread", false, "spread the jobs' ticks evenly over the period instead of one shared instant")
 	role := flag.String("role", "", "internal: node")
 	var n nodeConfig
 	flag.StringVar(&n.system, "system", "", "internal: the node's system")
@@ -62,7 +63,7 @@ func main() {
 	var err error
 	switch *role {
 	case "node":
-		n.jobs, n.every, n.nodes = c.jobs, c.every, c.nodes
+		n.jobs, n.every, n.nodes, n.spread = c.jobs, c.every, c.nodes, c.spread
 		err = runNode(n)
 	case "":
 		c.systems = strings.Split(*systemsFlag, ",")
@@ -86,5 +87,5 @@ type config struct {
 	nodes, jobs                  int
 	every, window, warmup, setup time.Duration
 	drain                        time.Duration
-	noFsync                      bool
+	noFsync, spread              bool
 }

@@ -28,11 +28,23 @@ type nodeConfig struct {
 	index, nodes, jobs              int
 	every                           time.Duration
 	t0                              int64 // the jobs' first tick
+	spread                          bool
 }
 
-// firstTick is when job j first fires: the jobs are due together, every
-// period from t0.
-func (n nodeConfig) firstTick() time.Time { return time.Unix(0, n.t0) }
+// firstTick is when job j first fires; it then fires every period. The
+// jobs are due together at t0, or with spread at offset(j) after it.
+func (n nodeConfig) firstTick(j int) time.Time {
+	return time.Unix(0, n.t0).Add(offset(n.spread, n.every, j, n.jobs))
+}
+
+// offset is where job j of jobs fires within each period: 0, or with
+// spread j/jobs of the period, so that the fires are spread evenly.
+func offset(spread bool, every time.Duration, j, jobs int) time.Duration {
+	if !spread {
+		return 0
+	}
+	return every * time.Duration(j) / time.Duration(jobs)
+}
 
 // jobName is the name of job j in every system.
 func jobName(j int) string { return "job-" + strconv.Itoa(j) }

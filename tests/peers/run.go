@@ -119,7 +119,7 @@ func runSystem(c config, name string, b *binaries, log io.Writer) (row, error) {
 	for i := 0; i < c.nodes; i++ {
 		cmd := exec.Command(self, "-role", "node", "-system", name, "-id", fmt.Sprintf("n%d", i), "-index", strconv.Itoa(i),
 			"-nodes", strconv.Itoa(c.nodes), "-etcd", etcd.endpoint, "-ns", ns, "-jobs", strconv.Itoa(c.jobs),
-			"-every", c.every.String(), "-t0", strconv.FormatInt(t0.UnixNano(), 10))
+			"-every", c.every.String(), "-t0", strconv.FormatInt(t0.UnixNano(), 10), fmt.Sprintf("-spread=%v", c.spread))
 		cmd.Stderr = log
 		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 		in, err := cmd.StdinPipe()

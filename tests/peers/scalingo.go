@@ -46,8 +46,8 @@ func (s *scalingoNode) start(_ context.Context, cli *clientv3.Client, n nodeConf
 	if err != nil {
 		return err
 	}
-	sched := periodic{first: n.firstTick(), every: n.every}
 	for j := 0; j < n.jobs; j++ {
+		sched := periodic{first: n.firstTick(j), every: n.every}
 		// Its mutex keys are "etcd_cron/<job>/<tick>" at the root of the
 		// key space: a fresh etcd per system keeps them apart.
 		c.Schedule(sched, etcdcron.Job{Name: jobName(j), Func: func(context.Context) error {

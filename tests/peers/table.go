@@ -35,7 +35,8 @@ func tally(c config, name string, start time.Time, fires []fire, rss []int64, cs
 		tick := f.tick
 		if tick == 0 { // the latest scheduled instant at or before the start
 			inferred = true
-			tick = f.start - f.start%every
+			off := offset(c.spread, c.every, f.job, c.jobs).Nanoseconds()
+			tick = f.start - (f.start-off)%every
 		}
 		if tick < from || tick >= to {
 			continue
@@ -83,8 +84,12 @@ func printTable(w io.Writer, c config, rows []row) {
 		}
 		return fmt.Sprintf(" (%.2f×)", v/b)
 	}
-	fmt.Fprintf(w, "\n%d nodes, %d jobs due together every %v, window %v, etcd fsync %v; ratios against distcron in brackets\n\n",
-		c.nodes, c.jobs, c.every, c.window, !c.noFsync)
+	due := "due together"
+	if c.spread {
+		due = "spread evenly over the period,"
+	}
+	fmt.Fprintf(w, "\n%d nodes, %d jobs %s every %v, window %v, etcd fsync %v; ratios against distcron in brackets\n\n",
+		c.nodes, c.jobs, due, c.every, c.window, !c.noFsync)
 	fmt.Fprintln(w, "| system | fires/s | missed | duplicates | lateness p50 | p99 | max | peak RSS per node | etcd key writes per fire | watch events per fire | node CPU per fire | etcd CPU per fire | load |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, r := range rows {

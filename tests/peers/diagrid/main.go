@@ -37,6 +37,7 @@ func main() {
 	flag.IntVar(&n.jobs, "jobs", 1000, "jobs")
 	flag.DurationVar(&n.every, "every", time.Second, "period of every job")
 	flag.Int64Var(&n.t0, "t0", 0, "the jobs' first tick (Unix nanoseconds)")
+	flag.BoolVar(&n.spread, "spread", false, "spread the jobs' ticks evenly over the period")
 	flag.Parse()
 	if err := run(n); err != nil {
 		fmt.Fprintln(os.Stderr, "peers: diagrid:", err)
@@ -50,9 +51,17 @@ type nodeConfig struct {
 	index, nodes, jobs      int
 	every                   time.Duration
 	t0                      int64
+	spread                  bool
 }
 
-func (n nodeConfig) firstTick() time.Time { return time.Unix(0, n.t0) }
+// firstTick is when job j first fires (see ../node.go).
+func (n nodeConfig) firstTick(j int) time.Time {
+	t := time.Unix(0, n.t0)
+	if n.spread {
+		t = t.Add(n.every * time.Duration(j) / time.Duration(n.jobs))
+	}
+	return t
+}
 
 func jobName(j int) string { return "job-" + strconv.Itoa(j) }
 

@@ -14,7 +14,7 @@ import (
 )
 
 // diagridNode runs the jobs on diagridio/go-etcd-cron: jobs are stored in
-// etcd (node 0 adds them once, each "@every <period>" from the first tick)
+// etcd (node 0 adds them once, each "@every <period>" from its first tick)
 // and partitioned among the replicas, each of which triggers its share.
 type diagridNode struct {
 	cancel context.CancelFunc
@@ -53,11 +53,11 @@ func (d *diagridNode) start(ctx context.Context, cli *clientv3.Client, n nodeCon
 		return nil
 	}
 	schedule := "@every " + n.every.String()
-	due := n.firstTick().UTC().Format(time.RFC3339Nano)
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(32)
 	for j := 0; j < n.jobs; j++ {
 		g.Go(func() error {
+			due := n.firstTick(j).UTC().Format(time.RFC3339Nano)
 			err := c.Add(gctx, jobName(j), &api.Job{Schedule: &schedule, DueTime: &due})
 			if err != nil {
 				return fmt.Errorf("add %s: %w", jobName(j), err)
