@@ -2,7 +2,10 @@
 // its own etcd client) against one embedded etcd with fsync on, many jobs on
 // an @every schedule, for a fixed time. It reports fires per second, fire
 // lateness percentiles (scheduled instant to job start), duplicates (must be
-// 0), missed ticks, claim transactions, goroutines and heap.
+// 0), missed ticks, claim transactions, goroutines and heap, and what each
+// fire cost: the etcd member's key writes, ranges, raft proposals, fsyncs
+// and watch events (from its /metrics) and the CPU time of the instance
+// processes and of etcd (costs.go).
 //
 //	go run ./tests/bench -instances 3 -jobs 1000 -every 1s -duration 20s [-spread] [-procs]
 //

@@ -4,13 +4,16 @@
 //	go run ./tests/peers -jobs 1000 -duration 30s
 //
 // For each system it starts a fresh single etcd member in a process of its
-// own (internal/embedetcd/cmd/etcdmember, fsync on), then three node processes of this binary, each with its
-// own etcd client, that register the same N no-op jobs due together every
-// -every (with -spread, their ticks spread evenly over the period). The nodes write a line per fire to their stdout; this process
-// counts fires per (job, tick) in a measured window, lateness (start minus
-// scheduled instant), ticks missed and fires duplicated, each node's peak
-// RSS (VmHWM), and, from etcd's /metrics and /proc/<pid>/stat, the etcd key
-// writes, watch events and CPU per fire.
+// own (internal/embedetcd/cmd/etcdmember, fsync on), then three node
+// processes, each with its own etcd client, that register the same N no-op
+// jobs due together every -every (with -spread, their ticks spread evenly
+// over the period). The nodes write a line per fire to their stdout; this
+// process counts fires per (job, tick) in a measured window, lateness
+// (start minus scheduled instant), ticks missed and fires duplicated, each
+// node's peak RSS (VmHWM), and, from etcd's /metrics and /proc/<pid>/stat,
+// the etcd key writes, watch events and CPU per fire. The diagrid node is a
+// module of its own (diagrid/, see external.go); the others are this
+// binary with -role node.
 //
 // The systems (-systems, in this order by default):
 //
