@@ -17,8 +17,16 @@ type row struct {
 	cost            cost
 	inferred        bool // the system does not report ticks: inferred from starts
 	windowSeconds   float64
-	load            string // the machine's 1-minute load average at the window's start and end
+	load            string        // the machine's 1-minute load average at the window's start and end
+	early           int           // inferred fires that started before their tick
+	earliest        time.Duration // the most any started before its tick
 }
+
+// earlyTolerance is how long before a scheduled instant a fire of a system
+// that does not report its tick still counts for it (diagridio/go-etcd-cron
+// starts some runs a fraction of a millisecond early); its lateness is then
+// negative.
+const earlyTolerance = 10 * time.Millisecond
 
 // tally counts the fires of the window's ticks [start, start+window).
 func tally(c config, name string, start time.Time, fires []fire, rss []int64, cst cost) row {
@@ -31,21 +39,27 @@ func tally(c config, name string, start time.Time, fires []fire, rss []int64, cs
 	runs := map[key]int{}
 	var lateness []time.Duration
 	inferred := false
+	var r row
 	for _, f := range fires {
 		tick := f.tick
-		if tick == 0 { // the latest scheduled instant at or before the start
+		if tick == 0 { // the latest scheduled instant at or before the start (or just after it)
 			inferred = true
 			off := offset(c.spread, c.every, f.job, c.jobs).Nanoseconds()
-			tick = f.start - (f.start-off)%every
+			s := f.start + earlyTolerance.Nanoseconds()
+			tick = s - (s-off)%every
 		}
 		if tick < from || tick >= to {
 			continue
 		}
+		if f.start < tick {
+			r.early++
+			r.earliest = max(r.earliest, time.Duration(tick-f.start))
+		}
 		runs[key{f.job, tick}]++
 		lateness = append(lateness, time.Duration(f.start-tick))
 	}
-	r := row{system: name, expected: c.jobs * int(c.window/c.every), fired: len(runs), inferred: inferred,
-		cost: cst, windowSeconds: c.window.Seconds()}
+	r.system, r.expected, r.fired, r.inferred = name, c.jobs*int(c.window/c.every), len(runs), inferred
+	r.cost, r.windowSeconds = cst, c.window.Seconds()
 	for _, n := range runs {
 		r.dups += n - 1
 	}
@@ -116,8 +130,14 @@ func printTable(w io.Writer, c config, rows []row) {
 			round(r.p50), ratio(float64(r.p50), float64(b.p50)), round(r.p99), ratio(float64(r.p99), float64(b.p99)), round(r.max),
 			float64(r.rssMin)/(1<<20), float64(r.rssMax)/(1<<20), ratio(float64(r.rssMax), float64(b.rssMax)), costCells, r.load)
 	}
-	fmt.Fprintln(w, "\n* does not report the tick it runs: the tick is taken as the latest scheduled instant at or before the start,")
-	fmt.Fprintln(w, "  so a fire more than one period late counts as a missed tick and a duplicate of the next.")
+	fmt.Fprintln(w, "\n* does not report the tick it runs: the tick is taken as the latest scheduled instant at or before the start")
+	fmt.Fprintf(w, "  (or up to %v after it), so a fire more than one period late counts as a missed tick and a duplicate of the next.\n", earlyTolerance)
+	for _, r := range rows {
+		if r.early > 0 {
+			fmt.Fprintf(w, "  %s started %d runs (%.1f%%) before their tick, by up to %v.\n",
+				r.system, r.early, 100*float64(r.early)/float64(max(r.fired+r.dups, 1)), r.earliest)
+		}
+	}
 	fmt.Fprintln(w, "Peak RSS is each node's VmHWM (smallest-biggest node; ratio of the biggest). Per-fire costs divide the")
 	fmt.Fprintln(w, "window's totals (etcd's /metrics and /proc/<pid>/stat, all nodes together) by the window's fires.")
 	fmt.Fprintln(w, "n/a: no sample, or no fires to divide by.")
