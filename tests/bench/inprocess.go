@@ -92,7 +92,7 @@ func stopAll(scheds []*distcron.Scheduler, res *result) {
 
 // runInProcess runs every instance in this process, next to etcd when it
 // is embedded: the instances' and etcd's work and garbage share one runtime.
-func runInProcess(p params, rc runConfig) (result, error) {
+func runInProcess(p params, rc runConfig) (result, costs, error) {
 	rec := newRecorder(rc.soak)
 	counter := &txnCounter{}
 	m := beginMeasure()
@@ -102,7 +102,7 @@ func runInProcess(p params, rc runConfig) (result, error) {
 		s, cli, err := startInstance(p, fmt.Sprintf("b%d", i), rec, counter)
 		if err != nil {
 			stopAll(scheds, &result{})
-			return result{}, err
+			return result{}, costs{}, err
 		}
 		defer cli.Close()
 		scheds = append(scheds, s)
@@ -112,12 +112,13 @@ func runInProcess(p params, rc runConfig) (result, error) {
 	m.started(&res)
 	start := time.Now().Add(rc.warmup).Truncate(p.every).Add(p.every)
 	rec.setWindow(start, start.Add(rc.window))
+	window := measureCosts(p.endpoints[0], nil, start, rc.window)
 	c, err := waitWindow(rc, start, p.every, counter, "all")
 	stopAll(scheds, &res)
 	if err != nil {
-		return result{}, err
+		return result{}, costs{}, err
 	}
 	out := rec.collect()
 	out.Window, out.Won, out.Backups, out.Goroutines, out.HeapBytes, out.Startup = c, res.Won, res.Backups, res.Goroutines, res.HeapBytes, startup
-	return out, nil
+	return out, window(), nil
 }

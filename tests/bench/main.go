@@ -2,7 +2,10 @@
 // its own etcd client) against one embedded etcd with fsync on, many jobs on
 // an @every schedule, for a fixed time. It reports fires per second, fire
 // lateness percentiles (scheduled instant to job start), duplicates (must be
-// 0), missed ticks, claim transactions, goroutines and heap.
+// 0), missed ticks, claim transactions, goroutines and heap, and what each
+// fire cost: the etcd member's key writes, ranges, raft proposals, fsyncs
+// and watch events (from its /metrics) and the CPU time of the instance
+// processes and of etcd (costs.go).
 //
 //	go run ./tests/bench -instances 3 -jobs 1000 -every 1s -duration 20s [-spread] [-procs]
 //
@@ -104,17 +107,17 @@ func run(p params, rc runConfig) error {
 	s := summary{instances: rc.instances, jobs: p.jobs, every: p.every, window: rc.window, lead: p.lead,
 		spread: p.spread, fsync: !noFsync, procs: rc.procs, soak: rc.soak, cores: runtime.NumCPU()}
 	if rc.procs {
-		results, err := runProcesses(p, rc)
+		results, cost, err := runProcesses(p, rc)
 		if err != nil {
 			return err
 		}
-		s.results = results
+		s.results, s.costs = results, cost
 	} else {
-		res, err := runInProcess(p, rc)
+		res, cost, err := runInProcess(p, rc)
 		if err != nil {
 			return err
 		}
-		s.results = []result{res}
+		s.results, s.costs = []result{res}, cost
 	}
 	return s.print()
 }

@@ -22,7 +22,7 @@ import (
 
 // runProcesses runs each instance in its own process; etcd, when embedded,
 // stays in this one.
-func runProcesses(p params, rc runConfig) ([]result, error) {
+func runProcesses(p params, rc runConfig) ([]result, costs, error) {
 	type child struct {
 		cmd  *exec.Cmd
 		in   io.WriteCloser
@@ -40,7 +40,7 @@ func runProcesses(p params, rc runConfig) ([]result, error) {
 	}()
 	self, err := os.Executable()
 	if err != nil {
-		return nil, err
+		return nil, costs{}, err
 	}
 	for i := 0; i < rc.instances; i++ {
 		id := fmt.Sprintf("b%d", i)
@@ -52,24 +52,29 @@ func runProcesses(p params, rc runConfig) ([]result, error) {
 		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 		in, err := cmd.StdinPipe()
 		if err != nil {
-			return nil, err
+			return nil, costs{}, err
 		}
 		out, err := cmd.StdoutPipe()
 		if err != nil {
-			return nil, err
+			return nil, costs{}, err
 		}
 		if err := cmd.Start(); err != nil {
-			return nil, err
+			return nil, costs{}, err
 		}
 		children = append(children, &child{cmd: cmd, in: in, out: bufio.NewReaderSize(out, 1<<20)})
 	}
 	for i, c := range children {
 		line, err := c.out.ReadString('\n')
 		if err != nil || strings.TrimSpace(line) != "ready" {
-			return nil, fmt.Errorf("instance %d did not start: %q %v", i, line, err)
+			return nil, costs{}, fmt.Errorf("instance %d did not start: %q %v", i, line, err)
 		}
 	}
 	start := time.Now().Add(rc.warmup).Truncate(p.every).Add(p.every)
+	pids := make([]int, len(children))
+	for i, c := range children {
+		pids[i] = c.cmd.Process.Pid
+	}
+	window := measureCosts(p.endpoints[0], pids, start, rc.window)
 	for _, c := range children {
 		fmt.Fprintf(c.in, "%d\n", start.UnixNano())
 	}
@@ -77,15 +82,17 @@ func runProcesses(p params, rc runConfig) ([]result, error) {
 	for i, c := range children {
 		var r result
 		if err := json.NewDecoder(c.out).Decode(&r); err != nil {
-			return nil, fmt.Errorf("instance %d: result: %w", i, err)
+			return nil, costs{}, fmt.Errorf("instance %d: result: %w", i, err)
 		}
 		c.done = true
 		if err := c.cmd.Wait(); err != nil {
-			return nil, fmt.Errorf("instance %d: %w", i, err)
+			return nil, costs{}, fmt.Errorf("instance %d: %w", i, err)
 		}
 		results = append(results, r)
 	}
-	return results, nil
+	cost := window()
+	cost.split = true
+	return results, cost, nil
 }
 
 // runChild is one instance of a multi-process run (see runProcesses).

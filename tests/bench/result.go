@@ -45,6 +45,7 @@ type summary struct {
 	soak                 bool
 	cores                int
 	results              []result
+	costs                costs // etcd's counters and the CPU of the window
 }
 
 // print writes the report and returns an error when a tick ran twice.
@@ -102,6 +103,7 @@ func (s summary) print() error {
 	}
 	fmt.Printf("fires/s=%.0f claim txns/s=%.0f (all instances) all txns/s=%.0f\n", float64(fired)/secs, float64(window.ClaimTxns)/secs, float64(window.Txns)/secs)
 	fmt.Printf("claims won=%d of which by backups=%d; claim operations per fire=%.2f\n", won, backups, float64(window.ClaimOps)/float64(max(fired, 1)))
+	s.costs.print(fired)
 	fmt.Printf("lateness p50=%v p90=%v p99=%v p99.9=%v max=%v\n", pct(0.50), pct(0.90), pct(0.99), pct(0.999), pct(1))
 	if dups > 0 {
 		return fmt.Errorf("%d duplicate runs", dups)

@@ -1,0 +1,188 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Cost accounting: where each fire's work goes. The parent samples, at the
+// window's start and end, the etcd member's counters (its /metrics, which
+// etcd serves on the client URL) and the CPU time of the processes involved
+// (utime+stime from /proc/<pid>/stat), and divides the differences by the
+// fires of the window.
+
+// etcdCounters are the etcd 3.7 counters the bench reads. mvcc counts
+// operations as its write transactions see them: a Put (a claim's create,
+// a running key, a lease attach included) and a DeleteRange call (one per
+// request, however many keys it removes; a lease revoke counts one per
+// attached key) each count once; txn_total counts transactions of more than
+// one operation (ranges included). events_total counts watch events sent to
+// clients.
+var etcdCounters = []string{
+	"etcd_mvcc_put_total",
+	"etcd_mvcc_delete_total",
+	"etcd_mvcc_txn_total",
+	"etcd_mvcc_range_total",
+	"etcd_debugging_mvcc_events_total",
+	"etcd_server_proposals_applied_total",
+	"etcd_disk_wal_fsync_duration_seconds_count",
+	"process_cpu_seconds_total",
+}
+
+// scrape reads etcdCounters from the member's /metrics at endpoint, summing
+// over label sets.
+func scrape(endpoint string) (map[string]float64, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(endpoint, "/")+"/metrics", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("%s/metrics: %s", endpoint, resp.Status)
+	}
+	want := map[string]bool{}
+	for _, n := range etcdCounters {
+		want[n] = true
+	}
+	out := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		name, rest, ok := strings.Cut(line, " ")
+		if i := strings.IndexByte(name, '{'); i >= 0 {
+			name, rest, ok = line[:i], line[strings.LastIndexByte(line, '}')+1:], true
+		}
+		if !ok || !want[name] {
+			continue
+		}
+		fields := strings.Fields(rest)
+		if len(fields) == 0 {
+			continue
+		}
+		v, err := strconv.ParseFloat(fields[0], 64)
+		if err != nil {
+			continue
+		}
+		out[name] += v
+	}
+	return out, sc.Err()
+}
+
+// cpuTime returns the user plus system CPU time of process pid so far
+// (fields 14 and 15 of /proc/<pid>/stat, in clock ticks of 10 ms).
+func cpuTime(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name (field 2) is in parentheses and may hold spaces.
+	s := string(b)
+	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(fields) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat: too short", pid)
+	}
+	utime, err1 := strconv.ParseInt(fields[11], 10, 64)
+	stime, err2 := strconv.ParseInt(fields[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("/proc/%d/stat: bad utime/stime", pid)
+	}
+	const clockTick = 10 * time.Millisecond // CLK_TCK is 100 on Linux
+	return time.Duration(utime+stime) * clockTick, nil
+}
+
+// costSample is one sampling instant: etcd's counters and CPU times.
+type costSample struct {
+	etcd      map[string]float64
+	instances time.Duration // CPU of the instance processes together
+}
+
+// sampleCosts samples the etcd member at endpoint and the processes pids.
+func sampleCosts(endpoint string, pids []int) (costSample, error) {
+	m, err := scrape(endpoint)
+	if err != nil {
+		return costSample{}, err
+	}
+	s := costSample{etcd: m}
+	for _, pid := range pids {
+		t, err := cpuTime(pid)
+		if err != nil {
+			return costSample{}, err
+		}
+		s.instances += t
+	}
+	return s, nil
+}
+
+// costs is what the window cost, as differences of two samples.
+type costs struct {
+	etcd      map[string]float64
+	instances time.Duration
+	ok        bool
+	split     bool // instances run in processes of their own: CPU split between them and etcd
+}
+
+func (b costSample) until(e costSample) costs {
+	c := costs{etcd: map[string]float64{}, instances: e.instances - b.instances, ok: true}
+	for k, v := range e.etcd {
+		c.etcd[k] = v - b.etcd[k]
+	}
+	return c
+}
+
+// measureCosts samples at start and start+window; it returns a func that
+// waits for the second sample. A failed sample is reported on stderr and
+// leaves the costs out.
+func measureCosts(endpoint string, pids []int, start time.Time, window time.Duration) func() costs {
+	done := make(chan costs, 1)
+	go func() {
+		time.Sleep(time.Until(start))
+		b, err := sampleCosts(endpoint, pids)
+		if err == nil {
+			time.Sleep(time.Until(start.Add(window)))
+			var e costSample
+			if e, err = sampleCosts(endpoint, pids); err == nil {
+				done <- b.until(e)
+				return
+			}
+		}
+		fmt.Fprintln(os.Stderr, "bench: cost sample:", err)
+		done <- costs{}
+	}()
+	return func() costs { return <-done }
+}
+
+// print writes the cost of one fire.
+func (c costs) print(fired int) {
+	if !c.ok || fired == 0 {
+		return
+	}
+	f := float64(fired)
+	e := c.etcd
+	puts, dels := e["etcd_mvcc_put_total"], e["etcd_mvcc_delete_total"]
+	fmt.Printf("per fire: etcd key writes=%.2f (puts=%.2f deletes=%.2f) txns=%.2f ranges=%.2f raft proposals applied=%.2f wal fsyncs=%.3f watch events sent=%.2f\n",
+		(puts+dels)/f, puts/f, dels/f, e["etcd_mvcc_txn_total"]/f, e["etcd_mvcc_range_total"]/f,
+		e["etcd_server_proposals_applied_total"]/f, e["etcd_disk_wal_fsync_duration_seconds_count"]/f, e["etcd_debugging_mvcc_events_total"]/f)
+	etcdCPU := e["process_cpu_seconds_total"] * 1e6 / f
+	if c.split {
+		fmt.Printf("per fire: CPU instances=%.1f µs (all instance processes) etcd=%.1f µs (its process)\n",
+			float64(c.instances.Microseconds())/f, etcdCPU)
+	} else {
+		fmt.Printf("per fire: CPU %.1f µs (instances and etcd share the process)\n", etcdCPU)
+	}
+}
