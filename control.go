@@ -146,17 +146,22 @@ func (s *Scheduler) Kill(ctx context.Context, name string) error {
 
 func (s *Scheduler) putKill(ctx context.Context, name string, before time.Time) error {
 	v, _ := json.Marshal(killRequest{Before: before, By: s.cfg.instanceID})
-	key := s.keys.Kill(name, randomSuffix())
+	if err := s.putOnKillLease(ctx, s.keys.Kill(name, randomSuffix()), v); err != nil {
+		return fmt.Errorf("distcron: kill %q: %w", name, err)
+	}
+	return nil
+}
+
+// putOnKillLease puts a kill request on the shared short kill lease, with
+// a fresh lease once if the one kept has expired meanwhile.
+func (s *Scheduler) putOnKillLease(ctx context.Context, key string, value []byte) error {
 	for attempt := 0; ; attempt++ {
 		lease, err := s.kills.lease(ctx, s.cli, attempt > 0)
 		if err == nil {
-			_, err = s.cli.Put(ctx, key, string(v), clientv3.WithLease(lease))
+			_, err = s.cli.Put(ctx, key, string(value), clientv3.WithLease(lease))
 		}
-		if err == nil {
-			return nil
-		}
-		if attempt > 0 || !errors.Is(err, rpctypes.ErrLeaseNotFound) {
-			return fmt.Errorf("distcron: kill %q: %w", name, err)
+		if err == nil || attempt > 0 || !errors.Is(err, rpctypes.ErrLeaseNotFound) {
+			return err
 		}
 	}
 }

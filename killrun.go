@@ -3,11 +3,9 @@ package distcron
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 
-	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
@@ -53,19 +51,10 @@ func (s *Scheduler) KillRun(ctx context.Context, id string) error {
 		return fmt.Errorf("%w: %s", ErrNoSuchRun, errtext.Name(id))
 	}
 	v, _ := json.Marshal(killRunRequest{Run: id, By: s.cfg.instanceID})
-	key := s.keys.KillRun(job, randomSuffix())
-	for attempt := 0; ; attempt++ {
-		lease, err := s.kills.lease(ctx, s.cli, attempt > 0)
-		if err == nil {
-			_, err = s.cli.Put(ctx, key, string(v), clientv3.WithLease(lease))
-		}
-		if err == nil {
-			return nil
-		}
-		if attempt > 0 || !errors.Is(err, rpctypes.ErrLeaseNotFound) {
-			return fmt.Errorf("distcron: kill run %s: %w", errtext.Name(id), err)
-		}
+	if err := s.putOnKillLease(ctx, s.keys.KillRun(job, randomSuffix()), v); err != nil {
+		return fmt.Errorf("distcron: kill run %s: %w", errtext.Name(id), err)
 	}
+	return nil
 }
 
 // applyKillRun acts on a kill request for one run (see KillRun): the run
