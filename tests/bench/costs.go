@@ -1,14 +1,11 @@
 package main
 
 import (
-	"bufio"
-	"context"
 	"fmt"
-	"net/http"
 	"os"
-	"strconv"
-	"strings"
 	"time"
+
+	"github.com/distcron/distcron/internal/usage"
 )
 
 // Cost accounting: where each fire's work goes. The parent samples, at the
@@ -35,77 +32,6 @@ var etcdCounters = []string{
 	"process_cpu_seconds_total",
 }
 
-// scrape reads etcdCounters from the member's /metrics at endpoint, summing
-// over label sets.
-func scrape(endpoint string) (map[string]float64, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(endpoint, "/")+"/metrics", nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("%s/metrics: %s", endpoint, resp.Status)
-	}
-	want := map[string]bool{}
-	for _, n := range etcdCounters {
-		want[n] = true
-	}
-	out := map[string]float64{}
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		name, rest, ok := strings.Cut(line, " ")
-		if i := strings.IndexByte(name, '{'); i >= 0 {
-			name, rest, ok = line[:i], line[strings.LastIndexByte(line, '}')+1:], true
-		}
-		if !ok || !want[name] {
-			continue
-		}
-		fields := strings.Fields(rest)
-		if len(fields) == 0 {
-			continue
-		}
-		v, err := strconv.ParseFloat(fields[0], 64)
-		if err != nil {
-			continue
-		}
-		out[name] += v
-	}
-	return out, sc.Err()
-}
-
-// cpuTime returns the user plus system CPU time of process pid so far
-// (fields 14 and 15 of /proc/<pid>/stat, in clock ticks of 10 ms).
-func cpuTime(pid int) (time.Duration, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	// The command name (field 2) is in parentheses and may hold spaces.
-	s := string(b)
-	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	if len(fields) < 13 {
-		return 0, fmt.Errorf("/proc/%d/stat: too short", pid)
-	}
-	utime, err1 := strconv.ParseInt(fields[11], 10, 64)
-	stime, err2 := strconv.ParseInt(fields[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("/proc/%d/stat: bad utime/stime", pid)
-	}
-	const clockTick = 10 * time.Millisecond // CLK_TCK is 100 on Linux
-	return time.Duration(utime+stime) * clockTick, nil
-}
-
 // costSample is one sampling instant: etcd's counters and CPU times.
 type costSample struct {
 	etcd      map[string]float64
@@ -114,13 +40,13 @@ type costSample struct {
 
 // sampleCosts samples the etcd member at endpoint and the processes pids.
 func sampleCosts(endpoint string, pids []int) (costSample, error) {
-	m, err := scrape(endpoint)
+	m, err := usage.Scrape(endpoint, etcdCounters...)
 	if err != nil {
 		return costSample{}, err
 	}
 	s := costSample{etcd: m}
 	for _, pid := range pids {
-		t, err := cpuTime(pid)
+		t, err := usage.CPUTime(pid)
 		if err != nil {
 			return costSample{}, err
 		}

@@ -1,14 +1,13 @@
 package main
 
 import (
-	"bufio"
-	"context"
 	"fmt"
-	"net/http"
 	"os"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/distcron/distcron/internal/usage"
 )
 
 // What a window cost etcd and the nodes, from the member's /metrics (etcd
@@ -23,67 +22,6 @@ var etcdCounters = []string{
 	"etcd_mvcc_put_total",
 	"etcd_mvcc_delete_total",
 	"etcd_debugging_mvcc_events_total",
-}
-
-// scrape reads etcdCounters from endpoint's /metrics, summed over labels.
-func scrape(endpoint string) (map[string]float64, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(endpoint, "/")+"/metrics", nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("%s/metrics: %s", endpoint, resp.Status)
-	}
-	out := map[string]float64{}
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		name, rest, _ := strings.Cut(line, " ")
-		if i := strings.IndexByte(name, '{'); i >= 0 {
-			name, rest = line[:i], line[strings.LastIndexByte(line, '}')+1:]
-		}
-		for _, w := range etcdCounters {
-			if name == w {
-				if f := strings.Fields(rest); len(f) > 0 {
-					if v, err := strconv.ParseFloat(f[0], 64); err == nil {
-						out[name] += v
-					}
-				}
-			}
-		}
-	}
-	return out, sc.Err()
-}
-
-// cpuTime is the user plus system CPU time of pid so far (/proc/<pid>/stat
-// fields 14 and 15, in clock ticks of 10ms).
-func cpuTime(pid int) (time.Duration, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	if len(f) < 13 {
-		return 0, fmt.Errorf("/proc/%d/stat: too short", pid)
-	}
-	u, err1 := strconv.ParseInt(f[11], 10, 64)
-	st, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("/proc/%d/stat: bad utime/stime", pid)
-	}
-	return time.Duration(u+st) * 10 * time.Millisecond, nil
 }
 
 // peakRSS is pid's peak resident set size (VmHWM) in bytes.
@@ -110,16 +48,16 @@ type sample struct {
 }
 
 func takeSample(endpoint string, etcdPid int, nodes []int) (sample, error) {
-	m, err := scrape(endpoint)
+	m, err := usage.Scrape(endpoint, etcdCounters...)
 	if err != nil {
 		return sample{}, err
 	}
 	s := sample{etcd: m}
-	if s.etcdCPU, err = cpuTime(etcdPid); err != nil {
+	if s.etcdCPU, err = usage.CPUTime(etcdPid); err != nil {
 		return sample{}, err
 	}
 	for _, pid := range nodes {
-		t, err := cpuTime(pid)
+		t, err := usage.CPUTime(pid)
 		if err != nil {
 			return sample{}, err
 		}
