@@ -326,6 +326,9 @@ func (s *Scheduler) lateStart(r claimReq, lease clientv3.LeaseID, now time.Time)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), claimAttemptTimeout)
 	defer cancel()
+	if s.leaseAlive(ctx, lease) {
+		return ""
+	}
 	resp, err := s.cli.Get(ctx, s.runKey(r))
 	if err != nil {
 		return fmt.Sprintf("claimed, but the start was %v late and the claim could not be confirmed: %v", late.Round(time.Millisecond), err)

@@ -47,19 +47,20 @@ type Scheduler struct {
 	loopDone   chan struct{}
 
 	// Claims and runs in flight.
-	claimSem  chan struct{}
-	claimWG   sync.WaitGroup
-	runs      runGroup
-	runsCtx   context.Context
-	stopRuns  context.CancelFunc
-	inflight  atomic.Int64 // pending claims + runs in progress (capacity)
-	owner     runOwner     // this instance's running keys
-	kills     killLeases
-	departed  departures // instances seen leaving (Departed)
-	leadStats leadTracker
-	last      lastRuns // the newest record per job, for JobInfo.Last
-	warned    sync.Map // log message -> *atomic.Int64, last time logged (logLimited)
-	counters  counters
+	claimSem     chan struct{}
+	claimWG      sync.WaitGroup
+	runs         runGroup
+	runsCtx      context.Context
+	stopRuns     context.CancelFunc
+	inflight     atomic.Int64 // pending claims + runs in progress (capacity)
+	owner        runOwner     // this instance's running keys
+	kills        killLeases
+	departed     departures // instances seen leaving (Departed)
+	leadStats    leadTracker
+	leaseChecked leaseCheck // late starts' shared confirmation of the session lease
+	last         lastRuns   // the newest record per job, for JobInfo.Last
+	warned       sync.Map   // log message -> *atomic.Int64, last time logged (logLimited)
+	counters     counters
 
 	// Background goroutines tied to the scheduler's life.
 	bgCtx      context.Context
