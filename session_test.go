@@ -220,7 +220,7 @@ func TestReadBackNeverTakesAPredecessorsClaim(t *testing.T) {
 // does not run the tick (the leader may have recorded it lost meanwhile).
 func TestStartRechecksLeaseAfterAPauseBeforeTheStart(t *testing.T) {
 	tc := newTestCluster(t)
-	s, _ := tc.newScheduler("n0")
+	s, cli := tc.newScheduler("n0")
 	var calls atomic.Int32
 	if err := s.RegisterFunc("j", "@every 1h", func(context.Context) error { calls.Add(1); return nil }); err != nil {
 		t.Fatal(err)
@@ -228,15 +228,20 @@ func TestStartRechecksLeaseAfterAPauseBeforeTheStart(t *testing.T) {
 	tc.start(s)
 	now := time.Now()
 	r := claimReq{job: s.jobs["j"], tick: now.Add(-3 * time.Second), trigger: logsink.TriggerSchedule, attempt: 1}
-	// The check passed 3s ago; since then the running key is gone (the
-	// lease that held it expired).
-	rec, ran := s.execute(context.Background(), r, 7, &startCheck{lease: s.sess.get().Lease(), at: now.Add(-3 * time.Second)})
-	if ran || rec.Status != logsink.StatusSkipped || !strings.Contains(rec.Error, "lease expired") || calls.Load() != 0 {
-		t.Fatalf("paused between check and start: ran=%v record %s (%s), %d calls; want skipped, not run", ran, rec.Status, rec.Error, calls.Load())
-	}
+	lease := s.sess.get().Lease()
 	// A start right after its check runs without asking etcd again.
-	rec, ran = s.execute(context.Background(), r, 7, &startCheck{lease: s.sess.get().Lease(), at: time.Now()})
+	rec, ran := s.execute(context.Background(), r, 7, &startCheck{lease: lease, at: time.Now()})
 	if !ran || rec.Status != logsink.StatusSucceeded || calls.Load() != 1 {
 		t.Fatalf("start right after its check: ran=%v record %s (%s), %d calls; want it run", ran, rec.Status, rec.Error, calls.Load())
+	}
+	// The check passed 3s ago; since then the lease expired (revoked here,
+	// as etcd does at the TTL), taking the running key with it. Whether or
+	// not the session has noticed yet, the start must not happen.
+	if _, err := cli.Revoke(context.Background(), lease); err != nil {
+		t.Fatal(err)
+	}
+	rec, ran = s.execute(context.Background(), r, 7, &startCheck{lease: lease, at: now.Add(-3 * time.Second)})
+	if ran || rec.Status != logsink.StatusSkipped || !strings.Contains(rec.Error, "lease expired") || calls.Load() != 1 {
+		t.Fatalf("paused between check and start: ran=%v record %s (%s), %d calls; want skipped, not run", ran, rec.Status, rec.Error, calls.Load())
 	}
 }
