@@ -396,17 +396,28 @@ func later(a, b time.Time) time.Time {
 }
 
 // logLimited logs a warning at most once per second per message, so one
-// busy warning never hides another.
+// busy warning never hides another; a line says how many of its kind were
+// held back since the last one ("suppressed").
 func (s *Scheduler) logLimited(msg string, fields ...zap.Field) {
 	now := time.Now().UnixNano()
 	v, ok := s.warned.Load(msg)
 	if !ok {
-		v, _ = s.warned.LoadOrStore(msg, new(atomic.Int64))
+		v, _ = s.warned.LoadOrStore(msg, new(warnLimit))
 	}
-	last := v.(*atomic.Int64)
-	prev := last.Load()
-	if prev != 0 && now-prev < int64(time.Second) || !last.CompareAndSwap(prev, now) {
+	l := v.(*warnLimit)
+	prev := l.last.Load()
+	if prev != 0 && now-prev < int64(time.Second) || !l.last.CompareAndSwap(prev, now) {
+		l.suppressed.Add(1)
 		return
 	}
+	if n := l.suppressed.Swap(0); n > 0 {
+		fields = append(fields, zap.Int64("suppressed", n))
+	}
 	s.log.Warn(msg, fields...)
+}
+
+// warnLimit is logLimited's state for one message.
+type warnLimit struct {
+	last       atomic.Int64 // when it was last logged (Unix ns)
+	suppressed atomic.Int64 // held back since then
 }

@@ -59,7 +59,7 @@ type Scheduler struct {
 	leadStats    leadTracker
 	leaseChecked leaseCheck // late starts' shared confirmation of the session lease
 	last         lastRuns   // the newest record per job, for JobInfo.Last
-	warned       sync.Map   // log message -> *atomic.Int64, last time logged (logLimited)
+	warned       sync.Map   // log message -> *warnLimit (logLimited)
 	counters     counters
 
 	// Background goroutines tied to the scheduler's life.
