@@ -249,6 +249,15 @@ func (g *global) open() (*distcron.Scheduler, context.Context, func(), error) {
 	return s, ctx, func() { cancel(); cli.Close() }, nil
 }
 
+// openFor checks that there are n positional arguments (what says which),
+// then opens the cluster as open does.
+func (g *global) openFor(args []string, n int, what string) (*distcron.Scheduler, context.Context, func(), error) {
+	if err := needArgs(args, n, what); err != nil {
+		return nil, nil, nil, err
+	}
+	return g.open()
+}
+
 // needArgs checks the number of positional arguments.
 func needArgs(args []string, n int, what string) error {
 	if len(args) != n {

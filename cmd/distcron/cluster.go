@@ -29,10 +29,7 @@ distcron get backup -o yaml > backup.yaml`},
 }
 
 func instances(g *global, _ *flag.FlagSet, args []string) error {
-	if err := needArgs(args, 0, "no arguments"); err != nil {
-		return err
-	}
-	s, ctx, done, err := g.open()
+	s, ctx, done, err := g.openFor(args, 0, "no arguments")
 	if err != nil {
 		return err
 	}
@@ -81,10 +78,7 @@ func clockOffset(c *distcron.ClockEstimate) string {
 }
 
 func get(g *global, _ *flag.FlagSet, args []string) error {
-	if err := needArgs(args, 1, "one job name"); err != nil {
-		return err
-	}
-	s, ctx, done, err := g.open()
+	s, ctx, done, err := g.openFor(args, 1, "one job name")
 	if err != nil {
 		return err
 	}

@@ -26,10 +26,7 @@ func init() {
 	} {
 		commands = append(commands, command{name: c.name, args: "JOB", help: c.help, examples: c.example,
 			run: func(g *global, _ *flag.FlagSet, args []string) error {
-				if err := needArgs(args, 1, "one job name"); err != nil {
-					return err
-				}
-				s, ctx, done, err := g.open()
+				s, ctx, done, err := g.openFor(args, 1, "one job name")
 				if err != nil {
 					return err
 				}
@@ -59,10 +56,7 @@ func init() {
 			fs.BoolVar(&noWait, "no-wait", false, "return once the request is stored, without waiting for an instance to claim it")
 		},
 		run: func(g *global, _ *flag.FlagSet, args []string) error {
-			if err := needArgs(args, 1, "one job name"); err != nil {
-				return err
-			}
-			s, ctx, done, err := g.open()
+			s, ctx, done, err := g.openFor(args, 1, "one job name")
 			if err != nil {
 				return err
 			}
