@@ -326,7 +326,7 @@ func (s *Scheduler) enqueue(j *job, from time.Time) {
 	j.claimAt = j.next
 	switch {
 	case j.cfg.shards == 0 && !j.cfg.broadcast && !s.members.preferred(s.cfg.instanceID, j, j.next):
-		j.claimAt = j.next.Add(s.backupDelay()) // a peer is preferred: back it up
+		j.claimAt = s.backupAt(j.next) // a peer is preferred: back it up
 	case j.cfg.overlap != OverlapForbid:
 		j.claimAt = j.next.Add(-s.lead())
 	}

@@ -55,6 +55,21 @@ func (s *Scheduler) backupDelay() time.Duration {
 	return min(max(2*s.lead(), 50*time.Millisecond), s.cfg.misfireGrace/2)
 }
 
+// backupAt is when a backup checks tick: the backup delay after it,
+// rounded down to a grid of a quarter of that delay, so that the checks of
+// ticks close together share one read (each check would otherwise be a
+// request of its own, for a claim that is almost never needed). It is
+// never later than the delay, and at least three quarters of it: by then
+// the preferred claimer's claim, sent a lead ahead of the tick, has landed
+// unless that instance failed.
+func (s *Scheduler) backupAt(tick time.Time) time.Time {
+	d := s.backupDelay()
+	if grid := d / 4; grid > 0 {
+		return tick.Add(d).Truncate(grid)
+	}
+	return tick.Add(d)
+}
+
 // coalesceWindow is a quarter of the current claim lead, at most 10ms.
 func (s *Scheduler) coalesceWindow() time.Duration {
 	return min(s.lead()/4, 10*time.Millisecond)
