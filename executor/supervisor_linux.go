@@ -241,7 +241,8 @@ func parseSupervisorEnv(v string) (host int, grace time.Duration, race bool, err
 	return host, time.Duration(ns), race, nil
 }
 
-// signalDescendants sends sig to every live descendant of self.
+// signalDescendants sends sig to every live descendant of self, each
+// process before its children.
 func signalDescendants(self int, sig syscall.Signal) {
 	all, ok := processes()
 	if !ok {
@@ -253,17 +254,23 @@ func signalDescendants(self int, sig syscall.Signal) {
 			children[st.ppid] = append(children[st.ppid], st.pid)
 		}
 	}
+	// Parents before their children: the command gets the signal before
+	// its children, so it cannot see a child die of it first and exit on
+	// its own (a shell's plain wait then returns 0), which would make the
+	// run's status depend on the order of delivery.
 	tree := make(map[int]bool)
+	var order []int
 	next := children[self]
 	for len(next) > 0 {
 		pid := next[len(next)-1]
 		next = next[:len(next)-1]
 		if !tree[pid] {
 			tree[pid] = true
+			order = append(order, pid)
 			next = append(next, children[pid]...)
 		}
 	}
-	for pid := range tree {
+	for _, pid := range order {
 		p, err := os.FindProcess(pid) // a pidfd: it names this process until closed
 		if err != nil {
 			continue
