@@ -87,9 +87,10 @@
 // grace; rounded down to a quarter of that, so that the checks of ticks
 // close together share one read), claiming only the ticks the read shows
 // still unclaimed. So etcd sees about one claim per fire, and a dead or
-// paused preferred instance costs a tick that delay, not the tick. A claim request that fails is
-// retried (each attempt bounded to 1s) until the misfire grace runs out,
-// reading back after each failure which ticks it holds. The revision of the claim is the run's fencing token, handed
+// paused preferred instance costs a tick that delay, not the tick. A claim
+// request that fails is retried (each attempt bounded to 1s) until the
+// misfire grace runs out, reading back after each failure which ticks it
+// holds. The revision of the claim is the run's fencing token, handed
 // to the job in RunInfo and written to the record; downstream systems can
 // refuse writes that carry an older token than one they have seen.
 //

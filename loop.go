@@ -64,10 +64,7 @@ func (s *Scheduler) backupDelay() time.Duration {
 // unless that instance failed.
 func (s *Scheduler) backupAt(tick time.Time) time.Time {
 	d := s.backupDelay()
-	if grid := d / 4; grid > 0 {
-		return tick.Add(d).Truncate(grid)
-	}
-	return tick.Add(d)
+	return tick.Add(d).Truncate(d / 4) // Truncate(0) keeps the instant
 }
 
 // coalesceWindow is a quarter of the current claim lead, at most 10ms.
