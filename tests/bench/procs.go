@@ -75,6 +75,22 @@ func runProcesses(p params, rc runConfig) ([]result, costs, error) {
 		pids[i] = c.cmd.Process.Pid
 	}
 	window := measureCosts(p.endpoints[0], pids, start, rc.window)
+	if rc.cpuprofile != "" {
+		// This process holds the embedded etcd: profile its side too.
+		profiled := make(chan struct{})
+		defer func() { <-profiled }()
+		go func() {
+			defer close(profiled)
+			time.Sleep(time.Until(start))
+			stop, err := startProfile(rc.cpuprofile + ".etcd")
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "etcd profile:", err)
+				return
+			}
+			time.Sleep(rc.window)
+			stop()
+		}()
+	}
 	for _, c := range children {
 		fmt.Fprintf(c.in, "%d\n", start.UnixNano())
 	}
