@@ -64,8 +64,9 @@ func (q *tickQueue) remove(j *job) {
 // claimed in order and never twice in one transaction. The job's floor
 // remembers the tick, so a job that replaces it does not claim it again.
 func (q *tickQueue) due(now time.Time, out []claimReq) []claimReq {
+	until := now.UnixNano()
 	for {
-		if len(*q) == 0 || (*q)[0].at > now.UnixNano() {
+		if len(*q) == 0 || (*q)[0].at > until {
 			return out
 		}
 		j := q.pop()

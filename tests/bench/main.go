@@ -43,7 +43,7 @@ func main() {
 	id := flag.String("id", "", "internal: the instance id of a -child")
 	soak := flag.Bool("soak", false, "count runs without keeping one entry per tick (for long windows; duplicates are not told apart)")
 	sample := flag.Duration("sample", 0, "print live heap and goroutines of each process to stderr this often during the window (0: never)")
-	memprofile := flag.String("memprofile", "", "write an allocation profile (since start) here after the window (with -procs: one per instance, suffixed .b<i>, and .etcd for this process, which holds the embedded etcd)")
+	memprofile := flag.String("memprofile", "", "write an allocation profile (since start) here after the window (with -procs: one per instance, suffixed .b<i>)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the measured window here (with -procs: one per instance, suffixed .b<i>, and .etcd for this process, which holds the embedded etcd)")
 	flag.Parse()
 	p := params{jobs: *jobs, every: *every, lead: *lead, spread: *spread, namespace: *namespace}
