@@ -68,7 +68,8 @@ func BenchmarkClaimTick(b *testing.B) {
 					wg.Add(1)
 					go func() {
 						defer wg.Done()
-						out, _, err := s.claim(ctx, []claimReq{{job: s.jobs["j0"], tick: tick}}, sessions[k].Lease())
+						reqs := []claimReq{{job: s.jobs["j0"], tick: tick}}
+						out, _, err := s.claim(ctx, reqs, sessions[k].Lease(), s.newInflight(reqs, sessions[k].Lease()))
 						if err != nil {
 							b.Error(err)
 							return
@@ -148,7 +149,7 @@ func BenchmarkClaimBatch(b *testing.B) {
 		for k := range reqs {
 			reqs[k].tick = time.Unix(int64(i+1), 0)
 		}
-		out, _, err := s.claim(ctx, reqs, sessions[0].Lease())
+		out, _, err := s.claim(ctx, reqs, sessions[0].Lease(), s.newInflight(reqs, sessions[0].Lease()))
 		if err != nil || out[0].State != claimWon {
 			b.Fatalf("claim: %v %v", out, err)
 		}

@@ -132,12 +132,12 @@ func (s *Scheduler) Kill(ctx context.Context, name string) error {
 			return err
 		}
 		// A job deleted (or unregistered everywhere) while it runs: its
-		// runs still hold running keys, and Kill must reach them.
-		resp, rerr := s.cli.Get(ctx, s.keys.RunningJob(name), clientv3.WithPrefix(), clientv3.WithCountOnly())
+		// runs are still in progress, and Kill must reach them.
+		runs, rerr := s.runsInProgress(ctx)
 		if rerr != nil {
 			return fmt.Errorf("distcron: kill %q: %w", name, rerr)
 		}
-		if resp.Count == 0 {
+		if !slices.ContainsFunc(runs, func(r runInProgress) bool { return r.job(s.keys) == name }) {
 			return err
 		}
 	}

@@ -104,6 +104,7 @@
 //	leader/                        election keys; session lease
 //	claims/<tick>/<job>[/<unit>]   the claim of one tick: "<instance id> <session lease, hex>"
 //	running/<job>/[<unit>/]<run>   a run in progress; the runner's session lease
+//	inflight/<id>/<lease>.<seq>    the scheduled Allow runs of one claim batch; session lease
 //	defs/<job>                     a job definition (JSON, see Definition)
 //	control/paused/<job>           pause flag (Pause, Resume)
 //	control/kill/<job>/<id>        kill request (Kill, OverlapReplace); short lease
@@ -119,7 +120,13 @@
 // "s<n>" for shard n of a Sharded job and "i<id>" for one instance's run of a
 // Broadcast job. A tick is claimed by creating its claim key if it does not
 // exist (CreateRevision = 0), together with the running key, in one
-// transaction; losing is normal and silent.
+// transaction; losing is normal and silent. A scheduled run of an
+// OverlapAllow job has no running key: nothing reads one for overlap, so
+// the batch's transaction puts one in-flight key for all such runs instead,
+// and a fire costs etcd one key write (see inflight.go). Forbid and Replace
+// runs and every run off the schedule keep running keys, so a job switched
+// from Allow to Forbid or Replace does not see the runs it started under
+// Allow.
 //
 // A run's key names it uniquely: <run> is the tick for scheduled runs and
 // catch-ups (both hold the tick's claim), "m<tick>" for a manual run,

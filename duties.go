@@ -429,30 +429,42 @@ func (d *duties) handleDelete(ctx context.Context, ev *clientv3.Event) error {
 		return d.advance(ctx, at) // our own registration: our runs go on
 	}
 	gctx, cancel := context.WithTimeout(ctx, dutyCallTimeout)
-	resp, err := s.cli.Get(gctx, s.keys.Running(), clientv3.WithPrefix(), clientv3.WithRev(at-1))
-	cancel()
-	if errors.Is(err, rpctypes.ErrCompacted) {
-		s.counters.lostUnchecked.Add(1)
-		s.log.Error("lost-run detection: history compacted before it was examined; not checking this instance's runs",
-			zap.String("runner", id), zap.Int64("revision", at))
-		return d.advance(ctx, at)
-	}
+	defer cancel()
+	resp, err := s.cli.Txn(gctx).Then(clientv3.OpGet(s.keys.Running(), clientv3.WithPrefix(), clientv3.WithRev(at-1)),
+		clientv3.OpGet(s.keys.InflightOf(id), clientv3.WithPrefix(), clientv3.WithRev(at-1))).Commit()
 	if err != nil {
-		return err
+		return d.unchecked(ctx, id, at, err)
 	}
 	var lease int64
 	if ev.PrevKv != nil {
 		lease = ev.PrevKv.Lease
 	}
+	onLease := func(kv *mvccpb.KeyValue) bool { return lease == 0 || kv.Lease == lease }
+	var runs []runInProgress
+	running := resp.Responses[0].GetResponseRange().GetKvs()
+	for _, kv := range running {
+		var rv runningValue
+		if json.Unmarshal(kv.Value, &rv) == nil && rv.Instance == id && onLease(kv) {
+			runs = append(runs, runInProgress{key: string(kv.Key), rv: rv, token: kv.CreateRevision})
+		}
+	}
+	var batches []*mvccpb.KeyValue
+	for _, kv := range resp.Responses[1].GetResponseRange().GetKvs() {
+		if onLease(kv) {
+			batches = append(batches, kv)
+		}
+	}
+	listed, err := s.inflightRuns(gctx, batches, at-1)
+	if err != nil {
+		return d.unchecked(ctx, id, at, err)
+	}
+	runs = append(runs, listed...)
 	now := s.cfg.clock.Now().UTC()
 	var recs []logsink.Record
 	var ops []clientv3.Op
 	seen := make(map[string]bool)
-	for _, kv := range resp.Kvs {
-		rec, rerun, ok := s.lostRun(kv, id, lease, now)
-		if !ok {
-			continue
-		}
+	for _, run := range runs {
+		rec, rerun := s.lostRun(run, id, now)
 		recs = append(recs, rec)
 		if rerun != nil {
 			v, _ := json.Marshal(rerun)
@@ -477,13 +489,26 @@ func (d *duties) handleDelete(ctx context.Context, ev *clientv3.Event) error {
 		return err
 	}
 	s.log.Debug("registration deleted", zap.String("runner", id), zap.Int64("revision", at),
-		zap.Int64("lease", lease), zap.Int("running_keys", len(resp.Kvs)), zap.Int("lost", len(recs)))
+		zap.Int64("lease", lease), zap.Int("running_keys", len(running)), zap.Int("inflight_keys", len(batches)), zap.Int("lost", len(recs)))
 	for _, rec := range recs {
 		s.log.Warn("run lost", zap.String("job", rec.Job), zap.Time("tick", rec.Tick), zap.String("runner", id))
 		s.emit(rec)
 		s.notify(rec)
 	}
 	return nil
+}
+
+// unchecked handles a read of a deleted registration's runs that failed
+// with err: history compacted before it was examined is skipped, loudly;
+// any other error is returned (the delete is handled again).
+func (d *duties) unchecked(ctx context.Context, id string, at int64, err error) error {
+	if !errors.Is(err, rpctypes.ErrCompacted) {
+		return err
+	}
+	d.s.counters.lostUnchecked.Add(1)
+	d.s.log.Error("lost-run detection: history compacted before it was examined; not checking this instance's runs",
+		zap.String("runner", id), zap.Int64("revision", at))
+	return d.advance(ctx, at)
 }
 
 // commitLost moves the cursor to rev with ops. An ambiguous failure is
@@ -508,17 +533,14 @@ func (d *duties) commitLost(ctx context.Context, rev int64, ops []clientv3.Op) e
 	return err // not applied: the watch restarts from the cursor and sees the delete again
 }
 
-// lostRun reads one running key of a deleted registration: the record of
-// the lost run and, for RerunLost jobs, the request of its next attempt.
-func (s *Scheduler) lostRun(kv *mvccpb.KeyValue, id string, lease int64, now time.Time) (logsink.Record, *runRequest, bool) {
-	var rv runningValue
-	if json.Unmarshal(kv.Value, &rv) != nil || rv.Instance != id || (lease != 0 && kv.Lease != lease) {
-		return logsink.Record{}, nil, false
-	}
-	job := keys.JobOf(s.keys.Running(), string(kv.Key))
+// lostRun is the record of a run of a deleted registration (id) and, for
+// RerunLost jobs, the request of its next attempt.
+func (s *Scheduler) lostRun(run runInProgress, id string, now time.Time) (logsink.Record, *runRequest) {
+	rv := run.rv
+	job := keys.JobOf(s.keys.Running(), run.key)
 	attempt := max(rv.Attempt, 1)
 	rec := logsink.Record{Job: job, Tick: rv.Tick.UTC(), Shard: rv.Shard, Instance: id, Trigger: rv.Trigger,
-		Attempt: attempt, Token: kv.CreateRevision, Started: rv.Claimed, Finished: now,
+		Attempt: attempt, Token: run.token, Started: rv.Claimed, Finished: now,
 		Duration: now.Sub(rv.Claimed), Status: logsink.StatusLost,
 		Error: fmt.Sprintf("instance %s lost its etcd lease while running (crashed, paused or cut off)", id)}
 	rerun := rv.RerunLost
@@ -529,8 +551,8 @@ func (s *Scheduler) lostRun(kv *mvccpb.KeyValue, id string, lease int64, now tim
 		rerun = j != nil && j.cfg.rerunLost
 	}
 	if !rerun {
-		return rec, nil, true
+		return rec, nil
 	}
 	return rec, &runRequest{Job: job, Tick: rv.Tick.UTC(), Shard: rv.Shard, Unit: rv.Unit, Run: rv.Run,
-		Trigger: logsink.TriggerRetry, Attempt: attempt + 1, NotBefore: now, Requested: now, By: s.cfg.instanceID}, true
+		Trigger: logsink.TriggerRetry, Attempt: attempt + 1, NotBefore: now, Requested: now, By: s.cfg.instanceID}
 }

@@ -2,7 +2,9 @@ package distcron
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -64,9 +66,23 @@ func TestLostRunDetectionSurvivesWatchErrors(t *testing.T) {
 
 // Issue 9, defect 4: an instance whose claims stay unresolved (here every
 // claim request fails with ErrLeaseNotFound, as after a pause past its TTL)
-// must never delete another instance's running key. The winner's runs take
-// 3s, so a running key deleted well before that was deleted by the loser.
+// must never delete another instance's running key, nor the in-flight key
+// that lists a scheduled run of an Allow job. The winner's runs take 3s, so
+// a key deleted well before that was deleted by the loser.
 func TestUnresolvedClaimsNeverDeleteAPeersRunningKey(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		overlap OverlapPolicy
+		prefix  string // below the namespace: where the winner's keys are
+	}{
+		{"running key (Forbid)", OverlapForbid, "running/hold/"},
+		{"in-flight key (Allow)", OverlapAllow, "inflight/winner/"},
+	} {
+		t.Run(c.name, func(t *testing.T) { testUnresolvedClaimsKeepPeersKeys(t, c.overlap, c.prefix) })
+	}
+}
+
+func testUnresolvedClaimsKeepPeersKeys(t *testing.T, overlap OverlapPolicy, prefix string) {
 	tc := newTestCluster(t)
 	const work = 3 * time.Second
 	job := func(ctx context.Context) error {
@@ -79,7 +95,7 @@ func TestUnresolvedClaimsNeverDeleteAPeersRunningKey(t *testing.T) {
 	winner, _ := tc.newScheduler("winner")
 	loser, lcli := tc.newScheduler("loser")
 	for _, s := range []*Scheduler{winner, loser} {
-		if err := s.RegisterFunc("hold", "@every 1s", job); err != nil {
+		if err := s.RegisterFunc("hold", "@every 1s", job, Overlap(overlap)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -91,26 +107,41 @@ func TestUnresolvedClaimsNeverDeleteAPeersRunningKey(t *testing.T) {
 	defer cancel()
 	var early atomic.Int64
 	var deletes atomic.Int64
-	wch := watchCli.cli.Watch(wctx, tc.ns+"running/hold/", clientv3.WithPrefix(), clientv3.WithFilterPut())
+	// tickOf is the (earliest) tick of the run(s) a deleted key held.
+	tickOf := func(ev *clientv3.Event) (time.Time, error) {
+		if overlap != OverlapAllow {
+			return keys.ParseTick(strings.TrimPrefix(string(ev.Kv.Key), tc.ns+prefix))
+		}
+		var v inflightValue
+		if ev.PrevKv == nil || json.Unmarshal(ev.PrevKv.Value, &v) != nil || len(v.Runs) == 0 {
+			return time.Time{}, fmt.Errorf("in-flight key %s deleted without a readable value", ev.Kv.Key)
+		}
+		return v.Runs[0].Tick, nil
+	}
+	wch := watchCli.cli.Watch(wctx, tc.ns+prefix, clientv3.WithPrefix(), clientv3.WithFilterPut(), clientv3.WithPrevKV())
 	go func() {
 		for resp := range wch {
 			for _, ev := range resp.Events {
 				deletes.Add(1)
-				tick, err := keys.ParseTick(strings.TrimPrefix(string(ev.Kv.Key), tc.ns+"running/hold/"))
-				if err == nil && time.Since(tick) < work-500*time.Millisecond {
+				tick, err := tickOf(ev)
+				if err != nil {
+					t.Error(err)
+					continue
+				}
+				if time.Since(tick) < work-500*time.Millisecond {
 					early.Add(1)
-					t.Logf("running key %s deleted %v after its tick", ev.Kv.Key, time.Since(tick))
+					t.Logf("key %s deleted %v after its tick", ev.Kv.Key, time.Since(tick))
 				}
 			}
 		}
 	}()
 	tc.start(winner)
 	tc.start(loser)
-	waitFor(t, 20*time.Second, "the loser's failed claims and the winner's finished runs", func() bool {
+	waitFor(t, 30*time.Second, "the loser's failed claims and the winner's finished runs", func() bool {
 		return faults.Hits() >= 6 && deletes.Load() >= 3
 	})
 	if n := early.Load(); n > 0 {
-		t.Fatalf("%d running keys of the winner were deleted while its runs were in progress", n)
+		t.Fatalf("%d keys of the winner were deleted while its runs were in progress", n)
 	}
 	for _, r := range recordsOf(tc.sink, "hold") {
 		if r.Instance == "loser" && r.Status != logsink.StatusSkipped {

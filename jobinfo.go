@@ -2,15 +2,11 @@ package distcron
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
-
-	"github.com/distcron/distcron/internal/keys"
 	"github.com/distcron/distcron/logsink"
 )
 
@@ -131,7 +127,9 @@ func (s *Scheduler) NextRuns(name string, n int) ([]time.Time, error) {
 type Run struct {
 	// ID identifies the run cluster-wide while it is in progress (its
 	// running key below the namespace's running/ prefix: the job name, a
-	// slash, then the run's unit, tick and attempt); pass it to KillRun.
+	// slash, then the run's unit, tick and attempt; a scheduled run of an
+	// OverlapAllow job has no such key, but its ID has the same form);
+	// pass it to KillRun.
 	ID       string          `json:"id"`
 	Job      string          `json:"job"`
 	Tick     time.Time       `json:"tick"`
@@ -144,20 +142,19 @@ type Run struct {
 }
 
 // Running lists the runs in progress across the cluster, read from their
-// running keys, oldest tick first. It blocks for one etcd read.
+// running keys and the in-flight keys of claim batches, oldest tick first.
+// It blocks for one etcd read, and one more when a batch's claims are not
+// resolved yet.
 func (s *Scheduler) Running(ctx context.Context) ([]Run, error) {
-	resp, err := s.cli.Get(ctx, s.keys.Running(), clientv3.WithPrefix())
+	runs, err := s.runsInProgress(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("distcron: list running: %w", err)
 	}
-	out := make([]Run, 0, len(resp.Kvs))
-	for _, kv := range resp.Kvs {
-		var rv runningValue
-		if json.Unmarshal(kv.Value, &rv) != nil {
-			continue
-		}
-		out = append(out, Run{ID: strings.TrimPrefix(string(kv.Key), s.keys.Running()), Job: keys.JobOf(s.keys.Running(), string(kv.Key)), Tick: rv.Tick, Shard: rv.Shard,
-			Attempt: max(rv.Attempt, 1), Trigger: rv.Trigger, Instance: rv.Instance, Claimed: rv.Claimed, Token: kv.CreateRevision})
+	out := make([]Run, 0, len(runs))
+	for _, r := range runs {
+		rv := r.rv
+		out = append(out, Run{ID: strings.TrimPrefix(r.key, s.keys.Running()), Job: r.job(s.keys), Tick: rv.Tick, Shard: rv.Shard,
+			Attempt: max(rv.Attempt, 1), Trigger: rv.Trigger, Instance: rv.Instance, Claimed: rv.Claimed, Token: r.token})
 	}
 	slices.SortFunc(out, func(a, b Run) int { return a.Tick.Compare(b.Tick) })
 	return out, nil

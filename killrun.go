@@ -4,9 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
 	"github.com/distcron/distcron/internal/errtext"
@@ -28,8 +28,8 @@ type killRunRequest struct {
 // ErrKilled), its shell command gets SIGTERM and then SIGKILL after the
 // grace period, and it is recorded as killed; other runs of the job go on.
 //
-// It blocks for one etcd read (the run must be in progress: else it returns
-// ErrNoSuchRun) and one write, and returns once the request is stored; the
+// It blocks for one etcd read, two while claims are unresolved (the run
+// must be in progress: else it returns ErrNoSuchRun), and one write, and returns once the request is stored; the
 // runner acts on it when its watch delivers it, and the request expires on
 // its own within a minute. An id that does not start with a valid job name
 // and a slash gets ErrInvalidName. A run ending meanwhile is not an error.
@@ -43,11 +43,11 @@ func (s *Scheduler) KillRun(ctx context.Context, id string) error {
 	if !ok || rest == "" || strings.Contains(id, "//") {
 		return fmt.Errorf("%w: %s (use the ID of a run from Running)", ErrNoSuchRun, errtext.Name(id))
 	}
-	resp, err := s.cli.Get(ctx, s.keys.Running()+id, clientv3.WithCountOnly())
+	runs, err := s.runsInProgress(ctx)
 	if err != nil {
 		return fmt.Errorf("distcron: kill run %s: %w", errtext.Name(id), err)
 	}
-	if resp.Count == 0 {
+	if !slices.ContainsFunc(runs, func(r runInProgress) bool { return r.key == s.keys.Running()+id }) {
 		return fmt.Errorf("%w: %s", ErrNoSuchRun, errtext.Name(id))
 	}
 	v, _ := json.Marshal(killRunRequest{Run: id, By: s.cfg.instanceID})

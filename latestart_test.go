@@ -29,7 +29,7 @@ func startLate(t *testing.T, s *Scheduler, job string, tick time.Time, checkedAg
 	if _, err := s.cli.Put(context.Background(), s.runKey(r), s.runningValue(r, time.Now()), clientv3.WithLease(lease)); err != nil {
 		t.Fatal(err)
 	}
-	rec, ran := s.execute(context.Background(), r, 7, &startCheck{lease: lease, at: time.Now().Add(-checkedAgo)})
+	rec, ran := s.execute(context.Background(), r, 7, &startCheck{lease: lease, at: time.Now().Add(-checkedAgo), key: s.runKey(r)})
 	return ran, rec
 }
 

@@ -22,8 +22,9 @@ import (
 // levels above it.
 const maxTxnOps = 128
 
-// maxClaimBatch is how many ticks one claim transaction carries.
-const maxClaimBatch = maxTxnOps - claim.DepthOps
+// maxClaimBatch is how many ticks one claim transaction carries: one
+// operation each, and the batch's in-flight key, at the top level.
+const maxClaimBatch = maxTxnOps - claim.DepthOps - 1
 
 // claimReq asks for one tick (or one unit of a tick) of one job.
 type claimReq struct {
@@ -112,10 +113,16 @@ func (s *Scheduler) runningValue(r claimReq, now time.Time) string {
 	return string(v)
 }
 
-// claimSpec describes the claim of r for package claim.
-func (s *Scheduler) claimSpec(r claimReq, lease clientv3.LeaseID, now time.Time) claim.Spec {
-	sp := claim.Spec{ClaimKey: s.claimKey(r), ClaimValue: s.claimValue(lease), RunKey: s.runKey(r),
-		RunValue: s.runningValue(r, now), JobRuns: s.keys.RunningJob(r.job.name, r.unit), Overlap: claim.Overlap(r.job.cfg.overlap), NoRun: r.noRun}
+// claimSpec describes the claim of r for package claim; a run that fl
+// (the batch's in-flight key, or nil) lists gets no running key.
+func (s *Scheduler) claimSpec(r claimReq, lease clientv3.LeaseID, now time.Time, fl *inflightBatch) claim.Spec {
+	sp := claim.Spec{ClaimKey: s.claimKey(r), ClaimValue: s.claimValue(lease),
+		JobRuns: s.keys.RunningJob(r.job.name, r.unit), Overlap: claim.Overlap(r.job.cfg.overlap), NoRun: r.noRun}
+	if fl.lists(r) {
+		sp.Inflight = fl.key
+	} else {
+		sp.RunKey, sp.RunValue = s.runKey(r), s.runningValue(r, now)
+	}
 	if r.noRun {
 		sp.Overlap = claim.Allow
 	}
@@ -126,25 +133,30 @@ func (s *Scheduler) claimSpec(r claimReq, lease clientv3.LeaseID, now time.Time)
 	return sp
 }
 
-// claim sends one transaction for up to maxClaimBatch requests and reports
-// the outcome of each, plus the revision of the transaction: the fencing
-// token of every run it claimed.
-func (s *Scheduler) claim(ctx context.Context, reqs []claimReq, lease clientv3.LeaseID) ([]claimOutcome, int64, error) {
+// claim sends one transaction for up to maxClaimBatch requests, with the
+// in-flight key fl of their batch (nil: none), and reports the outcome of
+// each, plus the revision of the transaction: the fencing token of every
+// run it claimed.
+func (s *Scheduler) claim(ctx context.Context, reqs []claimReq, lease clientv3.LeaseID, fl *inflightBatch) ([]claimOutcome, int64, error) {
 	if len(reqs) > maxClaimBatch {
 		return nil, 0, fmt.Errorf("distcron: claim batch of %d exceeds %d", len(reqs), maxClaimBatch)
 	}
 	now := s.cfg.clock.Now()
-	ops := make([]clientv3.Op, len(reqs))
+	ops := make([]clientv3.Op, len(reqs), len(reqs)+1)
 	for i, r := range reqs {
-		ops[i] = claim.Op(s.claimSpec(r, lease, now), lease)
+		ops[i] = claim.Op(s.claimSpec(r, lease, now, fl), lease)
+	}
+	if fl != nil {
+		// Every attempt puts the same value: the runs the whole batch asks for.
+		ops = append(ops, clientv3.OpPut(fl.key, fl.asked, clientv3.WithLease(lease)))
 	}
 	resp, err := s.cli.Txn(ctx).Then(ops...).Commit()
 	if err != nil {
 		return nil, 0, err
 	}
 	out := make([]claimOutcome, len(reqs))
-	for i, r := range resp.Responses {
-		out[i] = claim.Result(r.GetResponseTxn(), claim.Overlap(reqs[i].job.cfg.overlap))
+	for i := range reqs {
+		out[i] = claim.Result(resp.Responses[i].GetResponseTxn(), claim.Overlap(reqs[i].job.cfg.overlap))
 	}
 	return out, resp.Header.Revision, nil
 }
@@ -153,11 +165,11 @@ func (s *Scheduler) claim(ctx context.Context, reqs []claimReq, lease clientv3.L
 // way that leaves its fate unknown (the transaction may have committed with
 // its answer lost); see claim.Resolve. A won Replace claim also reads the
 // runs it must stop.
-func (s *Scheduler) resolveClaims(ctx context.Context, batch []claimReq, lease clientv3.LeaseID) ([]claimOutcome, []int64, error) {
+func (s *Scheduler) resolveClaims(ctx context.Context, batch []claimReq, lease clientv3.LeaseID, fl *inflightBatch) ([]claimOutcome, []int64, error) {
 	specs := make([]claim.Spec, len(batch))
 	ops := make([]clientv3.Op, 0, 2*len(batch))
 	for i, r := range batch {
-		specs[i] = s.claimSpec(r, lease, time.Time{})
+		specs[i] = s.claimSpec(r, lease, time.Time{}, fl)
 		ops = append(ops, claim.ReadBack(specs[i])...)
 	}
 	out := make([]claimOutcome, len(batch))
@@ -211,7 +223,8 @@ const claimAttemptTimeout = time.Second
 // are still open, and claims only the open ones again. Create-if-absent
 // makes every retry safe. It returns each request's outcome and token; an
 // error means some requests stayed unresolved (their state is claimOpen).
-func (s *Scheduler) claimRetrying(batch []claimReq, lease clientv3.LeaseID, deadline time.Time) ([]claimOutcome, []int64, error) {
+// fl is the batch's in-flight key (nil: none), put by every attempt.
+func (s *Scheduler) claimRetrying(batch []claimReq, lease clientv3.LeaseID, deadline time.Time, fl *inflightBatch) ([]claimOutcome, []int64, error) {
 	out := make([]claimOutcome, len(batch))
 	tokens := make([]int64, len(batch))
 	pending := make([]int, len(batch))
@@ -228,7 +241,7 @@ func (s *Scheduler) claimRetrying(batch []claimReq, lease clientv3.LeaseID, dead
 			reqs[k] = batch[i]
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), min(claimAttemptTimeout, max(time.Until(wallDeadline), time.Millisecond)))
-		res, token, err := s.claim(ctx, reqs, lease)
+		res, token, err := s.claim(ctx, reqs, lease, fl)
 		cancel()
 		if err == nil {
 			var lostRetry []int // a retry may lose to our own earlier attempt, committed late
@@ -256,7 +269,7 @@ func (s *Scheduler) claimRetrying(batch []claimReq, lease clientv3.LeaseID, dead
 			}
 		}
 		rctx, rcancel := context.WithTimeout(context.Background(), claimAttemptTimeout)
-		res, toks, rerr := s.resolveClaims(rctx, reqs, lease)
+		res, toks, rerr := s.resolveClaims(rctx, reqs, lease, fl)
 		rcancel()
 		if rerr == nil {
 			var open []int

@@ -183,7 +183,9 @@ func (s *Scheduler) claimAndRun(batch []claimReq, lease clientv3.LeaseID, dispat
 		<-s.claimSem
 		return
 	}
-	outcomes, tokens, err := s.claimRetrying(batch, lease, last.Add(s.cfg.misfireGrace))
+	fl := s.newInflight(batch, lease)
+	outcomes, tokens, err := s.claimRetrying(batch, lease, last.Add(s.cfg.misfireGrace), fl)
+	s.owner.track(fl, batch, outcomes, tokens)
 	s.observeClaim(s.cfg.clock.Now().Sub(dispatched))
 	<-s.claimSem
 	s.requeue(batch)
@@ -196,7 +198,9 @@ func (s *Scheduler) claimAndRun(batch []claimReq, lease clientv3.LeaseID, dispat
 		token := tokens[i]
 		switch outcomes[i].State {
 		case claimOpen: // unresolved: a claim that did commit must not block Forbid
-			s.owner.drop(s.runKey(r), lease)
+			if !fl.lists(r) { // (an in-flight key lists only won runs once tracked)
+				s.owner.drop(s.runKey(r), lease)
+			}
 			s.inflight.Add(-1)
 		case claimLost:
 			s.counters.claimsLost.Add(1)
@@ -221,15 +225,16 @@ func (s *Scheduler) claimAndRun(batch []claimReq, lease clientv3.LeaseID, dispat
 			}
 			waiter.until(r.tick)
 			checked := s.cfg.clock.Now()
-			if reason := s.lateStart(r, lease, checked); reason != "" {
+			held := s.heldKey(r, fl)
+			if reason := s.lateStart(r, lease, checked, held); reason != "" {
 				// Paused or cut off between claim and start: do not run it;
 				// no other instance can, so it is recorded as skipped.
 				s.inflight.Add(-1)
-				s.owner.drop(s.runKey(r), lease)
+				s.releaseUnstarted(r, lease, fl)
 				s.emitSkipped(r, token, reason)
 				continue
 			}
-			s.startRun(r, token, lease, outcomes[i].Replace, &startCheck{lease: lease, at: checked})
+			s.startRun(r, token, lease, outcomes[i].Replace, &startCheck{lease: lease, at: checked, key: held}, fl)
 		}
 	}
 }
@@ -322,11 +327,12 @@ func (s *Scheduler) requeueClaimed(batch []claimReq, dropped map[int]bool) {
 // lateStart says why a won tick must not start at now, or "". A job
 // paused since its claim does not start. A start later than the misfire
 // grace is refused. A start late by more than a second (the process was
-// paused, or cut off) first checks that the running key still holds this
-// session's lease: if not, the lease expired meanwhile, the leader may have
-// recorded the run as lost (and re-run it with RerunLost), so starting it
-// now could run it twice.
-func (s *Scheduler) lateStart(r claimReq, lease clientv3.LeaseID, now time.Time) string {
+// paused, or cut off) first checks that the run's key (held: its running
+// key, or the in-flight key listing it) still holds this session's lease:
+// if not, the lease expired meanwhile, the leader may have recorded the run
+// as lost (and re-run it with RerunLost), so starting it now could run it
+// twice.
+func (s *Scheduler) lateStart(r claimReq, lease clientv3.LeaseID, now time.Time, held string) string {
 	late := now.Sub(r.tick)
 	switch {
 	case s.paused(r.job):
@@ -341,7 +347,7 @@ func (s *Scheduler) lateStart(r claimReq, lease clientv3.LeaseID, now time.Time)
 	if s.leaseAlive(ctx, lease) {
 		return ""
 	}
-	resp, err := s.cli.Get(ctx, s.runKey(r))
+	resp, err := s.cli.Get(ctx, held, clientv3.WithKeysOnly())
 	if err != nil {
 		return fmt.Sprintf("claimed, but the start was %v late and the claim could not be confirmed: %v", late.Round(time.Millisecond), err)
 	}
@@ -349,6 +355,24 @@ func (s *Scheduler) lateStart(r claimReq, lease clientv3.LeaseID, now time.Time)
 		return fmt.Sprintf("claimed, but the instance's lease expired before the start (%v late)", late.Round(time.Millisecond))
 	}
 	return ""
+}
+
+// heldKey is the key that holds r's run on the lease: the in-flight key fl
+// when it lists the run, else the run's running key.
+func (s *Scheduler) heldKey(r claimReq, fl *inflightBatch) string {
+	if fl.lists(r) {
+		return fl.key
+	}
+	return s.runKey(r)
+}
+
+// releaseUnstarted gives up the key of a won run that does not start.
+func (s *Scheduler) releaseUnstarted(r claimReq, lease clientv3.LeaseID, fl *inflightBatch) {
+	if fl.lists(r) {
+		s.owner.unstarted(fl, s.runKey(r))
+		return
+	}
+	s.owner.drop(s.runKey(r), lease)
 }
 
 // preferred splits the due ticks of an instance short of capacity into the

@@ -674,7 +674,12 @@ func (w *world) crashNode(n *node, why string) {
 		defer w.bg.Done()
 		time.Sleep(300 * time.Millisecond) // calls in flight at the close have ended
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		resp, err := w.obs.Txn(ctx).Then(clientv3.OpGet(w.kl.Running(), clientv3.WithPrefix()), clientv3.OpGet(w.kl.Instance(n.id))).Commit()
+		resp, err := w.obs.Txn(ctx).Then(clientv3.OpGet(w.kl.Running(), clientv3.WithPrefix()), clientv3.OpGet(w.kl.Instance(n.id)),
+			clientv3.OpGet(w.kl.InflightOf(n.id), clientv3.WithPrefix())).Commit()
+		var listed []runInProgress
+		if err == nil {
+			listed, err = inflightRuns(ctx, w.obs, w.kl, resp.Responses[2].GetResponseRange().GetKvs(), resp.Header.Revision)
+		}
 		cancel()
 		if err != nil {
 			w.t.Errorf("seed %d: read running keys after the crash of %s: %v", w.seed, n.id, err)
@@ -690,6 +695,12 @@ func (w *world) crashNode(n *node, why string) {
 			if json.Unmarshal(kv.Value, &rv) == nil && rv.Instance == n.id {
 				job := keys.JobOf(w.kl.Running(), string(kv.Key))
 				n.expectLost[w.identOf(job, rv.Tick, rv.Shard, rv.Attempt, rv.Trigger)] = fmt.Sprintf("running key left in etcd on lease %x, %s", kv.Lease, reg)
+			}
+		}
+		for _, r := range listed {
+			if r.rv.Instance == n.id {
+				rv := r.rv
+				n.expectLost[w.identOf(r.job(w.kl), rv.Tick, rv.Shard, rv.Attempt, rv.Trigger)] = fmt.Sprintf("listed in an in-flight key left in etcd on lease %x, %s", r.lease, reg)
 			}
 		}
 		w.mu.Unlock()
@@ -765,11 +776,31 @@ const staleKeyAfter = 8 * time.Second
 // each key (by create revision) was first seen.
 func (w *world) sampleKeys(seen map[string]time.Time) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	resp, err := w.obs.Get(ctx, w.kl.Running(), clientv3.WithPrefix())
-	cancel()
+	defer cancel()
+	resp, err := w.obs.Txn(ctx).Then(clientv3.OpGet(w.kl.Running(), clientv3.WithPrefix()), clientv3.OpGet(w.kl.Inflight(), clientv3.WithPrefix())).Commit()
 	if err != nil {
 		return
 	}
+	var runs []runInProgress
+	for _, kv := range resp.Responses[0].GetResponseRange().GetKvs() {
+		w.check("running key on a lease", kv.Lease != 0, "%s has no lease (value %s)", kv.Key, kv.Value)
+		var rv runningValue
+		if json.Unmarshal(kv.Value, &rv) != nil {
+			w.check("running key readable", false, "%s: %q", kv.Key, kv.Value)
+			continue
+		}
+		runs = append(runs, runInProgress{key: string(kv.Key), rv: rv, token: kv.CreateRevision, lease: kv.Lease})
+	}
+	batches := resp.Responses[1].GetResponseRange().GetKvs()
+	for _, kv := range batches {
+		w.check("in-flight key on a lease", kv.Lease != 0, "%s has no lease (value %s)", kv.Key, kv.Value)
+		w.check("in-flight key readable", json.Unmarshal(kv.Value, new(inflightValue)) == nil, "%s: %q", kv.Key, kv.Value)
+	}
+	listed, err := inflightRuns(ctx, w.obs, w.kl, batches, resp.Header.Revision)
+	if err != nil {
+		return
+	}
+	runs = append(runs, listed...)
 	now := time.Now()
 	execs := w.jr.snapshot()
 	w.mu.Lock()
@@ -778,19 +809,14 @@ func (w *world) sampleKeys(seen map[string]time.Time) {
 		byID[n.id] = n
 	}
 	w.mu.Unlock()
-	for _, kv := range resp.Kvs {
-		k := string(kv.Key) + "@" + strconv.FormatInt(kv.CreateRevision, 10)
+	for _, run := range runs {
+		k := run.key + "@" + strconv.FormatInt(run.token, 10)
 		first, ok := seen[k]
 		if !ok {
 			seen[k] = now
 			first = now
 		}
-		w.check("running key on a lease", kv.Lease != 0, "%s has no lease (value %s)", kv.Key, kv.Value)
-		var rv runningValue
-		if json.Unmarshal(kv.Value, &rv) != nil {
-			w.check("running key readable", false, "%s: %q", kv.Key, kv.Value)
-			continue
-		}
+		rv := run.rv
 		n := byID[rv.Instance]
 		if n == nil || n.getState() != nodeLive {
 			continue // its lease goes with its instance
@@ -801,7 +827,7 @@ func (w *world) sampleKeys(seen map[string]time.Time) {
 		if blinked {
 			continue
 		}
-		id := w.identOf(keys.JobOf(w.kl.Running(), string(kv.Key)), rv.Tick, rv.Shard, rv.Attempt, rv.Trigger)
+		id := w.identOf(run.job(w.kl), rv.Tick, rv.Shard, rv.Attempt, rv.Trigger)
 		var lastEnd time.Time
 		inProgress, found := false, false
 		for _, ex := range execs {
@@ -817,10 +843,10 @@ func (w *world) sampleKeys(seen map[string]time.Time) {
 		case inProgress:
 		case found:
 			w.check("no running key outlives its run", now.Sub(lastEnd) < staleKeyAfter,
-				"%s (instance %s, live) still there %v after its run ended", kv.Key, n.id, now.Sub(lastEnd).Round(time.Millisecond))
+				"%s (instance %s, live) still there %v after its run ended", run.key, n.id, now.Sub(lastEnd).Round(time.Millisecond))
 		default:
 			w.check("no running key outlives its run", now.Sub(first) < 15*time.Second,
-				"%s (instance %s, live) seen for %v and its run never started", kv.Key, n.id, now.Sub(first).Round(time.Millisecond))
+				"%s (instance %s, live) seen for %v and its run never started", run.key, n.id, now.Sub(first).Round(time.Millisecond))
 		}
 	}
 }

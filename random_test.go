@@ -366,10 +366,14 @@ func (w *world) apply(f fault) {
 	case faultDelay:
 		w.addRule(n, etcdfault.Rule{Kind: etcdfault.Txn, Action: etcdfault.Delay, Delay: f.delay}, f.d)
 	case faultSlowRelease:
-		onlyRunning := func(c etcdfault.Call) bool {
-			return len(c.Keys) > 0 && !slices.ContainsFunc(c.Keys, func(k string) bool { return !strings.HasPrefix(k, ns+"running/") })
+		// The owner's releases: deletes of running keys, rewrites and
+		// deletes of in-flight keys.
+		onlyReleases := func(c etcdfault.Call) bool {
+			return len(c.Keys) > 0 && !slices.ContainsFunc(c.Keys, func(k string) bool {
+				return !strings.HasPrefix(k, ns+"running/") && !strings.HasPrefix(k, ns+"inflight/")
+			})
 		}
-		w.addRule(n, etcdfault.Rule{Kind: etcdfault.Txn, Key: ns + "running/", Action: etcdfault.Delay, Delay: f.delay, Match: onlyRunning}, f.d)
+		w.addRule(n, etcdfault.Rule{Kind: etcdfault.Txn, Key: ns, Action: etcdfault.Delay, Delay: f.delay, Match: onlyReleases}, f.d)
 	case faultClaimOutage:
 		for _, m := range w.liveNodes() {
 			w.addRule(m, etcdfault.Rule{Kind: etcdfault.Txn, Key: ns + "claims/", Action: etcdfault.Delay, Delay: f.d}, f.d)
@@ -504,13 +508,14 @@ func (w *world) pause(n *node) {
 }
 
 // checkKeysGone waits until every lease of a stopped or crashed instance
-// has expired, then requires running/, instances/ and leader/ empty.
+// has expired, then requires running/, inflight/, instances/ and leader/ empty.
 func (w *world) checkKeysGone() {
 	deadline := time.Now().Add(randTTL + 3*time.Second)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		resp, err := w.obs.Txn(ctx).Then(
 			clientv3.OpGet(w.kl.Running(), clientv3.WithPrefix()),
+			clientv3.OpGet(w.kl.Inflight(), clientv3.WithPrefix()),
 			clientv3.OpGet(w.kl.Instances(), clientv3.WithPrefix(), clientv3.WithKeysOnly()),
 			clientv3.OpGet(w.kl.Leader(), clientv3.WithPrefix(), clientv3.WithKeysOnly()),
 		).Commit()

@@ -320,7 +320,7 @@ func (s *Scheduler) claimRequest(lease clientv3.LeaseID, j *job, req *runRequest
 	case claimWon:
 		s.forgetRequest(req)
 		s.counters.claimsWon.Add(1)
-		s.startRun(r, token, lease, out.Replace, nil)
+		s.startRun(r, token, lease, out.Replace, nil, nil)
 		return true
 	case claimSkipped:
 		s.forgetRequest(req)

@@ -21,6 +21,7 @@ import (
 type startCheck struct {
 	lease clientv3.LeaseID
 	at    time.Time
+	key   string // the key holding the run on lease (see lateStart)
 }
 
 // startRun starts a claimed run on its own goroutine; its running key is
@@ -29,18 +30,24 @@ type startCheck struct {
 // running keys that OverlapReplace must see gone before the run starts.
 // check, when not nil, is repeated at the moment of the start if that
 // comes more than a second after it (the process was paused in between).
-func (s *Scheduler) startRun(r claimReq, token int64, lease clientv3.LeaseID, replace []string, check *startCheck) {
+func (s *Scheduler) startRun(r claimReq, token int64, lease clientv3.LeaseID, replace []string, check *startCheck, fl *inflightBatch) {
 	runKey := s.runKey(r)
 	if !s.runs.add() {
 		// Stop has given up waiting for runs: a claim that resolved after
 		// that does not start (no other instance may run it either).
 		s.inflight.Add(-1)
-		s.owner.drop(runKey, lease)
+		s.releaseUnstarted(r, lease, fl)
 		s.emitSkipped(r, token, "claimed, but the instance was stopping")
 		return
 	}
 	ctx, cancel := context.WithCancelCause(s.runsCtx)
-	s.owner.start(runKey, &localRun{job: r.job.name, tick: r.tick, value: s.runningValue(r, s.cfg.clock.Now()), lease: lease, cancel: cancel})
+	run := &localRun{job: r.job.name, tick: r.tick, lease: lease, cancel: cancel}
+	if fl.lists(r) {
+		run.batch = fl
+	} else {
+		run.value = s.runningValue(r, s.cfg.clock.Now())
+	}
+	s.owner.start(runKey, run)
 	if sess := s.sess.get(); sess != nil && sess.Lease() != lease {
 		// Claimed on a session that has been replaced since: move the key
 		// to the new lease, or learn that it went with the old one.
@@ -110,7 +117,7 @@ func (s *Scheduler) execute(ctx context.Context, r claimReq, token int64, check 
 	ctx = withRunInfo(ctx, ri)
 	started := s.cfg.clock.Now()
 	if check != nil && started.Sub(check.at) > time.Second {
-		if reason := s.lateStart(r, check.lease, started); reason != "" {
+		if reason := s.lateStart(r, check.lease, started, check.key); reason != "" {
 			return s.skippedRecord(r, token, reason), false
 		}
 	}

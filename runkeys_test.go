@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
-
 	"github.com/distcron/distcron/executor"
 )
 
@@ -79,7 +77,7 @@ func (b *blockingRuns) state() (running int, killed int) {
 // others' key.
 func TestEveryRunInProgressHasItsOwnRunningKey(t *testing.T) {
 	tc := newTestCluster(t)
-	s, cli := tc.newScheduler("n0")
+	s, _ := tc.newScheduler("n0")
 	at := time.Now().Add(2 * time.Second).Truncate(100 * time.Millisecond)
 	parent := executor.Func(func(context.Context) error { return nil })
 	if err := s.RegisterSchedule("parent", onceAt{at}, parent, Sharded(2), OnSuccess("target")); err != nil {
@@ -97,16 +95,18 @@ func TestEveryRunInProgressHasItsOwnRunningKey(t *testing.T) {
 		return n >= want
 	})
 	running, _ := target.state()
-	resp, err := cli.Get(context.Background(), tc.ns+"running/target/", clientv3.WithPrefix(), clientv3.WithKeysOnly())
+	runs, err := s.Running(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	var keys []string
-	for _, kv := range resp.Kvs {
-		keys = append(keys, string(kv.Key))
+	ids := map[string]bool{}
+	for _, r := range runs {
+		if r.Job == "target" {
+			ids[r.ID] = true
+		}
 	}
-	if len(keys) != running {
-		t.Errorf("%d runs of target in progress but %d running keys %q; want one key per run", running, len(keys), keys)
+	if len(ids) != running {
+		t.Errorf("%d runs of target in progress but %d run IDs %v; want one per run", running, len(ids), ids)
 	}
 	if err := s.Kill(context.Background(), "target"); err != nil {
 		t.Fatal(err)

@@ -33,13 +33,19 @@ import (
 // After a session renewal the keys of runs still in progress are put again
 // on the new lease (reattach), and the lease recorded for each is updated,
 // so their later delete is conditioned on the right lease.
+//
+// It owns the in-flight keys of claim batches the same way (inflight.go):
+// a run listed in one has no running key; its key below runs is the
+// running key it would have had.
 type runOwner struct {
 	s       *Scheduler
 	mu      sync.Mutex
-	runs    map[string]*localRun // in progress here, by running key
-	pending []heldKey            // to delete, each on the lease it was put on
-	sending sync.Mutex           // one delete request at a time
-	moving  sync.Mutex           // one move to a new lease at a time (reattachOps..reattached)
+	runs    map[string]*localRun      // in progress here, by running key
+	pending []heldKey                 // to delete, each on the lease it was put on
+	batches map[string]*inflightBatch // in-flight keys, by key
+	dirty   []*inflightBatch          // in-flight keys to rewrite or delete
+	sending sync.Mutex                // one delete request at a time
+	moving  sync.Mutex                // one move to a new lease at a time (reattachOps..reattached)
 	kick    chan struct{}
 }
 
@@ -50,7 +56,8 @@ type localRun struct {
 	value  string           // the running key's value, to re-attach it to a new lease
 	lease  clientv3.LeaseID // the lease the key is on
 	cancel context.CancelCauseFunc
-	lost   bool // its key went with an expired lease: cancelled, never put back
+	lost   bool           // its key went with an expired lease: cancelled, never put back
+	batch  *inflightBatch // the in-flight key listing the run, or nil: it has a running key
 }
 
 // heldKey is a running key this instance put on lease.
@@ -62,6 +69,7 @@ type heldKey struct {
 func (r *runOwner) init(s *Scheduler) {
 	r.s = s
 	r.runs = make(map[string]*localRun)
+	r.batches = make(map[string]*inflightBatch)
 	r.kick = make(chan struct{}, 1)
 }
 
@@ -69,6 +77,10 @@ func (r *runOwner) init(s *Scheduler) {
 func (r *runOwner) start(key string, run *localRun) {
 	r.mu.Lock()
 	r.runs[key] = run
+	if run.batch != nil && run.batch.lost {
+		run.lost = true
+		run.cancel(ErrLeaseLost) // its in-flight key went with the lease it was on
+	}
 	r.mu.Unlock()
 }
 
@@ -77,7 +89,11 @@ func (r *runOwner) finish(key string) {
 	r.mu.Lock()
 	run := r.runs[key]
 	delete(r.runs, key)
-	if run != nil {
+	switch {
+	case run != nil && run.batch != nil:
+		delete(run.batch.runs, key)
+		r.markDirty(run.batch)
+	case run != nil:
 		r.pending = append(r.pending, heldKey{key, run.lease})
 	}
 	r.mu.Unlock()
@@ -139,14 +155,29 @@ func (r *runOwner) reattachOps(lease clientv3.LeaseID, n int) ([]string, []clien
 	defer r.mu.Unlock()
 	var moved []string
 	var ops []clientv3.Op
+	move := func(k, value string, from clientv3.LeaseID) {
+		moved = append(moved, k)
+		ops = append(ops, clientv3.OpTxn([]clientv3.Cmp{clientv3.Compare(clientv3.LeaseValue(k), "=", from)},
+			[]clientv3.Op{clientv3.OpPut(k, value, clientv3.WithLease(lease))}, nil))
+	}
 	for k, run := range r.runs {
 		if len(ops) == n {
 			break
 		}
-		if run.lease != lease && !run.lost {
-			moved = append(moved, k)
-			ops = append(ops, clientv3.OpTxn([]clientv3.Cmp{clientv3.Compare(clientv3.LeaseValue(k), "=", run.lease)},
-				[]clientv3.Op{clientv3.OpPut(k, run.value, clientv3.WithLease(lease))}, nil))
+		if run.batch == nil && run.lease != lease && !run.lost {
+			move(k, run.value, run.lease)
+		}
+	}
+	for k, fl := range r.batches {
+		if len(ops) == n {
+			break
+		}
+		if fl.lease != lease && !fl.lost && len(fl.runs) > 0 {
+			runs := make([]inflightRun, 0, len(fl.runs))
+			for _, e := range fl.runs {
+				runs = append(runs, e)
+			}
+			move(k, fl.encode(runs), fl.lease)
 		}
 	}
 	return moved, ops
@@ -163,6 +194,10 @@ func (r *runOwner) reattached(keys []string, resps []*pb.ResponseOp, lease clien
 	r.mu.Lock()
 	for i, k := range keys {
 		moved := i < len(resps) && resps[i].GetResponseTxn().GetSucceeded()
+		if fl := r.batches[k]; fl != nil {
+			r.reattachedBatch(fl, moved, lease)
+			continue
+		}
 		run := r.runs[k]
 		switch {
 		case moved && run != nil:
@@ -176,6 +211,25 @@ func (r *runOwner) reattached(keys []string, resps []*pb.ResponseOp, lease clien
 	}
 	r.mu.Unlock()
 	r.s.signal(r.kick)
+}
+
+// reattachedBatch records the outcome of moving fl to lease: moved, it is
+// rewritten once more, since a rewrite sent meanwhile was conditioned on
+// the old lease; not moved, it went with the old lease, and its runs are
+// cancelled like runs whose running key did. r.mu is held.
+func (r *runOwner) reattachedBatch(fl *inflightBatch, moved bool, lease clientv3.LeaseID) {
+	if moved {
+		fl.lease = lease
+		r.markDirty(fl)
+		return
+	}
+	fl.lost = true
+	for _, run := range r.runs {
+		if run.batch == fl && !run.lost {
+			run.lost = true
+			run.cancel(ErrLeaseLost)
+		}
+	}
 }
 
 // reattach puts the keys of the runs in progress that are not on lease
@@ -232,9 +286,14 @@ const releaseBatch = maxTxnOps - 1
 
 // run deletes queued keys until the scheduler stops; Stop flushes the rest.
 func (r *runOwner) run() {
+	check := time.NewTicker(inflightCheckAfter / 2)
+	defer check.Stop()
 	for {
 		select {
 		case <-r.kick:
+		case now := <-check.C:
+			r.checkOld(now)
+			continue
 		case <-r.s.bgCtx.Done():
 			return
 		}
@@ -255,14 +314,33 @@ func (r *runOwner) run() {
 }
 
 // flush deletes every queued key that is still on the lease it was put
-// on; what it could not send stays queued.
+// on, and rewrites or deletes the in-flight keys that say more than the
+// runs they stand for; what it could not send stays queued.
 func (r *runOwner) flush(ctx context.Context) error {
 	r.sending.Lock()
 	defer r.sending.Unlock()
 	r.mu.Lock()
 	held := r.pending
 	r.pending = nil
+	writes := r.takeDirty()
 	r.mu.Unlock()
+	for len(writes) > 0 {
+		n := min(len(writes), releaseBatch)
+		ops := make([]clientv3.Op, n)
+		for i, w := range writes[:n] {
+			ops[i] = w.op()
+		}
+		_, err := r.s.cli.Txn(ctx).Then(ops...).Commit()
+		r.wrote(writes[:n], err)
+		if err != nil {
+			r.wrote(writes[n:], err)
+			r.mu.Lock()
+			r.pending = append(held, r.pending...)
+			r.mu.Unlock()
+			return err
+		}
+		writes = writes[n:]
+	}
 	for len(held) > 0 {
 		n := min(len(held), releaseBatch)
 		ops := make([]clientv3.Op, n)

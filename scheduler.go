@@ -52,8 +52,9 @@ type Scheduler struct {
 	runs         runGroup
 	runsCtx      context.Context
 	stopRuns     context.CancelFunc
-	inflight     atomic.Int64 // pending claims + runs in progress (capacity)
-	owner        runOwner     // this instance's running keys
+	inflight     atomic.Int64  // pending claims + runs in progress (capacity)
+	owner        runOwner      // this instance's running keys
+	inflightSeq  atomic.Uint64 // names this process's in-flight keys
 	kills        killLeases
 	departed     departures // instances seen leaving (Departed)
 	leadStats    leadTracker

@@ -3,6 +3,7 @@ package distcron
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,57 +19,99 @@ import (
 	"github.com/distcron/distcron/logsink"
 )
 
-func TestRunSurvivesSessionLoss(t *testing.T) {
+// A lost session takes the keys of the runs in progress with it: those
+// runs are cancelled with ErrLeaseLost (lost-run detection may re-run
+// them elsewhere), and the scheduler goes on under a new session, where
+// runs hold keys on the new lease and release them when they end. Under
+// Forbid a run's key is a running key; under Allow, its batch's in-flight
+// key.
+func TestRunsAfterSessionLoss(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		overlap OverlapPolicy
+	}{{"running key", OverlapForbid}, {"in-flight key", OverlapAllow}} {
+		t.Run(c.name, func(t *testing.T) { testRunsAfterSessionLoss(t, c.overlap) })
+	}
+}
+
+func testRunsAfterSessionLoss(t *testing.T, overlap OverlapPolicy) {
 	tc := newTestCluster(t)
 	s, cli := tc.newScheduler("n0")
 	release := make(chan struct{})
-	started := make(chan struct{}, 1)
+	var starts atomic.Int64
 	if err := s.RegisterFunc("long", "@every 100ms", func(ctx context.Context) error {
-		select {
-		case started <- struct{}{}:
-		default:
-		}
+		starts.Add(1)
 		select {
 		case <-release:
 			return nil
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-	}, Overlap(OverlapForbid)); err != nil {
+	}, Overlap(overlap)); err != nil {
 		t.Fatal(err)
 	}
+	// held lists the leases of the keys holding the job's runs.
+	held := func() ([]int64, error) {
+		resp, err := cli.Txn(context.Background()).Then(clientv3.OpGet(s.keys.RunningJob("long"), clientv3.WithPrefix()),
+			clientv3.OpGet(s.keys.Inflight(), clientv3.WithPrefix())).Commit()
+		if err != nil {
+			return nil, err
+		}
+		var leases []int64
+		for _, r := range resp.Responses {
+			for _, kv := range r.GetResponseRange().GetKvs() {
+				leases = append(leases, kv.Lease)
+			}
+		}
+		return leases, nil
+	}
 	tc.start(s)
-	<-started
+	waitFor(t, 5*time.Second, "a run", func() bool { return starts.Load() > 0 })
 	old := s.sess.get().Lease()
-	// The lease blinks: revoke it under the scheduler's feet.
+	// The lease goes under the scheduler's feet, with every key on it.
 	if _, err := cli.Revoke(context.Background(), old); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "a new session with the running key re-attached", func() bool {
+	waitFor(t, 10*time.Second, "re-registration under a new session", func() bool {
 		sess := s.sess.get()
 		if sess == nil || sess.Lease() == old {
 			return false
 		}
-		resp, err := cli.Get(context.Background(), s.keys.RunningJob("long"), clientv3.WithPrefix())
-		return err == nil && len(resp.Kvs) == 1 && clientv3.LeaseID(resp.Kvs[0].Lease) == sess.Lease()
-	})
-	waitFor(t, 5*time.Second, "re-registration", func() bool {
 		ins, err := s.Instances(context.Background())
 		return err == nil && len(ins) == 1
 	})
+	n := starts.Load()
+	waitFor(t, 5*time.Second, "a run under the new session, its key on the new lease", func() bool {
+		leases, err := held()
+		return starts.Load() > n && err == nil && len(leases) > 0 &&
+			!slices.ContainsFunc(leases, func(l int64) bool { return l != int64(s.sess.get().Lease()) })
+	})
+	if err := s.Pause(context.Background(), "long"); err != nil {
+		t.Fatal(err)
+	}
 	close(release)
-	waitFor(t, 5*time.Second, "the run to succeed", func() bool {
-		for _, r := range tc.sink.records() {
-			if r.Job == "long" && r.Status == logsink.StatusSucceeded {
-				return true
-			}
+	waitFor(t, 5*time.Second, "the runs to end and their keys to go", func() bool {
+		leases, err := held()
+		return err == nil && len(leases) == 0 && s.owner.count("long") == 0
+	})
+	waitFor(t, 5*time.Second, "a run's success recorded", func() bool {
+		return slices.ContainsFunc(tc.sink.records(), func(r logsink.Record) bool { return r.Status == logsink.StatusSucceeded })
+	})
+	succeeded, lost := 0, 0
+	for _, r := range tc.sink.records() {
+		switch {
+		case r.Job != "long" || r.Status == logsink.StatusSkipped:
+		case r.Status == logsink.StatusSucceeded:
+			succeeded++
+		case r.Status == logsink.StatusKilled && strings.Contains(r.Error, ErrLeaseLost.Error()):
+			lost++
+		default:
+			t.Errorf("run at %v: %s (%s); want it to succeed, or be cancelled for the lost lease", r.Tick, r.Status, r.Error)
 		}
-		return false
-	})
-	waitFor(t, 5*time.Second, "running key released", func() bool {
-		resp, err := cli.Get(context.Background(), s.keys.RunningJob("long"), clientv3.WithPrefix())
-		return err == nil && len(resp.Kvs) == 0
-	})
+	}
+	if succeeded == 0 || lost == 0 {
+		t.Errorf("%d runs succeeded, %d cancelled for the lost lease; want both: the first run's key went with the lease", succeeded, lost)
+	}
 }
 
 func TestLeaderDeletesOldClaimsInOneRange(t *testing.T) {
@@ -101,8 +144,20 @@ func TestLeaderDeletesOldClaimsInOneRange(t *testing.T) {
 func claimCounter(txns, ticks *atomic.Int64) clientv3.Config {
 	return claimSpy(func(tr *pb.TxnRequest) {
 		txns.Add(1)
-		ticks.Add(int64(len(tr.Success)))
+		ticks.Add(int64(claimsIn(tr)))
 	})
+}
+
+// claimsIn counts the claims of a claim transaction: its nested
+// transactions (its in-flight key's put is not one).
+func claimsIn(tr *pb.TxnRequest) int {
+	n := 0
+	for _, op := range tr.Success {
+		if op.GetRequestTxn() != nil {
+			n++
+		}
+	}
+	return n
 }
 
 // claimSpy calls f with every claim transaction sent through the client.
@@ -127,7 +182,7 @@ func TestJobsDueTogetherShareOneClaimRequest(t *testing.T) {
 		tick := strings.SplitN(strings.TrimPrefix(key, claimsPrefix), "/", 2)[0]
 		mu.Lock()
 		c := perTick[tick]
-		perTick[tick] = [2]int{c[0] + 1, c[1] + len(tr.Success)}
+		perTick[tick] = [2]int{c[0] + 1, c[1] + claimsIn(tr)}
 		mu.Unlock()
 	})
 	cfg.Endpoints = tc.etcd.Endpoints()
@@ -198,7 +253,7 @@ func TestReadBackNeverTakesAPredecessorsClaim(t *testing.T) {
 		t.Fatal(err)
 	}
 	lease := s.sess.get().Lease()
-	out, _, err := s.resolveClaims(ctx, []claimReq{r}, lease)
+	out, _, err := s.resolveClaims(ctx, []claimReq{r}, lease, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,9 +264,38 @@ func TestReadBackNeverTakesAPredecessorsClaim(t *testing.T) {
 	if _, err := cli.Put(ctx, s.claimKey(r), s.claimValue(lease)); err != nil {
 		t.Fatal(err)
 	}
-	out, _, err = s.resolveClaims(ctx, []claimReq{r}, lease)
+	out, _, err = s.resolveClaims(ctx, []claimReq{r}, lease, nil)
 	if err != nil || out[0].State != claimSkipped || out[0].Reason == "" {
 		t.Fatalf("own claim without run key: %+v, %v", out[0], err)
+	}
+	// The same for a run listed in its batch's in-flight key: our claim
+	// without the key on our lease is a claim whose lease expired; with
+	// it, the run is ours, and its token is the claim's revision.
+	fl := s.newInflight([]claimReq{r}, lease)
+	if !fl.lists(r) {
+		t.Fatal("a scheduled run of an Allow job is not listed in its batch's in-flight key")
+	}
+	out, _, err = s.resolveClaims(ctx, []claimReq{r}, lease, fl)
+	if err != nil || out[0].State != claimSkipped || out[0].Reason == "" {
+		t.Fatalf("own claim without in-flight key: %+v, %v", out[0], err)
+	}
+	if _, err := cli.Put(ctx, fl.key, fl.asked, clientv3.WithLease(lease)); err != nil {
+		t.Fatal(err)
+	}
+	claimed, err := cli.Get(ctx, s.claimKey(r))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, tokens, err := s.resolveClaims(ctx, []claimReq{r}, lease, fl)
+	if err != nil || out[0].State != claimWon || tokens[0] != claimed.Kvs[0].CreateRevision {
+		t.Fatalf("own claim with in-flight key: %+v token %v (claim created at %d), %v", out[0], tokens, claimed.Kvs[0].CreateRevision, err)
+	}
+	// A predecessor's claim stays lost, in-flight key or not.
+	if _, err := cli.Put(ctx, s.claimKey(r), "n0 1234abcd"); err != nil {
+		t.Fatal(err)
+	}
+	if out, _, err = s.resolveClaims(ctx, []claimReq{r}, lease, fl); err != nil || out[0].State != claimLost {
+		t.Fatalf("a predecessor's claim with our in-flight key read back as %+v, %v; want lost", out[0], err)
 	}
 }
 
@@ -230,7 +314,7 @@ func TestStartRechecksLeaseAfterAPauseBeforeTheStart(t *testing.T) {
 	r := claimReq{job: s.jobs["j"], tick: now.Add(-3 * time.Second), trigger: logsink.TriggerSchedule, attempt: 1}
 	lease := s.sess.get().Lease()
 	// A start right after its check runs without asking etcd again.
-	rec, ran := s.execute(context.Background(), r, 7, &startCheck{lease: lease, at: time.Now()})
+	rec, ran := s.execute(context.Background(), r, 7, &startCheck{lease: lease, at: time.Now(), key: s.runKey(r)})
 	if !ran || rec.Status != logsink.StatusSucceeded || calls.Load() != 1 {
 		t.Fatalf("start right after its check: ran=%v record %s (%s), %d calls; want it run", ran, rec.Status, rec.Error, calls.Load())
 	}
@@ -240,7 +324,7 @@ func TestStartRechecksLeaseAfterAPauseBeforeTheStart(t *testing.T) {
 	if _, err := cli.Revoke(context.Background(), lease); err != nil {
 		t.Fatal(err)
 	}
-	rec, ran = s.execute(context.Background(), r, 7, &startCheck{lease: lease, at: now.Add(-3 * time.Second)})
+	rec, ran = s.execute(context.Background(), r, 7, &startCheck{lease: lease, at: now.Add(-3 * time.Second), key: s.runKey(r)})
 	if ran || rec.Status != logsink.StatusSkipped || !strings.Contains(rec.Error, "lease expired") || calls.Load() != 1 {
 		t.Fatalf("paused between check and start: ran=%v record %s (%s), %d calls; want skipped, not run", ran, rec.Status, rec.Error, calls.Load())
 	}

@@ -3,7 +3,10 @@
 //
 // A claim of one tick (or one unit of it) is a nested transaction: if the
 // claim key does not exist, create it, and with it the run's running key on
-// the claimant's session lease. A claim on an expired lease fails as a
+// the claimant's session lease. A run without a running key of its own (a
+// scheduled run of an Allow job) is listed instead in the in-flight key of
+// its batch, which the batch's transaction puts on the lease beside the
+// claims (see Spec.Inflight). A claim on an expired lease fails as a
 // whole, so an instance paused past its TTL cannot slip a late claim
 // through. Forbid claims either way but creates the running key only if no
 // run of the job (unit) is in progress; Replace also reads the running keys
@@ -37,9 +40,13 @@ const DepthOps = 4
 type Spec struct {
 	ClaimKey   string // claims/<tick>/<job>[/<unit>]
 	ClaimValue string // "<instance id> <lease hex>": who claimed
-	RunKey     string // the run's running key
+	RunKey     string // the run's running key; "" when Inflight lists the run instead
 	RunValue   string // the running key's value
-	JobRuns    string // prefix of the running keys of the job (unit): Forbid and Replace look there
+	// Inflight is the in-flight key of the claim's batch when the run has
+	// no running key (RunKey ""): put on the lease by the same transaction,
+	// it tells a read-back that the transaction committed on the lease.
+	Inflight string
+	JobRuns  string // prefix of the running keys of the job (unit): Forbid and Replace look there
 	// LastKey, when set, is written LastValue by the claim (won or
 	// skipped): the last claimed tick of a MisfireRunOnce job.
 	LastKey, LastValue string
@@ -55,7 +62,7 @@ func Op(sp Spec, lease clientv3.LeaseID) clientv3.Op {
 	if sp.LastKey != "" {
 		claimed = append(claimed, clientv3.OpPut(sp.LastKey, sp.LastValue))
 	}
-	if sp.NoRun {
+	if sp.NoRun || sp.RunKey == "" {
 		return clientv3.OpTxn([]clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(sp.ClaimKey), "=", 0)}, claimed, nil)
 	}
 	putRun := clientv3.OpPut(sp.RunKey, sp.RunValue, clientv3.WithLease(lease))
@@ -114,8 +121,12 @@ func Result(t *pb.TxnResponse, o Overlap) Outcome {
 }
 
 // ReadBack are the reads that tell a claim's fate after an ambiguous
-// failure: the running key, then the claim key.
+// failure: the running key (or the in-flight key, for a run without a
+// running key), then the claim key.
 func ReadBack(sp Spec) []clientv3.Op {
+	if sp.RunKey == "" && !sp.NoRun {
+		return []clientv3.Op{clientv3.OpGet(sp.Inflight), clientv3.OpGet(sp.ClaimKey)}
+	}
 	return []clientv3.Op{clientv3.OpGet(sp.RunKey), clientv3.OpGet(sp.ClaimKey)}
 }
 
@@ -125,7 +136,24 @@ func ReadBack(sp Spec) []clientv3.Op {
 // (Forbid) or lost its lease before the start: nobody else may run it. An
 // absent claim key is still open. Anything else is another instance's.
 // Replace's list is not known from these reads (Outcome.Replace is nil).
+//
+// A run listed in an in-flight key is ours iff the claim key holds our
+// ClaimValue and the in-flight key is on our lease (the key exists once any
+// attempt of the batch committed, so it alone proves nothing about this
+// claim); the token is then the claim key's create revision, the revision
+// of the transaction that won it.
 func Resolve(sp Spec, run, claimed []*mvccpb.KeyValue, lease clientv3.LeaseID) (Outcome, int64) {
+	if sp.RunKey == "" && !sp.NoRun {
+		switch {
+		case len(claimed) == 0:
+			return Outcome{State: Open}, 0
+		case string(claimed[0].Value) != sp.ClaimValue:
+			return Outcome{State: Lost}, 0
+		case len(run) == 1 && clientv3.LeaseID(run[0].Lease) == lease:
+			return Outcome{State: Won}, claimed[0].CreateRevision
+		}
+		return Outcome{State: Skipped, Reason: "claimed, but the instance's lease expired before the start"}, claimed[0].CreateRevision
+	}
 	switch {
 	case len(run) == 1 && clientv3.LeaseID(run[0].Lease) == lease:
 		return Outcome{State: Won}, run[0].CreateRevision

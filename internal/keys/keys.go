@@ -7,6 +7,7 @@
 //	leader/                        election keys (session lease)
 //	claims/<tick>/<job>[/<unit>]   claim of one tick: "<instance> <lease hex>"
 //	running/<job>/[<unit>/]<tick>  a run in progress (runner's session lease)
+//	inflight/<id>/<batch>          the scheduled runs of one claim batch (session lease)
 //	defs/<job>                     dynamic job definition (JSON)
 //	control/paused/<job>           pause flag
 //	control/kill/<job>/<id>        kill request (short lease)
@@ -94,6 +95,15 @@ func (l Layout) RunningJob(job string, unit ...string) string {
 func (l Layout) RunningRun(job, tick string, unit ...string) string {
 	return l.RunningJob(job, unit...) + tick
 }
+
+// Inflight is the prefix of the in-flight keys of claim batches.
+func (l Layout) Inflight() string { return l.prefix + "inflight/" }
+
+// InflightOf is the prefix of one instance's in-flight keys.
+func (l Layout) InflightOf(id string) string { return l.Inflight() + id + "/" }
+
+// InflightBatch is the in-flight key of one claim batch of an instance.
+func (l Layout) InflightBatch(id, batch string) string { return l.InflightOf(id) + batch }
 
 // Defs is the prefix of dynamic job definitions.
 func (l Layout) Defs() string { return l.prefix + "defs/" }

@@ -24,15 +24,35 @@ type runningValue struct {
 	Trigger  string    `json:"trigger"`
 }
 
-// runningOf reads, in one request, node id's registration and every
-// running key, and returns the runs whose keys are on the registration's
-// lease: the node's runs in progress (running key -> run).
+// inflightValue is the part of an in-flight key's value (the library's
+// inflightValue) that names its runs.
+type inflightValue struct {
+	Instance string `json:"instance"`
+	Claim    string `json:"claim"`
+	Checked  bool   `json:"checked"`
+	Runs     []struct {
+		ID      string    `json:"id"`
+		Tick    time.Time `json:"tick"`
+		Shard   int       `json:"shard"`
+		Unit    string    `json:"unit"`
+		Attempt int       `json:"attempt"`
+		Trigger string    `json:"trigger"`
+	} `json:"runs"`
+}
+
+// runningOf reads, at one revision, node id's registration, every running
+// key and the node's in-flight keys, and returns the runs on the
+// registration's lease: the node's runs in progress (running key, or the
+// run's id in an in-flight key -> run). An in-flight key not yet rewritten
+// lists the runs its batch asked for; one counts only if its claim key
+// holds the batch's claim value.
 func (h *harness) runningOf(ctx context.Context, id string) (map[string]check.RunRef, error) {
 	ctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond) // a kill waits for it
 	defer cancel()
 	resp, err := h.cli.Txn(ctx).Then(
 		clientv3.OpGet(namespace+"instances/"+id),
 		clientv3.OpGet(namespace+"running/", clientv3.WithPrefix()),
+		clientv3.OpGet(namespace+"inflight/"+id+"/", clientv3.WithPrefix()),
 	).Commit()
 	if err != nil {
 		return nil, err
@@ -53,6 +73,46 @@ func (h *harness) runningOf(ctx context.Context, id string) (map[string]check.Ru
 		}
 		job, _, _ := strings.Cut(strings.TrimPrefix(string(kv.Key), namespace+"running/"), "/")
 		out[string(kv.Key)] = check.RunRef{Job: job, Shard: v.Shard, Tick: v.Tick.UTC(), Attempt: max(v.Attempt, 1), Trigger: v.Trigger}
+	}
+	var verify []clientv3.Op
+	var pending []string
+	var claims []string
+	refs := map[string]check.RunRef{}
+	for _, kv := range resp.Responses[2].GetResponseRange().GetKvs() {
+		if kv.Lease != lease {
+			continue
+		}
+		var v inflightValue
+		if err := json.Unmarshal(kv.Value, &v); err != nil {
+			return nil, fmt.Errorf("in-flight key %s: %w", kv.Key, err)
+		}
+		for _, e := range v.Runs {
+			job, _, _ := strings.Cut(e.ID, "/")
+			key := "inflight:" + e.ID
+			ref := check.RunRef{Job: job, Shard: e.Shard, Tick: e.Tick.UTC(), Attempt: max(e.Attempt, 1), Trigger: e.Trigger}
+			if v.Checked {
+				out[key] = ref
+				continue
+			}
+			claim := namespace + "claims/" + e.Tick.UTC().Format("2006-01-02T15:04:05.000000000Z") + "/" + job
+			if e.Unit != "" {
+				claim += "/" + e.Unit
+			}
+			verify = append(verify, clientv3.OpGet(claim, clientv3.WithRev(resp.Header.Revision)))
+			pending, claims, refs[key] = append(pending, key), append(claims, v.Claim), ref
+		}
+	}
+	for start := 0; start < len(verify); start += 128 {
+		end := min(start+128, len(verify))
+		cresp, err := h.cli.Txn(ctx).Then(verify[start:end]...).Commit()
+		if err != nil {
+			return nil, err
+		}
+		for i, r := range cresp.Responses {
+			if kvs := r.GetResponseRange().GetKvs(); len(kvs) == 1 && string(kvs[0].Value) == claims[start+i] {
+				out[pending[start+i]] = refs[pending[start+i]]
+			}
+		}
 	}
 	return out, nil
 }
