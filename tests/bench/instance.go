@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -36,7 +37,7 @@ func (o offsetEvery) Next(from time.Time) time.Time {
 }
 
 // txnCounter counts the etcd transactions a client sends, and among them
-// the claim transactions (a Txn without compares whose ops are nested
+// the claim transactions (a Txn without compares whose ops are nested claim
 // Txns, as lock.go builds them) and their claim operations.
 type txnCounter struct{ txns, claimTxns, claimOps atomic.Int64 }
 
@@ -44,13 +45,24 @@ func (c *txnCounter) interceptor() grpc.DialOption {
 	return grpc.WithChainUnaryInterceptor(func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 		if tr, ok := req.(*pb.TxnRequest); ok {
 			c.txns.Add(1)
-			if len(tr.Compare) == 0 && len(tr.Success) > 0 && tr.Success[0].GetRequestTxn() != nil {
+			if len(tr.Compare) == 0 && len(tr.Success) > 0 && isClaim(tr.Success[0].GetRequestTxn()) {
 				c.claimTxns.Add(1)
-				c.claimOps.Add(int64(len(tr.Success)))
+				for _, op := range tr.Success {
+					if isClaim(op.GetRequestTxn()) {
+						c.claimOps.Add(1)
+					}
+				}
 			}
 		}
 		return invoker(ctx, method, req, reply, cc, opts...)
 	})
+}
+
+// isClaim reports whether a nested transaction is a claim: its first
+// compare is on a claim key (a conditional delete or rewrite of a running
+// or in-flight key compares on that key instead).
+func isClaim(t *pb.TxnRequest) bool {
+	return t != nil && len(t.Compare) > 0 && strings.Contains(string(t.Compare[0].Key), "/claims/")
 }
 
 // counts is a snapshot of a txnCounter.
