@@ -148,10 +148,10 @@
 // # Failure modes
 //
 // Each instance holds one etcd session (lease, WithSessionTTL, default
-// 10s) for its registration, election key and running keys. When the
+// 10s) for its registration, election key, running and in-flight keys. When the
 // session ends, the instance stops claiming, creates a new session, and in
-// one transaction registers again and moves the running keys of its runs
-// in progress onto the new lease (a run is not killed because the lease
+// one transaction registers again and moves the keys of its runs in
+// progress (running keys, in-flight keys) onto the new lease (a run is not killed because the lease
 // blinked), then campaigns again. A run whose key went with an expired
 // lease (the instance was paused or cut off past its TTL) was recorded
 // lost by the leader, is invisible to the overlap policy and may have been
@@ -170,7 +170,7 @@
 //
 // A run whose instance loses its lease mid-run (crash, long pause, cut off
 // from etcd) is recorded as lost by the leader: it sees the registration
-// vanish together with running keys, and reads which runs were in progress
+// vanish together with running and in-flight keys, and reads which runs were in progress
 // just before. Each such run is recorded lost once, however often the
 // leader changes: the leaders share a cursor (duties/lost-cursor) that is
 // moved past a registration delete in the same transaction that stores the
