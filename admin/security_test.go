@@ -524,6 +524,8 @@ func TestServerErrorsHideDetail(t *testing.T) {
 		const detail = "rpc error: code = ResourceExhausted desc = trying to send message larger than max (6000135 vs. 2097152)"
 		inj.Add(etcdfault.Rule{Kind: etcdfault.Get, Key: c.Namespace(), Action: etcdfault.Fail, Err: errors.New(detail)})
 		inj.Add(etcdfault.Rule{Kind: etcdfault.Txn, Key: c.Namespace() + "instances", Action: etcdfault.Fail, Err: errors.New(detail)})
+		// Running reads running and in-flight keys in one transaction.
+		inj.Add(etcdfault.Rule{Kind: etcdfault.Txn, Key: c.Namespace() + "running/", Action: etcdfault.Fail, Err: errors.New(detail)})
 		for _, p := range []string{"api/instances", "api/jobs", "api/definitions", "api/running"} {
 			checkHidden(t, srv.call("GET", p, "", auth), http.StatusInternalServerError, logs, detail, "rpc error", "larger than max", "6000135")
 		}

@@ -329,11 +329,15 @@ func TestBrowser(t *testing.T) {
 	b.open("#/new")
 	b.typeInto("#f-name", "sleeper")
 	b.typeInto("#f-schedule", "@yearly")
-	b.typeInto("#f-command", "echo going to sleep; sleep 30")
+	// It says when it has printed, so the kill cannot come before the echo.
+	asleep := filepath.Join(t.TempDir(), "asleep")
+	sleeper := "echo going to sleep; touch " + asleep + "; sleep 30"
+	b.typeInto("#f-command", sleeper)
 	b.click("create", "#f-submit")
 	b.until("the sleeper's page", "location.hash === '#/jobs/sleeper' && document.querySelector('#edit-job')")
 	b.click("run sleeper now", `button[data-action="trigger"][data-job="sleeper"]`)
 	b.until("the sleeper running", `document.querySelector('tr[data-running-on]')`)
+	admintest.WaitFor(t, 10*time.Second, "the sleeper's echo", func() bool { _, err := os.Stat(asleep); return err == nil })
 	b.shot("job-running")
 	killedAt := time.Now()
 	b.click("kill sleeper", `button[data-action="kill"][data-job="sleeper"]`)
@@ -353,7 +357,7 @@ func TestBrowser(t *testing.T) {
 
 	// Edit it: the form comes filled in; save a new schedule.
 	b.click("edit sleeper", "#edit-job")
-	b.until("the filled-in form", `location.hash === '#/edit/sleeper' && document.querySelector('#f-command').value === 'echo going to sleep; sleep 30'`)
+	b.until("the filled-in form", "location.hash === '#/edit/sleeper' && document.querySelector('#f-command').value === '"+sleeper+"'")
 	b.typeInto("#f-schedule", "@monthly")
 	b.click("save", "#f-submit")
 	b.until("the new schedule", `location.hash === '#/jobs/sleeper' && /@monthly/.test(document.querySelector('dl.kv').textContent)`)
