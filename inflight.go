@@ -42,9 +42,14 @@ import (
 // outlast inflightCheckAfter, rewrites it Checked: its claim keys may then
 // be deleted by the claims' retention (never sooner than the session TTL
 // plus 11 s after the claim), after which an unchecked entry could no
-// longer be told from a tick lost to a peer. The rewrites are coalesced
-// like the deletes of running keys, so a batch whose runs end together
-// costs one delete: 1 + 2/batch key writes per fire.
+// longer be told from a tick lost to a peer. The rewrites and deletes wait
+// inflightSettle after the first of them is queued, and go together in
+// one transaction, so a batch whose runs end within it costs one delete:
+// 1 + 2/batch key writes per fire. So an ended run stays listed up to
+// inflightSettle plus one request after its end, where a running key
+// stays one request: an instance that dies in that window has the run
+// recorded lost (and re-run under RerunLost, whose doc already warns that
+// it can duplicate work), as it would had it died just before the end.
 //
 // Readers (lost-run detection, Running, KillRun, Kill) take an entry as a
 // run in progress iff the key is on the registration's lease and the entry
@@ -59,6 +64,10 @@ import (
 // run off the schedule (run requests: Trigger, retries, chains, re-runs,
 // catch-ups), keep running keys. A job whose policy changes from Allow to
 // Forbid or Replace does not see the runs it started under Allow.
+
+// inflightSettle is how long the rewrites and deletes of in-flight keys
+// wait to be sent together (see above); a running key's delete never waits.
+const inflightSettle = 10 * time.Millisecond
 
 // inflightCheckAfter is how old a batch with runs in progress gets before
 // its key is rewritten Checked (see above); it must stay well below the
@@ -281,6 +290,9 @@ func (r *runOwner) unstarted(fl *inflightBatch, key string) {
 func (r *runOwner) markDirty(fl *inflightBatch) {
 	if !fl.dirty {
 		fl.dirty = true
+		if len(r.dirty) == 0 {
+			r.dirtySince = time.Now()
+		}
 		r.dirty = append(r.dirty, fl)
 	}
 }
@@ -306,6 +318,18 @@ type batchWrite struct {
 	fl    *inflightBatch
 	lease clientv3.LeaseID
 	runs  []inflightRun // nil: delete the key
+}
+
+// settle is how long the queued writes may still wait at now: until
+// inflightSettle after the first in-flight write was queued, and not at
+// all while a running key's delete is queued.
+func (r *runOwner) settle(now time.Time) time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.pending) > 0 || len(r.dirty) == 0 {
+		return 0
+	}
+	return r.dirtySince.Add(inflightSettle).Sub(now)
 }
 
 // takeDirty returns the queued rewrites and deletes of in-flight keys, each

@@ -29,10 +29,11 @@ type killRunRequest struct {
 // grace period, and it is recorded as killed; other runs of the job go on.
 //
 // It blocks for one etcd read, two while claims are unresolved (the run
-// must be in progress: else it returns ErrNoSuchRun), and one write, and returns once the request is stored; the
-// runner acts on it when its watch delivers it, and the request expires on
-// its own within a minute. An id that does not start with a valid job name
-// and a slash gets ErrInvalidName. A run ending meanwhile is not an error.
+// must be in progress: else it returns ErrNoSuchRun), and one write, and
+// returns once the request is stored; the runner acts on it when its watch
+// delivers it, and the request expires on its own within a minute. An id
+// that does not start with a valid job name and a slash gets
+// ErrInvalidName. A run ending meanwhile is not an error.
 // It is safe for concurrent use and works on a Scheduler that was never
 // started. Instances of versions before KillRun ignore the request.
 func (s *Scheduler) KillRun(ctx context.Context, id string) error {

@@ -104,7 +104,7 @@ func (s *Scheduler) dispatch(due []claimReq, now time.Time) {
 		return
 	}
 	if limit := s.cfg.maxConcurrent; limit > 0 {
-		free := max(int64(limit)-s.inflight.Load(), 0)
+		free := max(int64(limit)-s.occupied.Load(), 0)
 		if int64(len(kept)) > free {
 			s.log.Debug("at capacity: leaving ticks to peers", zap.Int("ticks", len(kept)-int(free)))
 			var rest []claimReq
@@ -114,7 +114,7 @@ func (s *Scheduler) dispatch(due []claimReq, now time.Time) {
 			s.retryAtCapacity(rest, sess.Lease())
 		}
 	}
-	s.inflight.Add(int64(len(kept)))
+	s.occupied.Add(int64(len(kept)))
 	lease := sess.Lease()
 	// Won ticks start in batch order, so keep tick order; backups go in
 	// batches of their own: they read before they claim, and a preferred
@@ -132,7 +132,7 @@ func (s *Scheduler) dispatch(due []claimReq, now time.Time) {
 	s.sendBatches(kept, lease, now)
 }
 
-// sendBatches sends reqs (counted in inflight already) as claim batches,
+// sendBatches sends reqs (counted in occupied already) as claim batches,
 // each on its own goroutine, at most cap(claimSem) in flight; at Stop the
 // rest are given up.
 func (s *Scheduler) sendBatches(reqs []claimReq, lease clientv3.LeaseID, now time.Time) {
@@ -143,7 +143,7 @@ func (s *Scheduler) sendBatches(reqs []claimReq, lease clientv3.LeaseID, now tim
 		select {
 		case s.claimSem <- struct{}{}:
 		case <-s.stopLoop:
-			s.inflight.Add(-int64(len(batch) + len(reqs)))
+			s.occupied.Add(-int64(len(batch) + len(reqs)))
 			return
 		}
 		s.claimWG.Add(1)
@@ -201,13 +201,13 @@ func (s *Scheduler) claimAndRun(batch []claimReq, lease clientv3.LeaseID, dispat
 			if !fl.lists(r) { // (an in-flight key lists only won runs once tracked)
 				s.owner.drop(s.runKey(r), lease)
 			}
-			s.inflight.Add(-1)
+			s.occupied.Add(-1)
 		case claimLost:
 			s.counters.claimsLost.Add(1)
-			s.inflight.Add(-1)
+			s.occupied.Add(-1)
 		case claimSkipped:
 			s.counters.claimsWon.Add(1)
-			s.inflight.Add(-1)
+			s.occupied.Add(-1)
 			reason := outcomes[i].Reason
 			if reason == "" {
 				reason = "overlap forbid: a run of this job is in progress"
@@ -216,7 +216,7 @@ func (s *Scheduler) claimAndRun(batch []claimReq, lease clientv3.LeaseID, dispat
 		case claimWon:
 			s.counters.claimsWon.Add(1)
 			if r.noRun {
-				s.inflight.Add(-1)
+				s.occupied.Add(-1)
 				s.emitSkipped(r, token, fmt.Sprintf("no instance with a free slot took the tick: this one is at its concurrency cap (WithMaxConcurrentRuns %d)", s.cfg.maxConcurrent))
 				continue
 			}
@@ -229,7 +229,7 @@ func (s *Scheduler) claimAndRun(batch []claimReq, lease clientv3.LeaseID, dispat
 			if reason := s.lateStart(r, lease, checked, held); reason != "" {
 				// Paused or cut off between claim and start: do not run it;
 				// no other instance can, so it is recorded as skipped.
-				s.inflight.Add(-1)
+				s.occupied.Add(-1)
 				s.releaseUnstarted(r, lease, fl)
 				s.emitSkipped(r, token, reason)
 				continue
@@ -265,13 +265,13 @@ func (s *Scheduler) retryAtCapacity(rest []claimReq, lease clientv3.LeaseID) {
 		case <-s.stopLoop:
 			return
 		}
-		free := int(max(int64(s.cfg.maxConcurrent)-s.inflight.Load(), 0))
+		free := int(max(int64(s.cfg.maxConcurrent)-s.occupied.Load(), 0))
 		reqs := make([]claimReq, len(rest))
 		for i, r := range rest {
 			r.backup, r.noRun, r.again = true, i >= free, true
 			reqs[i] = r
 		}
-		s.inflight.Add(int64(len(reqs)))
+		s.occupied.Add(int64(len(reqs)))
 		s.sendBatches(reqs, lease, s.cfg.clock.Now())
 	}()
 }
@@ -306,7 +306,7 @@ func (s *Scheduler) dropClaimed(ctx context.Context, batch []claimReq) []claimRe
 	for i, r := range batch {
 		if claimed[i] {
 			s.counters.claimsLost.Add(1)
-			s.inflight.Add(-1)
+			s.occupied.Add(-1)
 			continue
 		}
 		kept = append(kept, r)

@@ -159,16 +159,16 @@ type execution struct {
 
 // journal holds every execution of every job func.
 type journal struct {
-	mu       sync.Mutex
-	execs    []*execution
-	inflight int
+	mu        sync.Mutex
+	execs     []*execution
+	executing int
 }
 
 func (jr *journal) begin(w *world, n *node, ri RunInfo) *execution {
 	ex := &execution{node: n, ri: ri, id: w.identOf(ri.Job, ri.Tick, ri.Shard, ri.Attempt, ri.Trigger), start: time.Now(), zombie: n.crash.Load()}
 	jr.mu.Lock()
 	jr.execs = append(jr.execs, ex)
-	jr.inflight++
+	jr.executing++
 	jr.mu.Unlock()
 	return ex
 }
@@ -176,7 +176,7 @@ func (jr *journal) begin(w *world, n *node, ri RunInfo) *execution {
 func (jr *journal) end(ex *execution, crashed bool) {
 	jr.mu.Lock()
 	ex.end, ex.done, ex.crashed = time.Now(), true, crashed
-	jr.inflight--
+	jr.executing--
 	jr.mu.Unlock()
 }
 
@@ -210,7 +210,7 @@ func (jr *journal) waitIdle(timeout time.Duration) bool {
 	deadline := time.Now().Add(timeout)
 	for {
 		jr.mu.Lock()
-		n := jr.inflight
+		n := jr.executing
 		jr.mu.Unlock()
 		if n == 0 {
 			return true

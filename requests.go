@@ -242,7 +242,7 @@ func (s *Scheduler) claimRequests() time.Duration {
 		if strings.HasPrefix(r.Unit, "i") && r.Unit != "i"+s.cfg.instanceID {
 			continue // one instance's run of a broadcast job
 		}
-		if limit := s.cfg.maxConcurrent; limit > 0 && s.inflight.Load() >= int64(limit) {
+		if limit := s.cfg.maxConcurrent; limit > 0 && s.occupied.Load() >= int64(limit) {
 			return min(wait, time.Second) // a run ending kicks us again
 		}
 		resolved := s.claimRequest(sess.Lease(), j, r)
@@ -301,7 +301,7 @@ func (s *Scheduler) claimRequest(lease clientv3.LeaseID, j *job, req *runRequest
 	s.control.mu.Lock()
 	_, retrying := s.control.unresolved[req.key]
 	s.control.mu.Unlock()
-	s.inflight.Add(1)
+	s.occupied.Add(1)
 	out, token, err := s.claimRequestTxn(ctx, lease, r, req, retrying)
 	if err != nil {
 		// Ambiguous: the claim may have committed with its answer lost.
@@ -311,7 +311,7 @@ func (s *Scheduler) claimRequest(lease clientv3.LeaseID, j *job, req *runRequest
 		out = claimOutcome{State: claimLost} // already running here
 	}
 	if err != nil {
-		s.inflight.Add(-1)
+		s.occupied.Add(-1)
 		s.counters.claimErrors.Add(1)
 		s.logLimited("claim run request: outcome unknown, will read back again", zap.String("job", req.Job), zap.Error(err))
 		return false
@@ -324,13 +324,13 @@ func (s *Scheduler) claimRequest(lease clientv3.LeaseID, j *job, req *runRequest
 		return true
 	case claimSkipped:
 		s.forgetRequest(req)
-		s.inflight.Add(-1)
+		s.occupied.Add(-1)
 		s.emitSkipped(r, token, out.Reason)
 	case claimOpen:
-		s.inflight.Add(-1)
+		s.occupied.Add(-1)
 		return false // not applied: try again
 	default:
-		s.inflight.Add(-1)
+		s.occupied.Add(-1)
 	}
 	return true
 }

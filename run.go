@@ -35,7 +35,7 @@ func (s *Scheduler) startRun(r claimReq, token int64, lease clientv3.LeaseID, re
 	if !s.runs.add() {
 		// Stop has given up waiting for runs: a claim that resolved after
 		// that does not start (no other instance may run it either).
-		s.inflight.Add(-1)
+		s.occupied.Add(-1)
 		s.releaseUnstarted(r, lease, fl)
 		s.emitSkipped(r, token, "claimed, but the instance was stopping")
 		return
@@ -55,7 +55,7 @@ func (s *Scheduler) startRun(r claimReq, token int64, lease clientv3.LeaseID, re
 	}
 	go func() {
 		defer s.runs.done()
-		defer s.inflight.Add(-1)
+		defer s.occupied.Add(-1)
 		defer cancel(nil)
 		if len(replace) > 0 {
 			s.replaceRuns(r, replace)

@@ -44,9 +44,11 @@ type runOwner struct {
 	pending []heldKey                 // to delete, each on the lease it was put on
 	batches map[string]*inflightBatch // in-flight keys, by key
 	dirty   []*inflightBatch          // in-flight keys to rewrite or delete
-	sending sync.Mutex                // one delete request at a time
-	moving  sync.Mutex                // one move to a new lease at a time (reattachOps..reattached)
-	kick    chan struct{}
+	// dirtySince is when the first of dirty was queued.
+	dirtySince time.Time
+	sending    sync.Mutex // one delete request at a time
+	moving     sync.Mutex // one move to a new lease at a time (reattachOps..reattached)
+	kick       chan struct{}
 }
 
 // localRun is one of this instance's runs in progress.
@@ -297,6 +299,9 @@ func (r *runOwner) run() {
 		case <-r.s.bgCtx.Done():
 			return
 		}
+		if !r.settled() {
+			return
+		}
 		ctx, cancel := context.WithTimeout(r.s.bgCtx, 5*time.Second)
 		err := r.flush(ctx)
 		cancel()
@@ -311,6 +316,23 @@ func (r *runOwner) run() {
 			}
 		}
 	}
+}
+
+// settled waits while the queued writes may wait (see settle); a kick
+// (a running key's delete queued) ends the wait early. False at Stop.
+func (r *runOwner) settled() bool {
+	for d := r.settle(time.Now()); d > 0; d = r.settle(time.Now()) {
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-r.kick:
+			t.Stop()
+		case <-r.s.bgCtx.Done():
+			t.Stop()
+			return false
+		}
+	}
+	return true
 }
 
 // flush deletes every queued key that is still on the lease it was put

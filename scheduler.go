@@ -52,7 +52,7 @@ type Scheduler struct {
 	runs         runGroup
 	runsCtx      context.Context
 	stopRuns     context.CancelFunc
-	inflight     atomic.Int64  // pending claims + runs in progress (capacity)
+	occupied     atomic.Int64  // pending claims + runs in progress (capacity)
 	owner        runOwner      // this instance's running keys
 	inflightSeq  atomic.Uint64 // names this process's in-flight keys
 	kills        killLeases
@@ -242,7 +242,7 @@ func (s *Scheduler) Stop(ctx context.Context) error {
 	// Claims in flight (of ticks and of run requests) may still start
 	// runs; both waits end with ctx.
 	if !waitCtx(ctx, &s.claimWG) || !s.runs.wait(ctx) {
-		n := s.inflight.Load()
+		n := s.occupied.Load()
 		errs = append(errs, fmt.Errorf("%w (%d): %w", ErrRunsCancelled, n, ctx.Err()))
 		s.log.Warn("stop deadline reached: cancelling runs in progress", zap.Int64("runs", n))
 		s.runs.close() // a claim resolving from now on is recorded skipped, not run

@@ -44,7 +44,7 @@ func (s *Scheduler) Stats() Stats {
 		ClaimErrors: s.counters.claimErrors.Load(), Misfired: s.counters.misfired.Load(),
 		LeftToPeers: s.counters.leftToPeers.Load(), RunsStarted: s.counters.runsStarted.Load(),
 		BackupClaims: s.counters.backupClaims.Load(), LostRunsUnchecked: s.counters.lostUnchecked.Load(),
-		RunsInFlight: s.inflight.Load(), ClaimLead: s.lead(), Leader: s.leader.Load(), Clock: s.clocks.current(),
+		RunsInFlight: s.occupied.Load(), ClaimLead: s.lead(), Leader: s.leader.Load(), Clock: s.clocks.current(),
 	}
 	for _, p := range s.deliveries {
 		st.SinkDeliveries = append(st.SinkDeliveries, p.Stats())

@@ -1,0 +1,102 @@
+package distcron
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc"
+)
+
+// inflightWrites counts, per in-flight key, the writes of it that a client
+// sends outside claim transactions: rewrites (puts) and deletes, top level
+// or nested.
+type inflightWrites struct {
+	mu      sync.Mutex
+	puts    map[string]int
+	deletes map[string]int
+}
+
+func (w *inflightWrites) config(prefix string) clientv3.Config {
+	var count func(ops []*pb.RequestOp)
+	count = func(ops []*pb.RequestOp) {
+		for _, op := range ops {
+			switch {
+			case op.GetRequestPut() != nil && strings.HasPrefix(string(op.GetRequestPut().Key), prefix):
+				w.puts[string(op.GetRequestPut().Key)]++
+			case op.GetRequestDeleteRange() != nil && strings.HasPrefix(string(op.GetRequestDeleteRange().Key), prefix):
+				w.deletes[string(op.GetRequestDeleteRange().Key)]++
+			case op.GetRequestTxn() != nil:
+				count(op.GetRequestTxn().Success)
+			}
+		}
+	}
+	return clientv3.Config{DialOptions: []grpc.DialOption{grpc.WithChainUnaryInterceptor(
+		func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+			tr, ok := req.(*pb.TxnRequest)
+			claimTxn := ok && len(tr.Success) > 0 && tr.Success[0].GetRequestTxn() != nil &&
+				len(tr.Success[0].GetRequestTxn().Compare) > 0 && strings.Contains(string(tr.Success[0].GetRequestTxn().Compare[0].Key), "/claims/")
+			if ok && !claimTxn {
+				w.mu.Lock()
+				count(tr.Success)
+				w.mu.Unlock()
+			}
+			return invoker(ctx, method, req, reply, cc, opts...)
+		})}}
+}
+
+// The runs of a claim batch that end together cost its in-flight key one
+// delete and no rewrite: the writes wait inflightSettle to go together.
+func TestBatchRunsEndingTogetherCostOneDelete(t *testing.T) {
+	tc := newTestCluster(t)
+	w := &inflightWrites{puts: map[string]int{}, deletes: map[string]int{}}
+	cfg := w.config("/distcron/" + t.Name() + "/inflight/")
+	cfg.Endpoints = tc.etcd.Endpoints()
+	cli, err := clientv3.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	s, err := New(cli, WithNamespace(tc.ns), WithInstanceID("n0"), WithSinks(tc.sink))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const jobs = 20
+	release := make(chan struct{})
+	var started atomic.Int32
+	for _, n := range jobNames(jobs) {
+		if err := s.RegisterFunc(n, "@every 1s", func(ctx context.Context) error {
+			started.Add(1)
+			select { // the first tick's runs end together, once all have started
+			case <-release:
+			case <-ctx.Done():
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tc.start(s)
+	waitFor(t, 10*time.Second, "the first tick's runs", func() bool { return started.Load() == jobs })
+	resp, err := cli.Get(context.Background(), s.keys.Inflight(), clientv3.WithPrefix(), clientv3.WithKeysOnly())
+	if err != nil || len(resp.Kvs) != 1 {
+		t.Fatalf("in-flight keys %v (%v), want the first batch's alone", resp.Kvs, err)
+	}
+	key := string(resp.Kvs[0].Key)
+	close(release)
+	waitFor(t, 5*time.Second, "the batch's key deleted", func() bool {
+		resp, err := cli.Get(context.Background(), key, clientv3.WithCountOnly())
+		return err == nil && resp.Count == 0
+	})
+	stopNow(t, s)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.puts[key] != 0 || w.deletes[key] != 1 {
+		t.Errorf("the batch's key: %d rewrites and %d deletes after its claim, want 0 and 1", w.puts[key], w.deletes[key])
+	}
+}
