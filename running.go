@@ -318,8 +318,9 @@ func (r *runOwner) run() {
 	}
 }
 
-// settled waits while the queued writes may wait (see settle); a kick
-// (a running key's delete queued) ends the wait early. False at Stop.
+// settled waits while the queued writes may wait (see settle). Each kick
+// checks again, so a running key's delete queued meanwhile ends the wait.
+// False at Stop.
 func (r *runOwner) settled() bool {
 	for d := r.settle(time.Now()); d > 0; d = r.settle(time.Now()) {
 		t := time.NewTimer(d)
