@@ -91,3 +91,53 @@ func TestLateStartsShareOneLeaseCheck(t *testing.T) {
 		t.Errorf("20 late starts read running keys %d times; want the shared lease confirmation", n)
 	}
 }
+
+// When the shared lease confirmation cannot vouch for the lease (here: it
+// is not the session's), a late start reads the key holding the run: the
+// key still on the lease means the claim holds and the run starts; a key
+// on another lease, or gone, means it does not. (CI once skipped a late
+// run whose in-flight key was on its lease: the read was keys-only, and
+// etcd leaves the lease out of a keys-only answer.)
+func TestLateStartReadsTheHeldKeysLease(t *testing.T) {
+	tc := newTestCluster(t)
+	s, cli := tc.newScheduler("n0")
+	if err := s.RegisterFunc("j", "@yearly", func(context.Context) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	tc.start(s)
+	ctx := context.Background()
+	grant := func() clientv3.LeaseID {
+		g, err := cli.Grant(ctx, 30)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return g.ID
+	}
+	held, other := grant(), grant()
+	s.mu.Lock()
+	j := s.jobs["j"]
+	s.mu.Unlock()
+	tick := time.Now().Add(-2 * time.Second).Truncate(time.Millisecond)
+	r := claimReq{job: j, tick: tick, trigger: logsink.TriggerSchedule, attempt: 1}
+	for _, c := range []struct {
+		name  string
+		key   string
+		lease clientv3.LeaseID // the key's; none: no key
+		start bool
+	}{
+		{"running key on the lease", s.runKey(r), held, true},
+		{"in-flight key on the lease", s.keys.InflightBatch("n0", "test.1"), held, true},
+		{"in-flight key on another lease", s.keys.InflightBatch("n0", "test.2"), other, false},
+		{"in-flight key gone", s.keys.InflightBatch("n0", "test.3"), 0, false},
+	} {
+		if c.lease != 0 {
+			if _, err := cli.Put(ctx, c.key, `{"runs":[]}`, clientv3.WithLease(c.lease)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		reason := s.lateStart(r, held, time.Now(), c.key)
+		if (reason == "") != c.start {
+			t.Errorf("%s: lateStart says %q; want start %v", c.name, reason, c.start)
+		}
+	}
+}

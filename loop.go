@@ -347,7 +347,7 @@ func (s *Scheduler) lateStart(r claimReq, lease clientv3.LeaseID, now time.Time,
 	if s.leaseAlive(ctx, lease) {
 		return ""
 	}
-	resp, err := s.cli.Get(ctx, held, clientv3.WithKeysOnly())
+	resp, err := s.cli.Get(ctx, held) // not keys-only: etcd leaves the lease out of that answer
 	if err != nil {
 		return fmt.Sprintf("claimed, but the start was %v late and the claim could not be confirmed: %v", late.Round(time.Millisecond), err)
 	}
