@@ -246,6 +246,9 @@ func TestBrowserDefineForm(t *testing.T) {
 	}
 	b.click("delete the override", `button[data-action="delete"]`)
 	b.click("confirm", `button[data-action="delete"].confirm`)
+	// The page goes to the job list once the delete is answered; the next
+	// route must not race that navigation.
+	b.until("back to the jobs", `location.hash === '#/jobs'`)
 	admintest.WaitFor(t, 5*time.Second, "the code's schedule back", func() bool {
 		info, _ := n.JobInfo("report")
 		return info.Source == "code" && info.Schedule == "0 7 * * MON-FRI"
