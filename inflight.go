@@ -98,10 +98,9 @@ type inflightRun struct {
 
 // inflightBatch is this instance's record of one in-flight key.
 type inflightBatch struct {
-	key     string
-	head    inflightValue // the value as asked: every run of the batch, unchecked
-	asked   string        // head, encoded
-	members map[*job]bool // jobs whose request the key lists
+	key   string
+	head  inflightValue // the value as asked: every run of the batch, unchecked
+	asked string        // head, encoded
 	// The rest is runOwner's, under its mutex.
 	lease   clientv3.LeaseID       // the lease the key is on
 	runs    map[string]inflightRun // won and not ended, by running key
@@ -111,9 +110,10 @@ type inflightBatch struct {
 	lost    bool // the key went with an expired lease
 }
 
-// lists reports whether the in-flight key fl (nil: none) lists r's run.
+// lists reports whether the in-flight key fl (nil: none) of r's batch
+// lists r's run.
 func (fl *inflightBatch) lists(r claimReq) bool {
-	return fl != nil && inflightListed(r) && fl.members[r.job]
+	return fl != nil && inflightListed(r)
 }
 
 // inflightListed reports whether a claim request's run goes in its batch's
@@ -132,11 +132,10 @@ func (s *Scheduler) newInflight(batch []claimReq, lease clientv3.LeaseID) *infli
 		}
 		if fl == nil {
 			name := strconv.FormatInt(int64(lease), 16) + "." + strconv.FormatUint(s.inflightSeq.Add(1), 10)
-			fl = &inflightBatch{key: s.keys.InflightBatch(s.cfg.instanceID, name), lease: lease, members: make(map[*job]bool),
+			fl = &inflightBatch{key: s.keys.InflightBatch(s.cfg.instanceID, name), lease: lease,
 				head: inflightValue{Instance: s.cfg.instanceID, Claim: s.claimValue(lease), Claimed: s.cfg.clock.Now().UTC()}}
 		}
-		fl.members[r.job] = true
-		fl.head.Runs = append(fl.head.Runs, s.inflightEntry(r, 0))
+		fl.head.Runs = append(fl.head.Runs, s.inflightEntry(r))
 	}
 	if fl != nil {
 		v, _ := json.Marshal(fl.head)
@@ -145,9 +144,10 @@ func (s *Scheduler) newInflight(batch []claimReq, lease clientv3.LeaseID) *infli
 	return fl
 }
 
-// inflightEntry is the entry of r's run, with its token once known.
-func (s *Scheduler) inflightEntry(r claimReq, token int64) inflightRun {
-	e := inflightRun{ID: strings.TrimPrefix(s.runKey(r), s.keys.Running()), Token: token, Tick: r.tick.UTC(), Shard: r.shard,
+// inflightEntry is the entry of r's run, as the claim asks for it (no
+// token yet: track adds it to the runs won).
+func (s *Scheduler) inflightEntry(r claimReq) inflightRun {
+	e := inflightRun{ID: strings.TrimPrefix(s.runKey(r), s.keys.Running()), Tick: r.tick.UTC(), Shard: r.shard,
 		Unit: r.unit, Trigger: r.trigger, Run: r.run, RerunLost: r.job.cfg.rerunLost}
 	if r.attempt > 1 {
 		e.Attempt = r.attempt
@@ -264,10 +264,17 @@ func (r *runOwner) track(fl *inflightBatch, batch []claimReq, outcomes []claimOu
 	r.mu.Lock()
 	fl.runs = make(map[string]inflightRun)
 	fl.created = time.Now()
+	k := 0 // head.Runs lists the batch's listed runs in batch order
 	for i, q := range batch {
-		if fl.lists(q) && outcomes[i].State == claimWon {
-			fl.runs[r.s.runKey(q)] = r.s.inflightEntry(q, tokens[i])
+		if !fl.lists(q) {
+			continue
 		}
+		if outcomes[i].State == claimWon {
+			e := fl.head.Runs[k]
+			e.Token = tokens[i]
+			fl.runs[r.s.keys.Running()+e.ID] = e
+		}
+		k++
 	}
 	r.batches[fl.key] = fl
 	if len(fl.runs) < len(fl.head.Runs) {
