@@ -242,11 +242,26 @@ func parseSupervisorEnv(v string) (host int, grace time.Duration, race bool, err
 }
 
 // signalDescendants sends sig to every live descendant of self, each
-// process before its children.
+// process before its children. A process can fork between the scan of
+// /proc and the signal to it, so the tree is scanned again until a scan
+// finds no descendant it has not signalled (at most a few times: a
+// signalled parent stops forking once the signal lands).
 func signalDescendants(self int, sig syscall.Signal) {
+	signalled := make(map[int]bool)
+	for range 5 {
+		if signalTreeOnce(self, sig, signalled) == 0 {
+			return
+		}
+	}
+}
+
+// signalTreeOnce scans the descendants of self once and sends sig to each
+// live one not in signalled yet, parents first; it reports how many it
+// found new.
+func signalTreeOnce(self int, sig syscall.Signal, signalled map[int]bool) int {
 	all, ok := processes()
 	if !ok {
-		return
+		return 0
 	}
 	children := make(map[int][]int)
 	for _, st := range all {
@@ -270,7 +285,13 @@ func signalDescendants(self int, sig syscall.Signal) {
 			next = append(next, children[pid]...)
 		}
 	}
+	found := 0
 	for _, pid := range order {
+		if signalled[pid] {
+			continue
+		}
+		signalled[pid] = true
+		found++
 		p, err := os.FindProcess(pid) // a pidfd: it names this process until closed
 		if err != nil {
 			continue
@@ -283,6 +304,7 @@ func signalDescendants(self int, sig syscall.Signal) {
 		}
 		_ = p.Release()
 	}
+	return found
 }
 
 // sigaction is the kernel's struct sigaction on amd64 and arm64.
