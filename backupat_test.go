@@ -1,6 +1,8 @@
 package distcron
 
 import (
+	"context"
+	"slices"
 	"testing"
 	"time"
 )
@@ -27,5 +29,63 @@ func TestBackupChecksShareAGrid(t *testing.T) {
 	}
 	if a, b := s.backupAt(base.Add(time.Microsecond)), s.backupAt(base.Add(grid-time.Microsecond)); !a.Equal(b) {
 		t.Errorf("ticks in one grid step back up at %v and %v, want one instant", a, b)
+	}
+}
+
+// A backup's check reads its batch's claims as key ranges of ticks: every
+// claimed tick of the batch (at either end of a range, with or without a
+// unit) is dropped, every unclaimed one kept, across ranges, and claims of
+// ticks next to the batch's change nothing.
+func TestBackupCheckDropsExactlyTheClaimedTicks(t *testing.T) {
+	tc := newTestCluster(t)
+	s, cli := tc.newScheduler("n0")
+	ctx := context.Background()
+	base := time.Date(2026, 12, 7, 7, 0, 0, 0, time.UTC)
+	a, b := &job{name: "a"}, &job{name: "b"}
+	type entry struct {
+		j       *job
+		off     time.Duration
+		unit    string
+		claimed bool
+	}
+	entries := []entry{
+		{a, 0, "", true},
+		{b, 0, "s0", false},
+		{b, 0, "s1", true},
+		{a, time.Nanosecond, "", false},
+		{b, 30 * time.Millisecond, "", true},
+		{a, backupCheckSpan, "", true}, // the first range's last tick
+		{a, backupCheckSpan + time.Nanosecond, "", false},
+		{a, 120 * time.Millisecond, "", false},
+		{b, 120 * time.Millisecond, "", true}, // the last range's last tick
+	}
+	var batch []claimReq
+	var want []string
+	for _, e := range entries {
+		r := claimReq{job: e.j, tick: base.Add(e.off), unit: e.unit, backup: true}
+		batch = append(batch, r)
+		if e.claimed {
+			if _, err := cli.Put(ctx, s.claimKey(r), "other 1"); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			want = append(want, s.claimKey(r))
+		}
+	}
+	for _, r := range []claimReq{ // neighbours, not in the batch
+		{job: a, tick: base.Add(-time.Nanosecond), backup: true},
+		{job: b, tick: base.Add(time.Nanosecond), backup: true},
+		{job: a, tick: base.Add(120*time.Millisecond + time.Nanosecond), backup: true},
+	} {
+		if _, err := cli.Put(ctx, s.claimKey(r), "other 1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []string
+	for _, r := range s.dropClaimed(ctx, batch) {
+		got = append(got, s.claimKey(r))
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("kept %q\nwant %q", got, want)
 	}
 }

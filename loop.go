@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/distcron/distcron/internal/keys"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 )
@@ -77,15 +78,18 @@ func (s *Scheduler) coalesceWindow() time.Duration {
 // own goroutine. At most cap(claimSem) batches are in flight; beyond that
 // dispatch waits, which delays the loop rather than queueing without bound.
 func (s *Scheduler) dispatch(due []claimReq, now time.Time) {
-	var kept, misfired, later []claimReq
+	kept := make([]claimReq, 0, len(due))
+	var misfired, later []claimReq
 	for _, r := range due {
 		switch {
 		case now.Sub(r.tick) > s.cfg.misfireGrace:
 			misfired = append(misfired, r)
 		case s.paused(r.job):
 			later = append(later, r)
-		default:
+		case r.job.cfg.broadcast || r.job.cfg.shards > 0:
 			kept = append(kept, s.units(r)...)
+		default:
+			kept = append(kept, r)
 		}
 	}
 	if len(misfired) > 0 {
@@ -115,21 +119,34 @@ func (s *Scheduler) dispatch(due []claimReq, now time.Time) {
 		}
 	}
 	s.occupied.Add(int64(len(kept)))
-	lease := sess.Lease()
-	// Won ticks start in batch order, so keep tick order; backups go in
-	// batches of their own: they read before they claim, and a preferred
-	// claim must not wait for that read.
-	slices.SortStableFunc(kept, func(a, b claimReq) int { return a.tick.Compare(b.tick) })
-	slices.SortStableFunc(kept, func(a, b claimReq) int {
-		switch {
-		case a.backup == b.backup:
-			return 0
-		case b.backup:
-			return -1
+	s.sendBatches(primariesFirst(kept), sess.Lease(), now)
+}
+
+// primariesFirst orders requests for sendBatches: preferred claims before
+// backups, which read before they claim (a preferred claim must not wait for
+// that read), and each part in tick order, as won ticks start in batch
+// order. The queue hands out ticks nearly in order already, so sorting is
+// skipped where it would change nothing.
+func primariesFirst(reqs []claimReq) []claimReq {
+	out := make([]claimReq, 0, len(reqs))
+	for _, r := range reqs {
+		if !r.backup {
+			out = append(out, r)
 		}
-		return 1
-	})
-	s.sendBatches(kept, lease, now)
+	}
+	n := len(out)
+	for _, r := range reqs {
+		if r.backup {
+			out = append(out, r)
+		}
+	}
+	byTick := func(a, b claimReq) int { return a.tick.Compare(b.tick) }
+	for _, part := range [][]claimReq{out[:n], out[n:]} {
+		if !slices.IsSortedFunc(part, byTick) {
+			slices.SortStableFunc(part, byTick) // stable: a tick's units stay in order
+		}
+	}
+	return out
 }
 
 // sendBatches sends reqs (counted in occupied already) as claim batches,
@@ -276,18 +293,35 @@ func (s *Scheduler) retryAtCapacity(rest []claimReq, lease clientv3.LeaseID) {
 	}()
 }
 
+// backupCheckSpan is the widest span of ticks one read of a backup check
+// covers. The read returns every claim key in the span (keys only, from
+// etcd's index), including claims of ticks this instance is not backing
+// up, so a wider span answers with more keys than it asks about.
+const backupCheckSpan = 50 * time.Millisecond
+
 // dropClaimed removes from batch the backup requests whose tick a read
 // shows already claimed (by the preferred instance, normally), so they cost
-// no claim. The read is serializable (served by the local etcd member): a
-// stale answer can only make a backup claim and lose, never run twice.
+// no claim. Claim keys begin with their tick, so the claims of ticks close
+// together are one key range: the read is one keys-only range per
+// backupCheckSpan of ticks, not one read per tick. It is serializable
+// (served by the local etcd member): a stale answer can only make a backup
+// claim and lose, never run twice.
 func (s *Scheduler) dropClaimed(ctx context.Context, batch []claimReq) []claimReq {
 	var ops []clientv3.Op
-	var idx []int
-	for i, r := range batch {
-		if r.backup {
-			ops = append(ops, clientv3.OpGet(s.claimKey(r), clientv3.WithCountOnly(), clientv3.WithSerializable()))
-			idx = append(idx, i)
+	want := make(map[string]int) // claim key -> index in batch, for backups
+	for i := 0; i < len(batch); {
+		if !batch[i].backup {
+			i++
+			continue
 		}
+		first, j := batch[i].tick, i
+		for ; j < len(batch) && batch[j].backup && !batch[j].tick.Before(first) && batch[j].tick.Sub(first) <= backupCheckSpan; j++ {
+			want[s.claimKey(batch[j])] = j
+		}
+		from := s.keys.Claims() + keys.Tick(first)
+		to := s.keys.Claims() + keys.Tick(batch[j-1].tick) + "0" // past "<last tick>/…"
+		ops = append(ops, clientv3.OpGet(from, clientv3.WithRange(to), clientv3.WithKeysOnly(), clientv3.WithSerializable()))
+		i = j
 	}
 	if len(ops) == 0 {
 		return batch
@@ -296,32 +330,26 @@ func (s *Scheduler) dropClaimed(ctx context.Context, batch []claimReq) []claimRe
 	if err != nil {
 		return batch // claim them all; the claim decides
 	}
-	claimed := make(map[int]bool, len(idx))
-	for k, rr := range resp.Responses {
-		if rr.GetResponseRange().GetCount() > 0 {
-			claimed[idx[k]] = true
+	claimed := make([]bool, len(batch))
+	for _, rr := range resp.Responses {
+		for _, kv := range rr.GetResponseRange().GetKvs() {
+			if i, ok := want[string(kv.Key)]; ok {
+				claimed[i] = true
+			}
 		}
 	}
-	kept := batch[:0:0]
+	kept, dropped := batch[:0:0], []claimReq(nil)
 	for i, r := range batch {
 		if claimed[i] {
-			s.counters.claimsLost.Add(1)
-			s.occupied.Add(-1)
+			dropped = append(dropped, r)
 			continue
 		}
 		kept = append(kept, r)
 	}
-	s.requeueClaimed(batch, claimed)
+	s.counters.claimsLost.Add(uint64(len(dropped)))
+	s.occupied.Add(-int64(len(dropped)))
+	s.requeue(dropped)
 	return kept
-}
-
-// requeueClaimed requeues the jobs of the requests dropped by dropClaimed.
-func (s *Scheduler) requeueClaimed(batch []claimReq, dropped map[int]bool) {
-	var rs []claimReq
-	for i := range dropped {
-		rs = append(rs, batch[i])
-	}
-	s.requeue(rs)
 }
 
 // lateStart says why a won tick must not start at now, or "". A job
