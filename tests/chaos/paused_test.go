@@ -191,8 +191,6 @@ func TestPausedNodeNeverRunsAnotherNodesTick(t *testing.T) {
 	key := func(job string, tick time.Time) string {
 		return fmt.Sprintf("%s %s", job, tick.UTC().Format(time.RFC3339Nano))
 	}
-	time.Sleep(2 * time.Second) // both running
-	readClaims()
 
 	type pause struct {
 		offset, hold time.Duration
@@ -209,6 +207,24 @@ func TestPausedNodeNeverRunsAnotherNodesTick(t *testing.T) {
 		}
 		return false
 	}
+	// waitVictimClaims waits until the victim has claimed a tick due after
+	// from (read as the claims are read).
+	waitVictimClaims := func(what string, from time.Time) {
+		t.Helper()
+		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			readClaims()
+			for k, c := range claims {
+				_, tick, _ := strings.Cut(k, " ")
+				if tt, err := time.Parse(time.RFC3339Nano, tick); err == nil && c == "victim" && tt.After(from) {
+					return
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: the victim claimed no tick due after %s within 20s", what, from.Format("15:04:05.000"))
+			}
+		}
+	}
+	waitVictimClaims("start", time.Now())
 	stopAround := func(i int, offset, hold time.Duration) pause {
 		p := pause{offset: offset, hold: hold}
 		now := time.Now()
@@ -233,8 +249,11 @@ func TestPausedNodeNeverRunsAnotherNodesTick(t *testing.T) {
 			t.Fatal(err)
 		}
 		p.to = time.Now()
-		time.Sleep(2500 * time.Millisecond) // the victim replaces its expired session
-		readClaims()
+		// The victim replaces its expired session, then claims again: the
+		// next pause must find it claiming, or it can catch nothing. A
+		// tick due past the claim lead's cap after the resume can only
+		// have been claimed after it.
+		waitVictimClaims(fmt.Sprintf("pause %d", i), p.to.Add(maxLead))
 		return p
 	}
 	// Each hold is tried at every planned offset; where none of them caught
@@ -250,7 +269,7 @@ func TestPausedNodeNeverRunsAnotherNodesTick(t *testing.T) {
 		{6500 * time.Millisecond, []time.Duration{-20 * time.Millisecond, -10 * time.Millisecond, -5 * time.Millisecond}},
 	} {
 		caught := false
-		retries := []time.Duration{-10 * time.Millisecond, -5 * time.Millisecond, -15 * time.Millisecond, -8 * time.Millisecond}
+		retries := []time.Duration{-10 * time.Millisecond, -5 * time.Millisecond, -15 * time.Millisecond, -8 * time.Millisecond, -3 * time.Millisecond, -12 * time.Millisecond}
 		for k := 0; k < len(group.offsets)+len(retries); k++ {
 			offset := 0 * time.Millisecond
 			if k < len(group.offsets) {
