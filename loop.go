@@ -68,9 +68,9 @@ func (s *Scheduler) backupAt(tick time.Time) time.Time {
 	return tick.Add(d).Truncate(d / 4) // Truncate(0) keeps the instant
 }
 
-// coalesceWindow is a quarter of the current claim lead, at most 10ms.
+// coalesceWindow is half the current claim lead, at most 10ms.
 func (s *Scheduler) coalesceWindow() time.Duration {
-	return min(s.lead()/4, 10*time.Millisecond)
+	return min(s.lead()/2, 10*time.Millisecond)
 }
 
 // dispatch filters due ticks (misfired, paused, no session, over capacity)
