@@ -117,7 +117,10 @@ func (s *Scheduler) runningValue(r claimReq, now time.Time) string {
 // (the batch's in-flight key, or nil) lists gets no running key.
 func (s *Scheduler) claimSpec(r claimReq, lease clientv3.LeaseID, now time.Time, fl *inflightBatch) claim.Spec {
 	sp := claim.Spec{ClaimKey: s.claimKey(r), ClaimValue: s.claimValue(lease),
-		JobRuns: s.keys.RunningJob(r.job.name, r.unit), Overlap: claim.Overlap(r.job.cfg.overlap), NoRun: r.noRun}
+		Overlap: claim.Overlap(r.job.cfg.overlap), NoRun: r.noRun}
+	if sp.Overlap != claim.Allow {
+		sp.JobRuns = s.keys.RunningJob(r.job.name, r.unit) // only Forbid and Replace look there
+	}
 	if fl.lists(r) {
 		sp.Inflight = fl.key
 	} else {
