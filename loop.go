@@ -25,10 +25,16 @@ func (s *Scheduler) loop() {
 	for {
 		now := s.cfg.clock.Now()
 		s.mu.Lock()
-		// Take along claims due within the coalescing window, so ticks that
-		// are close together share one request (they are then claimed at
-		// most the window earlier than their lead asks).
-		due := s.queue.due(now.Add(s.coalesceWindow()), nil)
+		// Once the earliest claim is due, take along the claims due within
+		// the coalescing window, so ticks that are close together share one
+		// request (they are then claimed at most the window earlier than
+		// their lead asks). A wake before that (a job requeued, registered)
+		// claims nothing: taking the window then would send a request for
+		// the few claims it holds, and the next wake another.
+		var due []claimReq
+		if j := s.queue.peek(); j != nil && !j.claimAt.After(now) {
+			due = s.queue.due(now.Add(s.coalesceWindow()), nil)
+		}
 		wait := time.Hour
 		if j := s.queue.peek(); j != nil {
 			wait = max(j.claimAt.Sub(now), 0)

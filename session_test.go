@@ -15,6 +15,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/distcron/distcron/executor"
 	"github.com/distcron/distcron/internal/keys"
 	"github.com/distcron/distcron/logsink"
 )
@@ -327,5 +328,65 @@ func TestStartRechecksLeaseAfterAPauseBeforeTheStart(t *testing.T) {
 	rec, ran = s.execute(context.Background(), r, 7, &startCheck{lease: lease, at: now.Add(-3 * time.Second), key: s.runKey(r)})
 	if ran || rec.Status != logsink.StatusSkipped || !strings.Contains(rec.Error, "lease expired") || calls.Load() != 1 {
 		t.Fatalf("paused between check and start: ran=%v record %s (%s), %d calls; want skipped, not run", ran, rec.Status, rec.Error, calls.Load())
+	}
+}
+
+// spreadSchedule fires once a period, offset into it.
+type spreadSchedule struct{ period, offset time.Duration }
+
+func (p spreadSchedule) Next(from time.Time) time.Time {
+	next := from.Truncate(p.period).Add(p.offset)
+	for !next.After(from) {
+		next = next.Add(p.period)
+	}
+	return next
+}
+
+// Ticks spread over time share claim requests: once the earliest claim is
+// due, the loop takes every claim due within the coalescing window (10 ms
+// at the default 20 ms lead), and a wake in between claims nothing early.
+// Each answered claim requeues its jobs, which wakes the loop; with claims
+// answered 7 ms late, a wake that took the window would send the one tick
+// due past the last window on its own. 200 jobs 5 ms apart come to three
+// ticks a request (5 ms apart, the window's ends included), or about two
+// when every such wake sends a request.
+func TestSpreadTicksShareClaimRequests(t *testing.T) {
+	tc := newTestCluster(t)
+	claimsPrefix := "/distcron/" + t.Name() + "/claims/"
+	var txns, claims atomic.Int64
+	cfg := claimSpy(func(tr *pb.TxnRequest) {
+		n := 0
+		for _, op := range tr.Success {
+			if c := op.GetRequestTxn().GetCompare(); len(c) > 0 && strings.HasPrefix(string(c[0].Key), claimsPrefix) {
+				n++
+			}
+		}
+		if n > 0 {
+			txns.Add(1)
+			claims.Add(int64(n))
+			time.Sleep(7 * time.Millisecond)
+		}
+	})
+	cfg.Endpoints = tc.etcd.Endpoints()
+	cli, err := clientv3.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	s, err := New(cli, WithNamespace(tc.ns), WithInstanceID("n0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 200 {
+		if err := s.RegisterSchedule(fmt.Sprintf("job-%d", i), spreadSchedule{time.Second, time.Duration(i) * 5 * time.Millisecond},
+			executor.Func(func(context.Context) error { return nil })); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tc.start(s)
+	waitFor(t, 20*time.Second, "1,000 claims", func() bool { return claims.Load() >= 1000 })
+	stopNow(t, s)
+	if per := float64(claims.Load()) / float64(txns.Load()); per < 2.6 {
+		t.Errorf("%d claims in %d requests: %.2f a request, want about 3", claims.Load(), txns.Load(), per)
 	}
 }
