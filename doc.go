@@ -77,16 +77,18 @@
 // job's misfire policy: skipped by default, as cron does; never replayed as
 // a backlog.
 //
-// The claim is one etcd transaction per batch of due ticks (up to 125
-// ticks per request), sent shortly before the tick (see WithClaimLead; the
-// lead grows by itself when etcd answers slowly), so the winner starts the
-// job on time. Each tick has a preferred claimer: the live instance, among
+// The claim is one etcd transaction per batch of due ticks (up to 123
+// ticks per request: those due within half the lead, at most 10ms, of the
+// first), sent shortly before the tick (see WithClaimLead; the lead grows
+// by itself when etcd answers slowly), so the winner starts the job on
+// time. Each tick has a preferred claimer: the live instance, among
 // those that list the job in their registration, with the highest hash of
 // (instance, job, tick). It claims ahead of the tick; every other instance
 // backs it up max(2 x lead, 50ms) after the tick (at most half the misfire
 // grace; rounded down to a quarter of that, so that the checks of ticks
-// close together share one read), claiming only the ticks the read shows
-// still unclaimed. So etcd sees about one claim per fire, and a dead or
+// close together share one read: claim keys begin with their tick, so
+// those ticks' claims are one key range), claiming only the ticks the read
+// shows still unclaimed. So etcd sees about one claim per fire, and a dead or
 // paused preferred instance costs a tick that delay, not the tick. A claim
 // request that fails is retried (each attempt bounded to 1s) until the
 // misfire grace runs out, reading back after each failure which ticks it

@@ -215,7 +215,7 @@ func TestJobsDueTogetherShareOneClaimRequest(t *testing.T) {
 	stopNow(t, s)
 	mu.Lock()
 	defer mu.Unlock()
-	// Every tick's 300 claims went out in ceil(300/125) = 3 transactions,
+	// Every tick's 300 claims went out in ceil(300/123) = 3 transactions,
 	// one round trip each.
 	for tick, c := range perTick {
 		if c[1] == jobs && c[0] != 3 {
