@@ -333,22 +333,22 @@ func (s *Scheduler) enqueue(j *job, from time.Time) {
 	s.queue.push(j)
 }
 
-// units expands a due tick into one claim per unit: one per shard for a
-// sharded job, this instance's own unit for a broadcast job.
-func (s *Scheduler) units(r claimReq) []claimReq {
+// appendUnits appends to out one claim per unit of a due tick: one per
+// shard for a sharded job, this instance's own unit for a broadcast job,
+// the tick itself for any other.
+func (s *Scheduler) appendUnits(out []claimReq, r claimReq) []claimReq {
 	switch {
 	case r.job.cfg.broadcast:
 		r.unit = "i" + s.cfg.instanceID
-		return []claimReq{r}
 	case r.job.cfg.shards > 0:
-		out := make([]claimReq, r.job.cfg.shards)
-		for i := range out {
-			out[i] = r
-			out[i].shard, out[i].unit = i, fmt.Sprintf("s%d", i)
+		for i := range r.job.cfg.shards {
+			u := r
+			u.shard, u.unit = i, fmt.Sprintf("s%d", i)
+			out = append(out, u)
 		}
 		return out
 	}
-	return []claimReq{r}
+	return append(out, r)
 }
 
 func hasAll(have, want []string) bool {

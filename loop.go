@@ -92,10 +92,8 @@ func (s *Scheduler) dispatch(due []claimReq, now time.Time) {
 			misfired = append(misfired, r)
 		case s.paused(r.job):
 			later = append(later, r)
-		case r.job.cfg.broadcast || r.job.cfg.shards > 0:
-			kept = append(kept, s.units(r)...)
 		default:
-			kept = append(kept, r)
+			kept = s.appendUnits(kept, r)
 		}
 	}
 	if len(misfired) > 0 {
