@@ -224,6 +224,7 @@ func (s *Scheduler) loadControl(ctx context.Context) error {
 		s.members.set(string(kv.Key), kv, s.keys.Instances())
 	}
 	s.syncDepartures(resp.Responses[3].GetResponseRange().GetKvs())
+	s.reassign()
 	s.controlRev = resp.Header.Revision
 	s.signal(s.control.kick)
 	return nil
@@ -288,6 +289,7 @@ func (s *Scheduler) followControl(ctl, defs, members clientv3.WatchChan) error {
 				s.members.set(string(ev.Kv.Key), kv, s.keys.Instances())
 				s.observeDeparture(ev)
 			}
+			s.reassign()
 		case resp, ok := <-ctl:
 			if !ok || resp.Err() != nil || resp.Canceled {
 				return fmt.Errorf("control watch: %v", resp.Err())

@@ -227,7 +227,7 @@ func (s *Scheduler) removeDefinition(name string) {
 	}
 	s.mu.Lock()
 	if j := s.jobs[name]; j != nil && j.source == sourceDefinition {
-		delete(s.jobs, name)
+		s.deleteJob(name)
 		s.queue.remove(j)
 	}
 	s.mu.Unlock()
@@ -244,7 +244,7 @@ func (s *Scheduler) replaceJob(j *job) {
 		from = takeOver(old, j, from)
 		s.queue.remove(old)
 	}
-	s.jobs[j.name] = j
+	s.setJob(j)
 	if s.state == stateStarted {
 		s.enqueue(j, from)
 	}

@@ -89,7 +89,13 @@
 // close together share one read: claim keys begin with their tick, so
 // those ticks' claims are one key range), claiming only the ticks the read
 // shows still unclaimed. So etcd sees about one claim per fire, and a dead or
-// paused preferred instance costs a tick that delay, not the tick. A claim
+// paused preferred instance costs a tick that delay, not the tick. Most
+// backups do not even read: every instance publishes, every 10ms while it
+// is busy, a progress statement ("every tick I am preferred for, from F
+// to W, is resolved", for its view of the members and its jobs), and a
+// backup drops a tick its preferred claimer's statement covers. A statement
+// that is stale, or from another view or job set, only sends the backup
+// back to the read (see progress.go for why a statement is never wrong). A claim
 // request that fails is retried (each attempt bounded to 1s) until the
 // misfire grace runs out, reading back after each failure which ticks it
 // holds. The revision of the claim is the run's fencing token, handed
@@ -107,6 +113,7 @@
 //	claims/<tick>/<job>[/<unit>]   the claim of one tick: "<instance id> <session lease, hex>"
 //	running/<job>/[<unit>/]<run>   a run in progress; the runner's session lease
 //	inflight/<id>/<lease>.<seq>    the scheduled Allow runs of one claim batch; session lease
+//	progress/<id>                  progress statement: "v1 <view> <jobs> <from> <through>"; session lease
 //	defs/<job>                     a job definition (JSON, see Definition)
 //	control/paused/<job>           pause flag (Pause, Resume)
 //	control/kill/<job>/<id>        kill request (Kill, OverlapReplace); short lease

@@ -126,6 +126,8 @@ type job struct {
 	floor   time.Time // the last tick taken from the queue to claim, by this job or one it replaced (takeOver)
 	claimAt time.Time // when to send the claim for next
 	index   int       // position in the queue, -1 when not queued
+	prefer  string    // the preferred claimer of next, in Scheduler.view
+	flight  *flight   // while a popped tick of the job is being claimed (see progress.go)
 }
 
 // RegisterFunc registers a Go func to run on the cron spec. The func gets a
@@ -252,7 +254,7 @@ func (s *Scheduler) add(j *job) error {
 		s.queue.remove(old)
 		replaced = true
 	}
-	s.jobs[j.name] = j
+	s.setJob(j)
 	if s.state == stateStarted {
 		s.enqueue(j, s.cfg.clock.Now())
 		s.signal(s.wake)
@@ -290,7 +292,7 @@ func (s *Scheduler) Unregister(name string) bool {
 	if !ok {
 		return false
 	}
-	delete(s.jobs, name)
+	s.deleteJob(name)
 	s.queue.remove(j)
 	if s.state == stateStarted {
 		s.signal(s.reregister)
@@ -323,14 +325,35 @@ func (s *Scheduler) enqueue(j *job, from time.Time) {
 	if j.next.IsZero() {
 		return
 	}
-	j.claimAt = j.next
+	s.place(j)
+	s.queue.push(j)
+}
+
+// place sets when to claim j.next: the claim lead ahead of it (Forbid
+// jobs: at the tick), or, when a peer is the preferred claimer in
+// s.view, the backup instant after it. s.mu is held.
+func (s *Scheduler) place(j *job) {
+	j.claimAt, j.prefer = j.next, s.cfg.instanceID
+	if j.cfg.shards == 0 && !j.cfg.broadcast {
+		j.prefer = s.view.preferred(s.cfg.instanceID, j, j.next)
+	}
 	switch {
-	case j.cfg.shards == 0 && !j.cfg.broadcast && !s.members.preferred(s.cfg.instanceID, j, j.next):
-		j.claimAt = s.backupAt(j.next) // a peer is preferred: back it up
+	case j.prefer != s.cfg.instanceID:
+		s.checkAt(j, s.backupAt(j.next)) // a peer is preferred: back it up
 	case j.cfg.overlap != OverlapForbid:
 		j.claimAt = j.next.Add(-s.lead())
 	}
-	s.queue.push(j)
+}
+
+// checkAt sets when to check the backup tick j.next: at, or the job's next
+// tick if that comes first. A queued backup thus never hides a later tick
+// of its job behind its claim instant, which progress statements rely on
+// (see progress.go). s.mu is held.
+func (s *Scheduler) checkAt(j *job, at time.Time) {
+	j.claimAt = at
+	if after := j.schedule.Next(j.next); !after.IsZero() && after.Before(at) {
+		j.claimAt = after
+	}
 }
 
 // appendUnits appends to out one claim per unit of a due tick: one per

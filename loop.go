@@ -33,7 +33,7 @@ func (s *Scheduler) loop() {
 		// the few claims it holds, and the next wake another.
 		var due []claimReq
 		if j := s.queue.peek(); j != nil && !j.claimAt.After(now) {
-			due = s.queue.due(now.Add(s.coalesceWindow()), nil)
+			due = s.screen(s.queue.due(now.Add(s.coalesceWindow()), nil), now)
 		}
 		wait := time.Hour
 		if j := s.queue.peek(); j != nil {
@@ -100,6 +100,7 @@ func (s *Scheduler) dispatch(due []claimReq, now time.Time) {
 		s.counters.misfired.Add(uint64(len(misfired)))
 		s.logLimited("misfire: ticks too old to claim were skipped", zap.Int("jobs", len(misfired)),
 			zap.String("job", misfired[0].job.name), zap.Time("tick", misfired[0].tick), zap.Duration("late", now.Sub(misfired[0].tick)))
+		s.addHoles(misfired)
 		s.requeueFrom(misfired, now)
 	}
 	s.requeue(later)
@@ -108,6 +109,7 @@ func (s *Scheduler) dispatch(due []claimReq, now time.Time) {
 		if len(kept) > 0 {
 			s.logLimited("no etcd session: not claiming", zap.Int("ticks", len(kept)))
 		}
+		s.addHoles(kept)
 		s.requeue(kept)
 		return
 	}
@@ -118,6 +120,7 @@ func (s *Scheduler) dispatch(due []claimReq, now time.Time) {
 			var rest []claimReq
 			kept, rest = s.preferred(kept, int(free))
 			s.counters.leftToPeers.Add(uint64(len(rest)))
+			s.addHoles(rest)
 			s.requeue(rest)
 			s.retryAtCapacity(rest, sess.Lease())
 		}
@@ -209,6 +212,7 @@ func (s *Scheduler) claimAndRun(batch []claimReq, lease clientv3.LeaseID, dispat
 	s.owner.track(fl, batch, outcomes, tokens)
 	s.observeClaim(s.cfg.clock.Now().Sub(dispatched))
 	<-s.claimSem
+	s.addHoles(unresolved(batch, outcomes))
 	s.requeue(batch)
 	if err != nil {
 		s.log.Error("claims unresolved: ticks given up", zap.Time("tick", batch[0].tick), zap.Error(err))
@@ -258,6 +262,17 @@ func (s *Scheduler) claimAndRun(batch []claimReq, lease clientv3.LeaseID, dispat
 			s.startRun(r, token, lease, outcomes[i].Replace, &startCheck{lease: lease, at: checked, key: held}, fl)
 		}
 	}
+}
+
+// unresolved returns the requests of batch whose claims stayed open.
+func unresolved(batch []claimReq, outcomes []claimOutcome) []claimReq {
+	var out []claimReq
+	for i, o := range outcomes {
+		if o.State == claimOpen {
+			out = append(out, batch[i])
+		}
+	}
+	return out
 }
 
 // retryAtCapacity gives the ticks an instance at its concurrency cap left
@@ -448,6 +463,7 @@ func (s *Scheduler) requeueFrom(reqs []claimReq, from time.Time) {
 	}
 	s.mu.Lock()
 	for _, r := range reqs {
+		land(r)
 		if !r.again && s.jobs[r.job.name] == r.job && r.job.index < 0 {
 			s.enqueue(r.job, later(r.tick, from))
 		}

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"hash/fnv"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -20,12 +21,22 @@ import (
 type membership struct {
 	mu      sync.RWMutex
 	members map[string]memberView
+	digest  uint64 // XOR of the members' digests: equal views have equal digests
 }
 
 type memberView struct {
 	tags     []string
 	jobs     map[string]bool // nil when the registration lists every job name (then all jobs are assumed)
 	complete bool
+	digest   uint64 // hash of the id and the registration as stored
+}
+
+// memberSet is a snapshot of the view: the Scheduler assigns ticks from
+// one (Scheduler.view), replaced only by reassign, so that every queued
+// tick was assigned under the view its digest names (see progress.go).
+type memberSet struct {
+	members map[string]memberView
+	digest  uint64
 }
 
 func (m *membership) set(key string, kv *mvccpb.KeyValue, prefix string) {
@@ -35,15 +46,20 @@ func (m *membership) set(key string, kv *mvccpb.KeyValue, prefix string) {
 	if m.members == nil {
 		m.members = make(map[string]memberView)
 	}
+	m.digest ^= m.members[id].digest // 0 when absent
+	delete(m.members, id)
 	if kv == nil {
-		delete(m.members, id)
 		return
 	}
 	var in Instance
 	if json.Unmarshal(kv.Value, &in) != nil {
 		return
 	}
-	v := memberView{tags: in.Tags, complete: len(in.Jobs) == in.JobCount}
+	h := fnv.New64a()
+	h.Write([]byte(id))
+	h.Write([]byte{0})
+	h.Write(kv.Value)
+	v := memberView{tags: in.Tags, complete: len(in.Jobs) == in.JobCount, digest: h.Sum64()}
 	if v.complete {
 		v.jobs = make(map[string]bool, len(in.Jobs))
 		for _, j := range in.Jobs {
@@ -51,12 +67,20 @@ func (m *membership) set(key string, kv *mvccpb.KeyValue, prefix string) {
 		}
 	}
 	m.members[id] = v
+	m.digest ^= v.digest
 }
 
 func (m *membership) reset() {
 	m.mu.Lock()
-	m.members = nil
+	m.members, m.digest = nil, 0
 	m.mu.Unlock()
+}
+
+// snapshot copies the current view.
+func (m *membership) snapshot() memberSet {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return memberSet{members: maps.Clone(m.members), digest: m.digest}
 }
 
 // preferred reports whether self is the preferred claimer of the job's
@@ -67,12 +91,19 @@ func (m *membership) reset() {
 func (m *membership) preferred(self string, j *job, tick time.Time) bool {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	if _, ok := m.members[self]; !ok {
-		return true
+	return memberSet{members: m.members}.preferred(self, j, tick) == self
+}
+
+// preferred returns the preferred claimer of the job's tick in this view
+// (see membership.preferred): self when self is not in the view or no
+// member qualifies.
+func (v memberSet) preferred(self string, j *job, tick time.Time) string {
+	if _, ok := v.members[self]; !ok {
+		return self
 	}
 	var best string
 	var bestHash uint64
-	for id, v := range m.members {
+	for id, v := range v.members {
 		if !hasAll(v.tags, j.cfg.tags) || (v.complete && !v.jobs[j.name]) {
 			continue
 		}
@@ -80,7 +111,10 @@ func (m *membership) preferred(self string, j *job, tick time.Time) bool {
 			best, bestHash = id, h
 		}
 	}
-	return best == "" || best == self
+	if best == "" {
+		return self
+	}
+	return best
 }
 
 func rendezvous(id, job string, tick time.Time) uint64 {

@@ -50,6 +50,9 @@ func (q tickQueue) peek() *job {
 	return q[0].j
 }
 
+// init restores the heap order after claim instants changed in place.
+func (q *tickQueue) init() { heap.Init(q) }
+
 func (q *tickQueue) pop() *job { return heap.Pop(q).(*job) }
 
 func (q *tickQueue) remove(j *job) {

@@ -78,6 +78,8 @@ type Scheduler struct {
 	controlRev int64 // revision up to which control/ and defs/ are applied
 	defs       definitions
 	members    membership
+	view       memberSet // the view ticks are assigned under (see reassign); guarded by mu
+	progress   progress
 
 	rawClock      Clock         // the configured clock; cfg.clock adds the skew correction to it
 	clocks        clockSync     // clock-offset estimation
@@ -201,6 +203,8 @@ func (s *Scheduler) Start(ctx context.Context) error {
 	s.goBG(s.owner.run)
 	s.goBG(s.watchControl)
 	s.goBG(s.syncClocks)
+	s.goBG(s.publishProgress)
+	s.goBG(s.followProgress)
 	s.goBG(func() { s.keepSession(sess) })
 	go s.loop()
 	s.log.Info("started", zap.Int("jobs", n), zap.Int64("lease", int64(sess.Lease())))

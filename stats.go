@@ -16,6 +16,9 @@ type Stats struct {
 	LeftToPeers  uint64 // ticks not claimed because this instance was at capacity
 	RunsStarted  uint64 // runs started here (scheduled, manual, retries, ...)
 	BackupClaims uint64 // ticks this instance claimed as backup of the preferred claimer
+	// BackupsVouched counts backup ticks dropped without a read because
+	// the preferred claimer's progress statement said it had resolved them.
+	BackupsVouched uint64
 	// LostRunsUnchecked counts the times this instance, as leader, could
 	// not examine a range of etcd history for lost runs because it was
 	// compacted first (each is also logged as an error).
@@ -33,7 +36,7 @@ type Stats struct {
 
 // counters are the scheduler's monotonic counters.
 type counters struct {
-	claimsWon, claimsLost, claimErrors, misfired, leftToPeers, runsStarted, backupClaims, lostUnchecked atomic.Uint64
+	claimsWon, claimsLost, claimErrors, misfired, leftToPeers, runsStarted, backupClaims, backupsVouched, lostUnchecked atomic.Uint64
 }
 
 // Stats returns a snapshot of the instance's counters. It does not block
@@ -43,7 +46,7 @@ func (s *Scheduler) Stats() Stats {
 		ClaimsWon: s.counters.claimsWon.Load(), ClaimsLost: s.counters.claimsLost.Load(),
 		ClaimErrors: s.counters.claimErrors.Load(), Misfired: s.counters.misfired.Load(),
 		LeftToPeers: s.counters.leftToPeers.Load(), RunsStarted: s.counters.runsStarted.Load(),
-		BackupClaims: s.counters.backupClaims.Load(), LostRunsUnchecked: s.counters.lostUnchecked.Load(),
+		BackupClaims: s.counters.backupClaims.Load(), BackupsVouched: s.counters.backupsVouched.Load(), LostRunsUnchecked: s.counters.lostUnchecked.Load(),
 		RunsInFlight: s.occupied.Load(), ClaimLead: s.lead(), Leader: s.leader.Load(), Clock: s.clocks.current(),
 	}
 	for _, p := range s.deliveries {

@@ -60,6 +60,12 @@ func (l Layout) Clocks() string { return l.prefix + "clock/" }
 // Clock is the clock-exchange key of one instance.
 func (l Layout) Clock(id string) string { return l.Clocks() + id }
 
+// Progress is the prefix of the instances' progress statements.
+func (l Layout) Progress() string { return l.prefix + "progress/" }
+
+// ProgressOf is the progress statement key of one instance.
+func (l Layout) ProgressOf(id string) string { return l.Progress() + id }
+
 // Leader is the election prefix.
 func (l Layout) Leader() string { return l.prefix + "leader/" }
 
