@@ -1,6 +1,7 @@
 package distcron
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"hash/fnv"
@@ -262,16 +263,38 @@ func land(r claimReq) {
 	}
 }
 
+// maxHoles bounds the holes kept: beyond it, neighbours merge into one
+// hole at the earlier tick, kept until the later end, which only holds
+// statements lower for longer. An overloaded instance misfiring thousands
+// of ticks a second thus keeps a few dozen holes.
+const maxHoles = 64
+
 // addHoles records the preferred ticks among reqs as holes, kept until
 // holeKeep after the tick.
 func (s *Scheduler) addHoles(reqs []claimReq) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	for _, r := range reqs {
 		if !r.backup && (len(s.progress.holes) == 0 || s.progress.holes[len(s.progress.holes)-1].tick != r.tick.UnixNano()) {
 			s.progress.holes = append(s.progress.holes, hole{tick: r.tick.UnixNano(), until: r.tick.Add(s.holeKeep())})
 		}
 	}
-	s.mu.Unlock()
+	h := s.progress.holes
+	if len(h) > maxHoles {
+		slices.SortFunc(h, func(a, b hole) int { return cmp.Compare(a.tick, b.tick) })
+	}
+	for len(h) > maxHoles {
+		merged := h[:0]
+		for i := 0; i < len(h); i += 2 {
+			m := h[i]
+			if i+1 < len(h) && h[i+1].until.After(m.until) {
+				m.until = h[i+1].until
+			}
+			merged = append(merged, m)
+		}
+		h = merged
+	}
+	s.progress.holes = h
 }
 
 // statementNow is this instance's statement as of now. s.mu is held.

@@ -115,6 +115,38 @@ func TestStatementStaysBelowUnresolvedTicks(t *testing.T) {
 	}
 }
 
+// Holes beyond maxHoles merge without ever raising the statement's end or
+// shortening how long the earliest hole holds it.
+func TestHolesMergeConservatively(t *testing.T) {
+	tc := newTestCluster(t)
+	s, _ := tc.newScheduler("n0")
+	base := time.Date(2026, 12, 7, 7, 0, 0, 0, time.UTC)
+	j := &job{name: "a"}
+	var reqs []claimReq
+	for i := range 3 * maxHoles {
+		reqs = append(reqs, claimReq{job: j, tick: base.Add(time.Duration(3*maxHoles-i) * time.Millisecond)})
+	}
+	s.addHoles(reqs)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if n := len(s.progress.holes); n > maxHoles {
+		t.Fatalf("%d holes kept, want at most %d", n, maxHoles)
+	}
+	s.progress.from = base.Add(-time.Minute)
+	at := base.Add(time.Millisecond) // the earliest hole's tick
+	if st := s.statementNow(base); st.through != at.UnixNano()-1 {
+		t.Errorf("through %v after the earliest hole, want just below it", time.Duration(st.through-at.UnixNano()))
+	}
+	last := base.Add(time.Duration(3*maxHoles) * time.Millisecond).Add(s.holeKeep()) // the latest hole's end
+	if st := s.statementNow(last); st.through >= last.Add(s.fromMargin()).UnixNano()-1 {
+		t.Errorf("at the latest hole's end no hole held the statement")
+	}
+	after := last.Add(time.Nanosecond)
+	if st := s.statementNow(after); st.through != after.Add(s.fromMargin()).UnixNano()-1 || len(s.progress.holes) != 0 {
+		t.Errorf("past the latest hole's end: through %v after now, %d holes left; want none", time.Duration(st.through-after.UnixNano()), len(s.progress.holes))
+	}
+}
+
 // A backup trusts a statement only with its own view and jobs, from the
 // statement's start, up to its end; a fresh statement just short of the
 // tick defers the check once.
