@@ -68,7 +68,7 @@ func BenchmarkClaimTick(b *testing.B) {
 					wg.Add(1)
 					go func() {
 						defer wg.Done()
-						reqs := []claimReq{{job: s.jobs["j0"], tick: tick}}
+						reqs := []claimReq{{job: s.jobs["j0"], tick: tick, backup: k > 0}} // as the scheduler places them
 						out, _, err := s.claim(ctx, reqs, sessions[k].Lease(), s.newInflight(reqs, sessions[k].Lease()))
 						if err != nil {
 							b.Error(err)

@@ -138,8 +138,7 @@ func (s *Scheduler) newInflight(batch []claimReq, lease clientv3.LeaseID) *infli
 		fl.head.Runs = append(fl.head.Runs, s.inflightEntry(r))
 	}
 	if fl != nil {
-		v, _ := json.Marshal(fl.head)
-		fl.asked = string(v)
+		fl.asked = string(fl.head.appendJSON(make([]byte, 0, jsonSizeHint(len(fl.head.Runs)))))
 	}
 	return fl
 }
@@ -159,8 +158,7 @@ func (s *Scheduler) inflightEntry(r claimReq) inflightRun {
 func (fl *inflightBatch) encode(runs []inflightRun) string {
 	v := fl.head
 	v.Checked, v.Runs = true, runs
-	b, _ := json.Marshal(v)
-	return string(b)
+	return string(v.appendJSON(make([]byte, 0, jsonSizeHint(len(runs)))))
 }
 
 // runOf is the running value of entry e of a key holding v.

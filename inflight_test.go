@@ -39,9 +39,7 @@ func (w *inflightWrites) config(prefix string) clientv3.Config {
 	return clientv3.Config{DialOptions: []grpc.DialOption{grpc.WithChainUnaryInterceptor(
 		func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 			tr, ok := req.(*pb.TxnRequest)
-			claimTxn := ok && len(tr.Success) > 0 && tr.Success[0].GetRequestTxn() != nil &&
-				len(tr.Success[0].GetRequestTxn().Compare) > 0 && strings.Contains(string(tr.Success[0].GetRequestTxn().Compare[0].Key), "/claims/")
-			if ok && !claimTxn {
+			if ok && claimsIn(tr) == 0 {
 				w.mu.Lock()
 				count(tr.Success)
 				w.mu.Unlock()

@@ -139,19 +139,47 @@ func (s *Scheduler) claimSpec(r claimReq, lease clientv3.LeaseID, now time.Time,
 // claim sends one transaction for up to maxClaimBatch requests, with the
 // in-flight key fl of their batch (nil: none), and reports the outcome of
 // each, plus the revision of the transaction: the fencing token of every
-// run it claimed.
+// run it claimed. A preferred claimer's batch of bare claims goes flat
+// first (claim.FlatTxn) and nested only if that fails: a second request,
+// with a nested transaction per tick.
 func (s *Scheduler) claim(ctx context.Context, reqs []claimReq, lease clientv3.LeaseID, fl *inflightBatch) ([]claimOutcome, int64, error) {
 	if len(reqs) > maxClaimBatch {
 		return nil, 0, fmt.Errorf("distcron: claim batch of %d exceeds %d", len(reqs), maxClaimBatch)
 	}
 	now := s.cfg.clock.Now()
-	ops := make([]clientv3.Op, len(reqs), len(reqs)+1)
+	specs := make([]claim.Spec, len(reqs))
+	flat := true
 	for i, r := range reqs {
-		ops[i] = claim.Op(s.claimSpec(r, lease, now, fl), lease)
+		specs[i] = s.claimSpec(r, lease, now, fl)
+		flat = flat && !r.backup && r.job.cfg.shards == 0 && claim.Flat(specs[i])
+	}
+	if flat {
+		// Nobody else claims a preferred claimer's ticks unless it is late
+		// (backups, every instance's shards): try them all at once, and
+		// decide one by one only if that fails.
+		cmps, ops := claim.FlatTxn(specs)
+		if fl != nil {
+			ops = append(ops, s.inflightPut(fl, lease))
+		}
+		resp, err := s.cli.Txn(ctx).If(cmps...).Then(ops...).Commit()
+		if err != nil {
+			return nil, 0, err
+		}
+		if resp.Succeeded {
+			out := make([]claimOutcome, len(reqs))
+			for i := range out {
+				out[i] = claimOutcome{State: claimWon}
+			}
+			return out, resp.Header.Revision, nil
+		}
+		s.counters.flatClaimsFailed.Add(1)
+	}
+	ops := make([]clientv3.Op, len(reqs), len(reqs)+1)
+	for i := range reqs {
+		ops[i] = claim.Op(specs[i], lease)
 	}
 	if fl != nil {
-		// Every attempt puts the same value: the runs the whole batch asks for.
-		ops = append(ops, clientv3.OpPut(fl.key, fl.asked, clientv3.WithLease(lease)))
+		ops = append(ops, s.inflightPut(fl, lease))
 	}
 	resp, err := s.cli.Txn(ctx).Then(ops...).Commit()
 	if err != nil {
@@ -162,6 +190,12 @@ func (s *Scheduler) claim(ctx context.Context, reqs []claimReq, lease clientv3.L
 		out[i] = claim.Result(resp.Responses[i].GetResponseTxn(), claim.Overlap(reqs[i].job.cfg.overlap))
 	}
 	return out, resp.Header.Revision, nil
+}
+
+// inflightPut puts the in-flight key of a batch on lease. Every attempt
+// puts the same value: the runs the whole batch asks for.
+func (s *Scheduler) inflightPut(fl *inflightBatch, lease clientv3.LeaseID) clientv3.Op {
+	return clientv3.OpPut(fl.key, fl.asked, clientv3.WithLease(lease))
 }
 
 // resolveClaims reads back the claims of a batch whose request failed in a

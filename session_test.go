@@ -149,24 +149,36 @@ func claimCounter(txns, ticks *atomic.Int64) clientv3.Config {
 	})
 }
 
-// claimsIn counts the claims of a claim transaction: its nested
-// transactions (its in-flight key's put is not one).
-func claimsIn(tr *pb.TxnRequest) int {
-	n := 0
-	for _, op := range tr.Success {
-		if op.GetRequestTxn() != nil {
-			n++
+// claimsIn counts the claims of a claim transaction (its in-flight key's
+// put is not one).
+func claimsIn(tr *pb.TxnRequest) int { return len(claimKeysIn(tr)) }
+
+// claimKeysIn returns the claim keys a transaction asks for: one per
+// nested transaction of a nested claim request, one per compare of a flat
+// one (see claim.FlatTxn); none for any other transaction.
+func claimKeysIn(tr *pb.TxnRequest) []string {
+	var out []string
+	if len(tr.Compare) == 0 {
+		for _, op := range tr.Success {
+			if c := op.GetRequestTxn().GetCompare(); len(c) > 0 && strings.Contains(string(c[0].Key), "/claims/") {
+				out = append(out, string(c[0].Key))
+			}
+		}
+		return out
+	}
+	for _, c := range tr.Compare {
+		if c.Target == pb.Compare_CREATE && strings.Contains(string(c.Key), "/claims/") {
+			out = append(out, string(c.Key))
 		}
 	}
-	return n
+	return out
 }
 
 // claimSpy calls f with every claim transaction sent through the client.
 func claimSpy(f func(*pb.TxnRequest)) clientv3.Config {
 	return clientv3.Config{DialOptions: []grpc.DialOption{grpc.WithChainUnaryInterceptor(
 		func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
-			if tr, ok := req.(*pb.TxnRequest); ok && strings.HasSuffix(method, "/Txn") &&
-				len(tr.Compare) == 0 && len(tr.Success) > 0 && tr.Success[0].GetRequestTxn() != nil {
+			if tr, ok := req.(*pb.TxnRequest); ok && strings.HasSuffix(method, "/Txn") && claimsIn(tr) > 0 {
 				f(tr)
 			}
 			return invoker(ctx, method, req, reply, cc, opts...)
@@ -179,7 +191,7 @@ func TestJobsDueTogetherShareOneClaimRequest(t *testing.T) {
 	perTick := map[string][2]int{} // tick -> {transactions, claims}
 	claimsPrefix := "/distcron/" + t.Name() + "/claims/"
 	cfg := claimSpy(func(tr *pb.TxnRequest) {
-		key := string(tr.Success[0].GetRequestTxn().Compare[0].Key)
+		key := claimKeysIn(tr)[0]
 		tick := strings.SplitN(strings.TrimPrefix(key, claimsPrefix), "/", 2)[0]
 		mu.Lock()
 		c := perTick[tick]
@@ -356,8 +368,8 @@ func TestSpreadTicksShareClaimRequests(t *testing.T) {
 	var txns, claims atomic.Int64
 	cfg := claimSpy(func(tr *pb.TxnRequest) {
 		n := 0
-		for _, op := range tr.Success {
-			if c := op.GetRequestTxn().GetCompare(); len(c) > 0 && strings.HasPrefix(string(c[0].Key), claimsPrefix) {
+		for _, k := range claimKeysIn(tr) {
+			if strings.HasPrefix(k, claimsPrefix) {
 				n++
 			}
 		}

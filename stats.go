@@ -19,6 +19,10 @@ type Stats struct {
 	// BackupsVouched counts backup ticks dropped without a read because
 	// the preferred claimer's progress statement said it had resolved them.
 	BackupsVouched uint64
+	// FlatClaimsFailed counts claim requests sent as one flat transaction
+	// that failed as a whole (one of their ticks was claimed already) and
+	// were sent again with a nested transaction per tick.
+	FlatClaimsFailed uint64
 	// LostRunsUnchecked counts the times this instance, as leader, could
 	// not examine a range of etcd history for lost runs because it was
 	// compacted first (each is also logged as an error).
@@ -36,7 +40,7 @@ type Stats struct {
 
 // counters are the scheduler's monotonic counters.
 type counters struct {
-	claimsWon, claimsLost, claimErrors, misfired, leftToPeers, runsStarted, backupClaims, backupsVouched, lostUnchecked atomic.Uint64
+	claimsWon, claimsLost, claimErrors, misfired, leftToPeers, runsStarted, backupClaims, backupsVouched, flatClaimsFailed, lostUnchecked atomic.Uint64
 }
 
 // Stats returns a snapshot of the instance's counters. It does not block
@@ -46,8 +50,9 @@ func (s *Scheduler) Stats() Stats {
 		ClaimsWon: s.counters.claimsWon.Load(), ClaimsLost: s.counters.claimsLost.Load(),
 		ClaimErrors: s.counters.claimErrors.Load(), Misfired: s.counters.misfired.Load(),
 		LeftToPeers: s.counters.leftToPeers.Load(), RunsStarted: s.counters.runsStarted.Load(),
-		BackupClaims: s.counters.backupClaims.Load(), BackupsVouched: s.counters.backupsVouched.Load(), LostRunsUnchecked: s.counters.lostUnchecked.Load(),
-		RunsInFlight: s.occupied.Load(), ClaimLead: s.lead(), Leader: s.leader.Load(), Clock: s.clocks.current(),
+		BackupClaims: s.counters.backupClaims.Load(), BackupsVouched: s.counters.backupsVouched.Load(), FlatClaimsFailed: s.counters.flatClaimsFailed.Load(),
+		LostRunsUnchecked: s.counters.lostUnchecked.Load(),
+		RunsInFlight:      s.occupied.Load(), ClaimLead: s.lead(), Leader: s.leader.Load(), Clock: s.clocks.current(),
 	}
 	for _, p := range s.deliveries {
 		st.SinkDeliveries = append(st.SinkDeliveries, p.Stats())

@@ -11,7 +11,9 @@
 // through. Forbid claims either way but creates the running key only if no
 // run of the job (unit) is in progress; Replace also reads the running keys
 // it must stop. Many claims go in one transaction, one nested transaction
-// each, and each reports its own result.
+// each, and each reports its own result. A batch of bare claims, which
+// nobody else is expected to hold, may first go flat (FlatTxn): one
+// compare and one put each, all or nothing.
 package claim
 
 import (
@@ -77,6 +79,28 @@ func Op(sp Spec, lease clientv3.LeaseID) clientv3.Op {
 		win = append([]clientv3.Op{clientv3.OpGet(sp.JobRuns, clientv3.WithPrefix(), clientv3.WithKeysOnly())}, win...)
 	}
 	return clientv3.OpTxn([]clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(sp.ClaimKey), "=", 0)}, win, nil)
+}
+
+// Flat reports whether the claim is a bare create-if-absent of its claim
+// key (no running key, no last tick), so that it may share a flat
+// transaction with others (see FlatTxn).
+func Flat(sp Spec) bool { return (sp.NoRun || sp.RunKey == "") && sp.LastKey == "" }
+
+// FlatTxn is the claims of specs (every one Flat) as one flat transaction:
+// if none of the claim keys exists, create them all. It succeeds only
+// as a whole: then every claim is won, at the transaction's revision;
+// otherwise it wrote nothing, and the claims must be sent again nested
+// (Op), where each decides on its own. A flat transaction carries one
+// compare and one put per claim, not a nested transaction each: less for
+// etcd to decode and apply.
+func FlatTxn(specs []Spec) (cmps []clientv3.Cmp, puts []clientv3.Op) {
+	cmps = make([]clientv3.Cmp, len(specs))
+	puts = make([]clientv3.Op, len(specs), len(specs)+1)
+	for i, sp := range specs {
+		cmps[i] = clientv3.Compare(clientv3.CreateRevision(sp.ClaimKey), "=", 0)
+		puts[i] = clientv3.OpPut(sp.ClaimKey, sp.ClaimValue)
+	}
+	return cmps, puts
 }
 
 // State is what a claim decided.

@@ -29,7 +29,49 @@ import (
 const TickLayout = "2006-01-02T15:04:05.000000000Z"
 
 // Tick formats t as a fixed-width, sortable UTC string.
-func Tick(t time.Time) string { return t.UTC().Format(TickLayout) }
+func Tick(t time.Time) string {
+	var b [len(TickLayout)]byte
+	return string(appendTick(b[:0], t))
+}
+
+// appendTick appends t formatted by TickLayout: by hand, as every claim
+// key and run id holds a tick (time.Format was 2.6% of an instance's CPU
+// at 20,000 fires/s).
+func appendTick(b []byte, t time.Time) []byte {
+	t = t.UTC()
+	year, month, day := t.Date()
+	if year < 0 || year > 9999 {
+		return t.AppendFormat(b, TickLayout)
+	}
+	hour, minute, sec := t.Clock()
+	b = appendDigits(b, year, 4)
+	b = append(b, '-')
+	b = appendDigits(b, int(month), 2)
+	b = append(b, '-')
+	b = appendDigits(b, day, 2)
+	b = append(b, 'T')
+	b = appendDigits(b, hour, 2)
+	b = append(b, ':')
+	b = appendDigits(b, minute, 2)
+	b = append(b, ':')
+	b = appendDigits(b, sec, 2)
+	b = append(b, '.')
+	b = appendDigits(b, t.Nanosecond(), 9)
+	return append(b, 'Z')
+}
+
+// appendDigits appends the n low decimal digits of v (v >= 0), zero-padded.
+func appendDigits(b []byte, v, n int) []byte {
+	start := len(b)
+	for range n {
+		b = append(b, '0')
+	}
+	for i := len(b) - 1; i >= start; i-- {
+		b[i] = byte('0' + v%10)
+		v /= 10
+	}
+	return b
+}
 
 // ParseTick parses a string made by Tick.
 func ParseTick(s string) (time.Time, error) { return time.Parse(TickLayout, s) }

@@ -1,6 +1,7 @@
 package keys
 
 import (
+	"math/rand/v2"
 	"testing"
 	"time"
 )
@@ -42,5 +43,26 @@ func TestLayout(t *testing.T) {
 	if l.Claim("T", "j", "") != "/distcron/app/claims/T/j" || l.Claim("T", "j", "s1") != "/distcron/app/claims/T/j/s1" || l.RunningRun("j", "T") != "/distcron/app/running/j/T" ||
 		l.Instance("i") != "/distcron/app/instances/i" || l.Leader() != "/distcron/app/leader/" {
 		t.Fatalf("unexpected layout: %+v", l)
+	}
+}
+
+// Tick formats by hand; it must agree with time.Format of TickLayout for
+// every instant, in any zone, at the edges of the years it handles itself
+// and beyond them.
+func TestTickIsTheLayoutsFormat(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	zones := []*time.Location{time.UTC, time.FixedZone("x", 13*3600+2700), time.FixedZone("y", -11*3600)}
+	instants := []time.Time{
+		{}, time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC), time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(-1, 12, 31, 23, 59, 59, 1, time.UTC),
+		time.Date(2024, 2, 29, 12, 0, 0, 5, time.UTC), time.Date(1000, 1, 1, 0, 0, 0, 0, time.UTC),
+	}
+	for range 20000 {
+		instants = append(instants, time.Unix(rng.Int64N(400_000_000_000)-62_000_000_000, rng.Int64N(1e9)).In(zones[rng.IntN(len(zones))]))
+	}
+	for _, at := range instants {
+		if got, want := Tick(at), at.UTC().Format(TickLayout); got != want {
+			t.Fatalf("Tick(%v) = %q, want %q", at, got, want)
+		}
 	}
 }

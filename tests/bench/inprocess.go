@@ -79,7 +79,7 @@ func printSample(who string, at time.Duration) {
 func stopAll(scheds []*distcron.Scheduler, res *result) {
 	for _, s := range scheds {
 		st := s.Stats()
-		res.Won, res.Backups, res.Vouched = res.Won+st.ClaimsWon, res.Backups+st.BackupClaims, res.Vouched+st.BackupsVouched
+		res.Won, res.Backups, res.Vouched, res.FlatFailed = res.Won+st.ClaimsWon, res.Backups+st.BackupClaims, res.Vouched+st.BackupsVouched, res.FlatFailed+st.FlatClaimsFailed
 	}
 	for _, s := range scheds {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

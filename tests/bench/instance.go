@@ -38,20 +38,25 @@ func (o offsetEvery) Next(from time.Time) time.Time {
 
 // txnCounter counts the etcd transactions a client sends, and among them
 // the claim transactions (a Txn without compares whose ops are nested claim
-// Txns, as lock.go builds them) and their claim operations.
+// Txns, or a flat one comparing claim keys, as lock.go builds them) and
+// their claim operations.
 type txnCounter struct{ txns, claimTxns, claimOps atomic.Int64 }
 
 func (c *txnCounter) interceptor() grpc.DialOption {
 	return grpc.WithChainUnaryInterceptor(func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 		if tr, ok := req.(*pb.TxnRequest); ok {
 			c.txns.Add(1)
-			if len(tr.Compare) == 0 && len(tr.Success) > 0 && isClaim(tr.Success[0].GetRequestTxn()) {
+			switch {
+			case len(tr.Compare) == 0 && len(tr.Success) > 0 && isClaim(tr.Success[0].GetRequestTxn()):
 				c.claimTxns.Add(1)
 				for _, op := range tr.Success {
 					if isClaim(op.GetRequestTxn()) {
 						c.claimOps.Add(1)
 					}
 				}
+			case len(tr.Compare) > 0 && isClaim(tr):
+				c.claimTxns.Add(1) // flat: a compare per claim
+				c.claimOps.Add(int64(len(tr.Compare)))
 			}
 		}
 		return invoker(ctx, method, req, reply, cc, opts...)

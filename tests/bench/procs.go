@@ -138,6 +138,6 @@ func runChild(p params, rc runConfig, id string) error {
 		return err
 	}
 	out := rec.collect()
-	out.Window, out.Won, out.Backups, out.Vouched, out.Goroutines, out.HeapBytes, out.Startup = c, res.Won, res.Backups, res.Vouched, res.Goroutines, res.HeapBytes, res.Startup
+	out.Window, out.Won, out.Backups, out.Vouched, out.FlatFailed, out.Goroutines, out.HeapBytes, out.Startup = c, res.Won, res.Backups, res.Vouched, res.FlatFailed, res.Goroutines, res.HeapBytes, res.Startup
 	return json.NewEncoder(os.Stdout).Encode(out)
 }

@@ -16,9 +16,10 @@ type result struct {
 	Window     counts          `json:"window"`
 	Won        uint64          `json:"won"`
 	Backups    uint64          `json:"backups"`
-	Vouched    uint64          `json:"vouched"`    // backup ticks dropped on the preferred claimer's progress statement
-	Goroutines int             `json:"goroutines"` // added by its idle instances
-	HeapBytes  int64           `json:"heap_bytes"` // added by its instances after start
+	Vouched    uint64          `json:"vouched"`     // backup ticks dropped on the preferred claimer's progress statement
+	FlatFailed uint64          `json:"flat_failed"` // flat claim transactions that failed and went nested
+	Goroutines int             `json:"goroutines"`  // added by its idle instances
+	HeapBytes  int64           `json:"heap_bytes"`  // added by its instances after start
 	Startup    time.Duration   `json:"startup"`
 }
 
@@ -54,7 +55,7 @@ func (s summary) print() error {
 	runs := map[runKey]int{}
 	var lateness []time.Duration
 	var window counts
-	var won, backups, vouched uint64
+	var won, backups, vouched, flatFailed uint64
 	runsTotal := 0
 	for _, r := range s.results {
 		runsTotal += r.Fired
@@ -63,7 +64,7 @@ func (s summary) print() error {
 		}
 		lateness = append(lateness, r.Lateness...)
 		window = counts{window.Txns + r.Window.Txns, window.ClaimTxns + r.Window.ClaimTxns, window.ClaimOps + r.Window.ClaimOps}
-		won, backups, vouched = won+r.Won, backups+r.Backups, vouched+r.Vouched
+		won, backups, vouched, flatFailed = won+r.Won, backups+r.Backups, vouched+r.Vouched, flatFailed+r.FlatFailed
 	}
 	expected := s.jobs * int(s.window/s.every)
 	dups, fired := 0, 0
@@ -103,7 +104,7 @@ func (s summary) print() error {
 		fmt.Printf("ticks expected=%d fired=%d missed=%d duplicates=%d\n", expected, fired, expected-fired, dups)
 	}
 	fmt.Printf("fires/s=%.0f claim txns/s=%.0f (all instances) all txns/s=%.0f\n", float64(fired)/secs, float64(window.ClaimTxns)/secs, float64(window.Txns)/secs)
-	fmt.Printf("claims won=%d of which by backups=%d; backup ticks vouched for=%d; claim operations per fire=%.2f\n", won, backups, vouched, float64(window.ClaimOps)/float64(max(fired, 1)))
+	fmt.Printf("claims won=%d of which by backups=%d; backup ticks vouched for=%d; flat claim txns failed=%d; claim operations per fire=%.2f\n", won, backups, vouched, flatFailed, float64(window.ClaimOps)/float64(max(fired, 1)))
 	s.costs.print(fired)
 	fmt.Printf("lateness p50=%v p90=%v p99=%v p99.9=%v max=%v\n", pct(0.50), pct(0.90), pct(0.99), pct(0.999), pct(1))
 	if dups > 0 {
