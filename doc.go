@@ -146,8 +146,8 @@
 // own claims can never delete another's.
 //
 // Claim keys are kept for WithClaimRetention (default 1m), then the leader
-// deletes every older claim with one range delete (the tick comes first in
-// the key). A claim for a tick can only be sent while the tick is at most
+// deletes the older claims with one range delete every second (the tick
+// comes first in the key), so each delete holds about a second's claims. A claim for a tick can only be sent while the tick is at most
 // the misfire grace old, and only with a live session lease (the running
 // key is attached to it, so a claim from an instance whose lease expired
 // fails as a whole). New therefore requires the retention to exceed the
