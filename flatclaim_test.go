@@ -34,16 +34,7 @@ func TestFlatClaimFallsBackWhenATickIsTaken(t *testing.T) {
 			shapes = append(shapes, "nested")
 		}
 	})
-	cfg.Endpoints = tc.etcd.Endpoints()
-	cli, err := clientv3.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
-	s, err := New(cli, WithNamespace(tc.ns), WithInstanceID("n0"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, cli := tc.spiedScheduler(cfg)
 	names := []string{"a", "b", "c"}
 	for _, n := range names {
 		if err := s.Register(n, "@every 1s", executor.Func(func(context.Context) error { return nil })); err != nil {

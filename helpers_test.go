@@ -108,6 +108,24 @@ func (tc *testCluster) newScheduler(id string, opts ...Option) (*Scheduler, *cli
 	return s, cli
 }
 
+// spiedScheduler makes an unstarted scheduler "n0" in tc's namespace on a
+// client of its own made from cfg (a spy's interceptors), closed at the
+// test's end, with opts.
+func (tc *testCluster) spiedScheduler(cfg clientv3.Config, opts ...Option) (*Scheduler, *clientv3.Client) {
+	tc.t.Helper()
+	cfg.Endpoints = tc.etcd.Endpoints()
+	cli, err := clientv3.New(cfg)
+	if err != nil {
+		tc.t.Fatal(err)
+	}
+	tc.t.Cleanup(func() { cli.Close() })
+	s, err := New(cli, append([]Option{WithNamespace(tc.ns), WithInstanceID("n0")}, opts...)...)
+	if err != nil {
+		tc.t.Fatalf("New(n0): %v", err)
+	}
+	return s, cli
+}
+
 func (tc *testCluster) start(s *Scheduler) {
 	tc.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

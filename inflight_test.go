@@ -54,16 +54,7 @@ func TestBatchRunsEndingTogetherCostOneDelete(t *testing.T) {
 	tc := newTestCluster(t)
 	w := &inflightWrites{puts: map[string]int{}, deletes: map[string]int{}}
 	cfg := w.config("/distcron/" + t.Name() + "/inflight/")
-	cfg.Endpoints = tc.etcd.Endpoints()
-	cli, err := clientv3.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
-	s, err := New(cli, WithNamespace(tc.ns), WithInstanceID("n0"), WithSinks(tc.sink))
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, cli := tc.spiedScheduler(cfg, WithSinks(tc.sink))
 	const jobs = 20
 	release := make(chan struct{})
 	var started atomic.Int32

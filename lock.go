@@ -154,9 +154,10 @@ func (s *Scheduler) claim(ctx context.Context, reqs []claimReq, lease clientv3.L
 		flat = flat && !r.backup && r.job.cfg.shards == 0 && claim.Flat(specs[i])
 	}
 	if flat {
-		// Nobody else claims a preferred claimer's ticks unless it is late
-		// (backups, every instance's shards): try them all at once, and
-		// decide one by one only if that fails.
+		// Another instance claims a preferred claimer's tick only as its
+		// backup, once it is late (shards, which every instance claims,
+		// are not flat): try them all at once, and decide one by one only
+		// if that fails.
 		cmps, ops := claim.FlatTxn(specs)
 		if fl != nil {
 			ops = append(ops, s.inflightPut(fl, lease))

@@ -198,18 +198,8 @@ func TestJobsDueTogetherShareOneClaimRequest(t *testing.T) {
 		perTick[tick] = [2]int{c[0] + 1, c[1] + claimsIn(tr)}
 		mu.Unlock()
 	})
-	cfg.Endpoints = tc.etcd.Endpoints()
-	cli, err := clientv3.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
 	sink := newCollector()
-	s, err := New(cli, WithNamespace(tc.ns), WithInstanceID("n0"), WithSinks(sink),
-		WithDeliveryOptions(logsink.WithFlushInterval(20*time.Millisecond)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, _ := tc.spiedScheduler(cfg, WithSinks(sink), WithDeliveryOptions(logsink.WithFlushInterval(20*time.Millisecond)))
 	const jobs = 300
 	registerNoop(t, s, jobNames(jobs), "@every 500ms")
 	tc.start(s)
@@ -379,16 +369,7 @@ func TestSpreadTicksShareClaimRequests(t *testing.T) {
 			time.Sleep(7 * time.Millisecond)
 		}
 	})
-	cfg.Endpoints = tc.etcd.Endpoints()
-	cli, err := clientv3.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
-	s, err := New(cli, WithNamespace(tc.ns), WithInstanceID("n0"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, _ := tc.spiedScheduler(cfg)
 	for i := range 200 {
 		if err := s.RegisterSchedule(fmt.Sprintf("job-%d", i), spreadSchedule{time.Second, time.Duration(i) * 5 * time.Millisecond},
 			executor.Func(func(context.Context) error { return nil })); err != nil {
