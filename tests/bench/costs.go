@@ -20,8 +20,15 @@ import (
 // request, however many keys it removes; a lease revoke counts one per
 // attached key) each count once; txn_total counts transactions of more than
 // one operation (ranges included). events_total counts watch events sent to
-// clients.
+// clients. keys_total is a gauge of live keys: a put that creates a key
+// adds one, a deleted key takes one away, so the keys a window deleted
+// are its puts less the change in live keys (every put of this workload
+// creates a key but a few per second: progress statements, clock samples).
+// The compaction counters show what etcd's auto-compaction did.
 var etcdCounters = []string{
+	"etcd_debugging_mvcc_keys_total",
+	"etcd_debugging_mvcc_db_compaction_keys_total",
+	"etcd_debugging_mvcc_db_compaction_pause_duration_milliseconds_sum",
 	"etcd_mvcc_put_total",
 	"etcd_mvcc_delete_total",
 	"etcd_mvcc_txn_total",
@@ -101,9 +108,12 @@ func (c costs) print(fired int) {
 	f := float64(fired)
 	e := c.etcd
 	puts, dels := e["etcd_mvcc_put_total"], e["etcd_mvcc_delete_total"]
-	fmt.Printf("per fire: etcd key writes=%.2f (puts=%.2f deletes=%.2f) txns=%.2f ranges=%.2f raft proposals applied=%.2f wal fsyncs=%.3f watch events sent=%.2f\n",
-		(puts+dels)/f, puts/f, dels/f, e["etcd_mvcc_txn_total"]/f, e["etcd_mvcc_range_total"]/f,
+	deleted := max(puts-e["etcd_debugging_mvcc_keys_total"], dels) // keys, not calls
+	fmt.Printf("per fire: etcd key writes=%.2f (puts=%.2f, keys deleted=%.2f in %.3f delete calls) txns=%.2f ranges=%.2f raft proposals applied=%.2f wal fsyncs=%.3f watch events sent=%.2f\n",
+		(puts+deleted)/f, puts/f, deleted/f, dels/f, e["etcd_mvcc_txn_total"]/f, e["etcd_mvcc_range_total"]/f,
 		e["etcd_server_proposals_applied_total"]/f, e["etcd_disk_wal_fsync_duration_seconds_count"]/f, e["etcd_debugging_mvcc_events_total"]/f)
+	fmt.Printf("etcd compaction in the window: %.2f revisions removed per fire, %.0f ms of pauses\n",
+		e["etcd_debugging_mvcc_db_compaction_keys_total"]/f, e["etcd_debugging_mvcc_db_compaction_pause_duration_milliseconds_sum"])
 	etcdCPU := e["process_cpu_seconds_total"] * 1e6 / f
 	if c.split {
 		fmt.Printf("per fire: CPU instances=%.1f µs (all instance processes) etcd=%.1f µs (its process)\n",

@@ -24,6 +24,7 @@ type recorder struct {
 	runs     map[runKey]int
 	fired    int
 	lateness []time.Duration
+	worst    []time.Duration // the latest run of each second of the window
 	from, to time.Time
 }
 
@@ -45,14 +46,20 @@ func (r *recorder) Write(_ context.Context, batch []logsink.Record) error {
 			continue
 		}
 		r.fired++
+		late := rec.Started.Sub(rec.Tick)
+		i := int(rec.Tick.Sub(r.from) / time.Second)
+		if i >= len(r.worst) {
+			r.worst = append(r.worst, make([]time.Duration, i+1-len(r.worst))...)
+		}
+		r.worst[i] = max(r.worst[i], late)
 		if r.soak {
 			if r.fired%soakSampling == 0 {
-				r.lateness = append(r.lateness, rec.Started.Sub(rec.Tick))
+				r.lateness = append(r.lateness, late)
 			}
 			continue
 		}
 		r.runs[runKey{rec.Job, rec.Tick.UnixNano()}]++
-		r.lateness = append(r.lateness, rec.Started.Sub(rec.Tick))
+		r.lateness = append(r.lateness, late)
 	}
 	return nil
 }

@@ -13,6 +13,7 @@ type result struct {
 	Runs       []runCount      `json:"runs"`
 	Fired      int             `json:"fired"` // runs of the window's ticks, duplicates included
 	Lateness   []time.Duration `json:"lateness"`
+	Worst      []time.Duration `json:"worst"` // the latest run of each second of the window
 	Window     counts          `json:"window"`
 	Won        uint64          `json:"won"`
 	Backups    uint64          `json:"backups"`
@@ -32,7 +33,7 @@ type runCount struct {
 func (r *recorder) collect() result {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	res := result{Lateness: slices.Clone(r.lateness), Fired: r.fired}
+	res := result{Lateness: slices.Clone(r.lateness), Worst: slices.Clone(r.worst), Fired: r.fired}
 	for k, n := range r.runs {
 		res.Runs = append(res.Runs, runCount{k, n})
 	}
@@ -53,7 +54,7 @@ type summary struct {
 // print writes the report and returns an error when a tick ran twice.
 func (s summary) print() error {
 	runs := map[runKey]int{}
-	var lateness []time.Duration
+	var lateness, worst []time.Duration
 	var window counts
 	var won, backups, vouched, flatFailed uint64
 	runsTotal := 0
@@ -63,6 +64,12 @@ func (s summary) print() error {
 			runs[rc.runKey] += rc.N
 		}
 		lateness = append(lateness, r.Lateness...)
+		for i, w := range r.Worst {
+			if i >= len(worst) {
+				worst = append(worst, 0)
+			}
+			worst[i] = max(worst[i], w)
+		}
 		window = counts{window.Txns + r.Window.Txns, window.ClaimTxns + r.Window.ClaimTxns, window.ClaimOps + r.Window.ClaimOps}
 		won, backups, vouched, flatFailed = won+r.Won, backups+r.Backups, vouched+r.Vouched, flatFailed+r.FlatFailed
 	}
@@ -107,6 +114,11 @@ func (s summary) print() error {
 	fmt.Printf("claims won=%d of which by backups=%d; backup ticks vouched for=%d; flat claim txns failed=%d; claim operations per fire=%.2f\n", won, backups, vouched, flatFailed, float64(window.ClaimOps)/float64(max(fired, 1)))
 	s.costs.print(fired)
 	fmt.Printf("lateness p50=%v p90=%v p99=%v p99.9=%v max=%v\n", pct(0.50), pct(0.90), pct(0.99), pct(0.999), pct(1))
+	fmt.Print("latest run of each second of the window (ms):")
+	for _, w := range worst {
+		fmt.Printf(" %.0f", float64(w)/float64(time.Millisecond))
+	}
+	fmt.Println()
 	if dups > 0 {
 		return fmt.Errorf("%d duplicate runs", dups)
 	}
