@@ -1,7 +1,6 @@
 package distcron
 
 import (
-	"container/heap"
 	"time"
 
 	"github.com/distcron/distcron/logsink"
@@ -12,7 +11,14 @@ import (
 // with the number of jobs. Each entry keeps its job's claim instant next
 // to the pointer, so ordering the heap reads no job (a job is a cache miss
 // of its own at tens of thousands of jobs).
+//
+// The heap is 4-ary, and its sifts move entries into a hole rather than
+// swapping them: every job an entry move touches (to update its index)
+// is a cache miss, and a 4-ary heap has half the levels of a binary one.
 type tickQueue []queued
+
+// queueArity is how many children an entry of the tick queue has.
+const queueArity = 4
 
 // queued is one job in the queue and its claim instant (job.claimAt, Unix ns).
 type queued struct {
@@ -20,27 +26,55 @@ type queued struct {
 	j  *job
 }
 
-func (q tickQueue) Len() int           { return len(q) }
-func (q tickQueue) Less(i, k int) bool { return q[i].at < q[k].at }
-func (q tickQueue) Swap(i, k int) {
-	q[i], q[k] = q[k], q[i]
-	q[i].j.index, q[k].j.index = i, k
-}
-func (q *tickQueue) Push(x any) {
-	j := x.(*job)
-	j.index = len(*q)
-	*q = append(*q, queued{at: j.claimAt.UnixNano(), j: j})
-}
-func (q *tickQueue) Pop() any {
-	old := *q
-	j := old[len(old)-1].j
-	old[len(old)-1] = queued{}
-	*q = old[:len(old)-1]
-	j.index = -1
-	return j
+// set puts e at i and tells its job.
+func (q tickQueue) set(i int, e queued) {
+	q[i] = e
+	e.j.index = i
 }
 
-func (q *tickQueue) push(j *job) { heap.Push(q, j) }
+// up moves the entry at i towards the root until its parent is not later.
+func (q tickQueue) up(i int) {
+	e := q[i]
+	for i > 0 {
+		p := (i - 1) / queueArity
+		if q[p].at <= e.at {
+			break
+		}
+		q.set(i, q[p])
+		i = p
+	}
+	q.set(i, e)
+}
+
+// down moves the entry at i towards the leaves until no child is earlier;
+// it reports whether the entry moved.
+func (q tickQueue) down(i int) bool {
+	e, start, n := q[i], i, len(q)
+	for {
+		c := queueArity*i + 1
+		if c >= n {
+			break
+		}
+		m := c
+		for k := c + 1; k < min(c+queueArity, n); k++ {
+			if q[k].at < q[m].at {
+				m = k
+			}
+		}
+		if q[m].at >= e.at {
+			break
+		}
+		q.set(i, q[m])
+		i = m
+	}
+	q.set(i, e)
+	return i > start
+}
+
+func (q *tickQueue) push(j *job) {
+	*q = append(*q, queued{at: j.claimAt.UnixNano(), j: j})
+	q.up(len(*q) - 1)
+}
 
 // peek returns the job with the earliest tick, or nil.
 func (q tickQueue) peek() *job {
@@ -51,14 +85,43 @@ func (q tickQueue) peek() *job {
 }
 
 // init restores the heap order after claim instants changed in place.
-func (q *tickQueue) init() { heap.Init(q) }
+func (q tickQueue) init() {
+	if len(q) < 2 {
+		return
+	}
+	for i := (len(q) - 2) / queueArity; i >= 0; i-- {
+		q.down(i)
+	}
+}
 
-func (q *tickQueue) pop() *job { return heap.Pop(q).(*job) }
+// pop removes and returns the job with the earliest claim instant.
+func (q *tickQueue) pop() *job {
+	j := (*q)[0].j
+	q.cut(0)
+	return j
+}
 
 func (q *tickQueue) remove(j *job) {
 	if j.index >= 0 {
-		heap.Remove(q, j.index)
+		q.cut(j.index)
 	}
+}
+
+// cut removes the entry at i: the last entry takes its place and moves
+// to where the order puts it.
+func (q *tickQueue) cut(i int) {
+	old := *q
+	j, last := old[i].j, len(old)-1
+	moved := old[last]
+	old[last] = queued{}
+	*q = old[:last]
+	if i < last {
+		q.set(i, moved)
+		if !q.down(i) {
+			q.up(i)
+		}
+	}
+	j.index = -1
 }
 
 // due pops every job whose claim instant is at or before now and returns

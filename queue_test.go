@@ -20,7 +20,7 @@ func TestTickQueueKeepsHeapOrder(t *testing.T) {
 			if e.j.index != i {
 				t.Fatalf("step %d: entry %d has index %d", step, i, e.j.index)
 			}
-			if p := (i - 1) / 2; i > 0 && q[p].at > e.at {
+			if p := (i - 1) / queueArity; i > 0 && q[p].at > e.at {
 				t.Fatalf("step %d: entry %d (%d) before its parent %d (%d)", step, i, e.at, p, q[p].at)
 			}
 		}
@@ -77,4 +77,21 @@ func remove(js []*job, j *job) []*job {
 		}
 	}
 	return js
+}
+
+// BenchmarkTickQueue pops the earliest of 20,000 queued jobs and pushes it
+// back a period later, as the loop does for every fire.
+func BenchmarkTickQueue(b *testing.B) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	base := time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC)
+	var q tickQueue
+	for range 20000 {
+		q.push(&job{index: -1, claimAt: base.Add(time.Duration(rng.IntN(1e9)))})
+	}
+	b.ResetTimer()
+	for range b.N {
+		j := q.pop()
+		j.claimAt = j.claimAt.Add(time.Second)
+		q.push(j)
+	}
 }
