@@ -2,9 +2,16 @@ package distcron
 
 import (
 	"context"
+	"fmt"
+	"math/rand/v2"
 	"slices"
+	"sync"
 	"testing"
 	"time"
+
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc"
 )
 
 // Backups check ticks on a grid of a quarter of the backup delay, so
@@ -87,5 +94,75 @@ func TestBackupCheckDropsExactlyTheClaimedTicks(t *testing.T) {
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("kept %q\nwant %q", got, want)
+	}
+}
+
+// A backup check of ticks that share one instant reads only the claims
+// between its batch's job names: when thousands of jobs share the instant,
+// a read of the instant's whole range would return every job's claim for
+// each batch of backups. It still drops every claimed tick of the batch,
+// units included, and keeps the unclaimed ones.
+func TestBackupCheckOfOneInstantReadsOnlyItsJobs(t *testing.T) {
+	tc := newTestCluster(t)
+	var mu sync.Mutex
+	var ranges [][2]string
+	cfg := clientv3.Config{DialOptions: []grpc.DialOption{grpc.WithChainUnaryInterceptor(
+		func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+			if tr, ok := req.(*pb.TxnRequest); ok {
+				mu.Lock()
+				for _, op := range tr.Success {
+					if rr := op.GetRequestRange(); rr != nil {
+						ranges = append(ranges, [2]string{string(rr.Key), string(rr.RangeEnd)})
+					}
+				}
+				mu.Unlock()
+			}
+			return invoker(ctx, method, req, reply, cc, opts...)
+		})}}
+	s, cli := tc.spiedScheduler(cfg)
+	ctx := context.Background()
+	tick := time.Date(2026, 12, 7, 7, 0, 0, 0, time.UTC)
+	var all []string // every claim key of the instant
+	var batch []claimReq
+	var want []string
+	for i := range 400 {
+		j := &job{name: fmt.Sprintf("job-%03d", i)}
+		r := claimReq{job: j, tick: tick, backup: true}
+		if i == 199 {
+			r.unit = "s1" // a unit of the batch's last job
+		}
+		if i%10 != 3 { // every tenth job's tick is unclaimed
+			if _, err := cli.Put(ctx, s.claimKey(r), "other 1"); err != nil {
+				t.Fatal(err)
+			}
+			all = append(all, s.claimKey(r))
+		}
+		if i >= 100 && i < 200 {
+			batch = append(batch, r)
+			if i%10 == 3 {
+				want = append(want, s.claimKey(r))
+			}
+		}
+	}
+	rand.New(rand.NewPCG(3, 4)).Shuffle(len(batch), func(a, b int) { batch[a], batch[b] = batch[b], batch[a] })
+	var got []string
+	for _, r := range s.dropClaimed(ctx, batch) {
+		got = append(got, s.claimKey(r))
+	}
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Errorf("kept %q\nwant %q", got, want)
+	}
+	read := 0
+	for _, k := range all {
+		for _, r := range ranges {
+			if k >= r[0] && k < r[1] {
+				read++
+				break
+			}
+		}
+	}
+	if claimed := len(batch) - len(want); read != claimed {
+		t.Errorf("the check's ranges %q cover %d of the instant's %d claims, want the batch's %d", ranges, read, len(all), claimed)
 	}
 }

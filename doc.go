@@ -87,7 +87,8 @@
 // backs it up max(2 x lead, 50ms) after the tick (at most half the misfire
 // grace; rounded down to a quarter of that, so that the checks of ticks
 // close together share one read: claim keys begin with their tick, so
-// those ticks' claims are one key range), claiming only the ticks the read
+// those ticks' claims are one key range, narrowed to the batch's job names
+// when its ticks share one instant), claiming only the ticks the read
 // shows still unclaimed. So etcd sees about one claim per fire, and a dead or
 // paused preferred instance costs a tick that delay, not the tick. Most
 // backups do not even read: every instance publishes, every 10ms while it

@@ -132,7 +132,9 @@ func (s *Scheduler) dispatch(due []claimReq, now time.Time) {
 // primariesFirst orders requests for sendBatches: preferred claims before
 // backups, which read before they claim (a preferred claim must not wait for
 // that read), and each part in tick order, as won ticks start in batch
-// order. The queue hands out ticks nearly in order already, so sorting is
+// order. Backups of one tick go in job-name order, so that a batch's check
+// of a tick many jobs share reads a narrow range of names (dropClaimed).
+// The queue hands out ticks nearly in order already, so sorting is
 // skipped where it would change nothing.
 func primariesFirst(reqs []claimReq) []claimReq {
 	out := make([]claimReq, 0, len(reqs))
@@ -148,10 +150,14 @@ func primariesFirst(reqs []claimReq) []claimReq {
 		}
 	}
 	byTick := func(a, b claimReq) int { return a.tick.Compare(b.tick) }
-	for _, part := range [][]claimReq{out[:n], out[n:]} {
-		if !slices.IsSortedFunc(part, byTick) {
-			slices.SortStableFunc(part, byTick) // stable: a tick's units stay in order
-		}
+	if !slices.IsSortedFunc(out[:n], byTick) {
+		slices.SortStableFunc(out[:n], byTick) // stable: a tick's units stay in order
+	}
+	byTickName := func(a, b claimReq) int {
+		return cmp.Or(a.tick.Compare(b.tick), cmp.Compare(a.job.name, b.job.name))
+	}
+	if !slices.IsSortedFunc(out[n:], byTickName) {
+		slices.SortStableFunc(out[n:], byTickName)
 	}
 	return out
 }
@@ -339,6 +345,16 @@ func (s *Scheduler) dropClaimed(ctx context.Context, batch []claimReq) []claimRe
 		}
 		from := s.keys.Claims() + keys.Tick(first)
 		to := s.keys.Claims() + keys.Tick(batch[j-1].tick) + "0" // past "<last tick>/…"
+		if batch[j-1].tick.Equal(first) {
+			// One instant, which thousands of jobs may share: read the
+			// claims between this span's job names, not every job's.
+			lo, hi := batch[i].job.name, batch[i].job.name
+			for _, r := range batch[i+1 : j] {
+				lo, hi = min(lo, r.job.name), max(hi, r.job.name)
+			}
+			tk := keys.Tick(first)
+			from, to = s.keys.Claim(tk, lo, ""), s.keys.Claim(tk, hi, "")+"0" // past "<hi>/<unit>"
+		}
 		ops = append(ops, clientv3.OpGet(from, clientv3.WithRange(to), clientv3.WithKeysOnly(), clientv3.WithSerializable()))
 		i = j
 	}
