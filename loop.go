@@ -328,7 +328,8 @@ const backupCheckSpan = 50 * time.Millisecond
 // shows already claimed (by the preferred instance, normally), so they cost
 // no claim. Claim keys begin with their tick, so the claims of ticks close
 // together are one key range: the read is one keys-only range per
-// backupCheckSpan of ticks, not one read per tick. It is serializable
+// backupCheckSpan of ticks, not one read per tick (for ticks of one
+// instant, only the range of the batch's job names). It is serializable
 // (served by the local etcd member): a stale answer can only make a backup
 // claim and lose, never run twice.
 func (s *Scheduler) dropClaimed(ctx context.Context, batch []claimReq) []claimReq {
