@@ -246,7 +246,7 @@ func (s *Scheduler) replaceJob(j *job) {
 	}
 	s.setJob(j)
 	if s.state == stateStarted {
-		s.enqueue(j, from)
+		s.enqueue(j, from, s.lead())
 	}
 	s.mu.Unlock()
 	s.signal(s.wake)

@@ -256,7 +256,7 @@ func (s *Scheduler) add(j *job) error {
 	}
 	s.setJob(j)
 	if s.state == stateStarted {
-		s.enqueue(j, s.cfg.clock.Now())
+		s.enqueue(j, s.cfg.clock.Now(), s.lead())
 		s.signal(s.wake)
 		s.signal(s.reregister)
 	}
@@ -316,8 +316,12 @@ func (s *Scheduler) Jobs() []string {
 const maxShards = 100
 
 // enqueue puts j in the queue at its first tick after from, to be claimed
-// the claim lead ahead of it (Forbid jobs: at the tick). s.mu is held.
-func (s *Scheduler) enqueue(j *job, from time.Time) {
+// lead ahead of it (Forbid jobs: at the tick). s.mu is held. Callers that
+// enqueue several jobs read the lead (Scheduler.lead) once for all of them:
+// the lead moves with every claim answered, and jobs of one tick queued
+// with two leads would get two claim instants, and split one claim
+// request in two.
+func (s *Scheduler) enqueue(j *job, from time.Time, lead time.Duration) {
 	if !j.eligible || j.index >= 0 {
 		return
 	}
@@ -325,14 +329,14 @@ func (s *Scheduler) enqueue(j *job, from time.Time) {
 	if j.next.IsZero() {
 		return
 	}
-	s.place(j)
+	s.place(j, lead)
 	s.queue.push(j)
 }
 
-// place sets when to claim j.next: the claim lead ahead of it (Forbid
-// jobs: at the tick), or, when a peer is the preferred claimer in
-// s.view, the backup instant after it. s.mu is held.
-func (s *Scheduler) place(j *job) {
+// place sets when to claim j.next: lead ahead of it (Forbid jobs: at the
+// tick), or, when a peer is the preferred claimer in s.view, the backup
+// instant after it. s.mu is held.
+func (s *Scheduler) place(j *job, lead time.Duration) {
 	j.claimAt, j.prefer = j.next, s.cfg.instanceID
 	if j.cfg.shards == 0 && !j.cfg.broadcast {
 		j.prefer = s.view.preferred(s.cfg.instanceID, j, j.next)
@@ -341,7 +345,7 @@ func (s *Scheduler) place(j *job) {
 	case j.prefer != s.cfg.instanceID:
 		s.checkAt(j, s.backupAt(j.next)) // a peer is preferred: back it up
 	case j.cfg.overlap != OverlapForbid:
-		j.claimAt = j.next.Add(-s.lead())
+		j.claimAt = j.next.Add(-lead)
 	}
 }
 

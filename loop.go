@@ -479,10 +479,11 @@ func (s *Scheduler) requeueFrom(reqs []claimReq, from time.Time) {
 		return
 	}
 	s.mu.Lock()
+	lead := s.lead()
 	for _, r := range reqs {
 		land(r)
 		if !r.again && s.jobs[r.job.name] == r.job && r.job.index < 0 {
-			s.enqueue(r.job, later(r.tick, from))
+			s.enqueue(r.job, later(r.tick, from), lead)
 		}
 	}
 	s.mu.Unlock()

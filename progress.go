@@ -175,9 +175,10 @@ func (s *Scheduler) reassign() {
 		return
 	}
 	s.view = v
+	lead := s.lead()
 	for i := range s.queue {
 		j := s.queue[i].j
-		s.place(j)
+		s.place(j, lead)
 		s.queue[i].at = j.claimAt.UnixNano()
 	}
 	s.queue.init()
@@ -198,13 +199,14 @@ func (s *Scheduler) screen(due []claimReq, now time.Time) []claimReq {
 	}
 	kept := due[:0]
 	f := &flight{bound: math.MaxInt64}
+	lead := s.lead()
 	for _, r := range due {
 		bound := r.tick
 		if r.backup {
 			switch s.vouched(peers[r.job.prefer], r, now) {
 			case vouchedYes:
 				s.counters.backupsVouched.Add(1)
-				s.enqueue(r.job, r.tick)
+				s.enqueue(r.job, r.tick, lead)
 				continue
 			case vouchedSoon:
 				if s.checkAt(r.job, s.backupAt(r.tick.Add(s.backupDelay()))); r.job.claimAt.After(now) {

@@ -194,8 +194,9 @@ func (s *Scheduler) Start(ctx context.Context) error {
 	}
 	s.mu.Lock()
 	s.state = stateStarted
+	lead := s.lead()
 	for _, j := range s.jobs {
-		s.enqueue(j, s.startedAt)
+		s.enqueue(j, s.startedAt, lead)
 	}
 	n := len(s.jobs)
 	s.mu.Unlock()

@@ -189,6 +189,7 @@ func TestJobsDueTogetherShareOneClaimRequest(t *testing.T) {
 	tc := newTestCluster(t)
 	var mu sync.Mutex
 	perTick := map[string][2]int{} // tick -> {transactions, claims}
+	sizes := map[string][]int{}    // tick -> claims per transaction, in order sent
 	claimsPrefix := "/distcron/" + t.Name() + "/claims/"
 	cfg := claimSpy(func(tr *pb.TxnRequest) {
 		key := claimKeysIn(tr)[0]
@@ -196,6 +197,7 @@ func TestJobsDueTogetherShareOneClaimRequest(t *testing.T) {
 		mu.Lock()
 		c := perTick[tick]
 		perTick[tick] = [2]int{c[0] + 1, c[1] + claimsIn(tr)}
+		sizes[tick] = append(sizes[tick], claimsIn(tr))
 		mu.Unlock()
 	})
 	sink := newCollector()
@@ -221,7 +223,7 @@ func TestJobsDueTogetherShareOneClaimRequest(t *testing.T) {
 	// one round trip each.
 	for tick, c := range perTick {
 		if c[1] == jobs && c[0] != 3 {
-			t.Errorf("tick %s: %d claims in %d transactions, want 3", tick, c[1], c[0])
+			t.Errorf("tick %s: %d claims in %d transactions (%v), want 3", tick, c[1], c[0], sizes[tick])
 		}
 	}
 	assertNoDuplicates(t, sink.records())
