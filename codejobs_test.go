@@ -42,8 +42,12 @@ func TestDefinitionsNeverReplaceCodeJobs(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, 5*time.Second, "the definition to be skipped", func() bool {
-		return errors.Is(owner.InvalidDefinitions()["report"], ErrCodeJob)
+		return errors.Is(owner.InvalidDefinitions()["report"], ErrCodeJob) &&
+			errors.Is(other.InvalidDefinitions()["report"], ErrCodeJob)
 	})
+	if ji, ok := other.JobInfo("report"); ok {
+		t.Fatalf("the instance without the code job took the definition: %+v", ji)
+	}
 	since := time.Now()
 	waitFor(t, 5*time.Second, "the code job's runs", func() bool {
 		for _, r := range recordsOf(tc.sink, "report") {
@@ -98,4 +102,40 @@ func TestCodeJobRegisteredLaterWinsOverADefinition(t *testing.T) {
 	if ji, _ := s.JobInfo("late"); ji.Source != sourceCode || ji.Kind != "func" {
 		t.Fatalf("the code job did not take its place: %+v", ji)
 	}
+}
+
+// Issue 10: whether a definition with a kind is skipped follows the live
+// instances' code jobs. Stored while no instance registers its name in
+// code, it applies; an instance that registers the name in code joins and
+// every other instance withdraws the defined job; that instance leaves and
+// the definition applies again.
+func TestDefinitionsFollowTheLiveCodeJobs(t *testing.T) {
+	tc := newTestCluster(t)
+	other, _ := tc.newScheduler("other", WithRemoteShell(true))
+	tc.start(other)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := other.Define(ctx, Definition{Name: "report", Kind: "shell", Schedule: "@yearly", Shell: &ShellSpec{Command: "true"}}); err != nil {
+		t.Fatal(err)
+	}
+	defined := func() bool {
+		ji, ok := other.JobInfo("report")
+		return ok && ji.Source == sourceDefinition && other.InvalidDefinitions()["report"] == nil
+	}
+	waitFor(t, 5*time.Second, "the definition applied", defined)
+
+	owner, _ := tc.newScheduler("owner")
+	if err := owner.RegisterFunc("report", "@yearly", func(context.Context) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	tc.start(owner)
+	waitFor(t, 5*time.Second, "the definition withdrawn where the code job is not", func() bool {
+		_, ok := other.JobInfo("report")
+		return !ok && errors.Is(other.InvalidDefinitions()["report"], ErrCodeJob)
+	})
+	if ji, ok := owner.JobInfo("report"); !ok || ji.Source != sourceCode {
+		t.Fatalf("the code job: %+v %v", ji, ok)
+	}
+	stopNow(t, owner)
+	waitFor(t, 10*time.Second, "the definition applied again once no instance has the code job", defined)
 }

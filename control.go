@@ -218,11 +218,14 @@ func (s *Scheduler) loadControl(ctx context.Context) error {
 		s.addRequestLocked(string(kv.Key), kv.Value, kv.ModRevision)
 	}
 	s.control.mu.Unlock()
-	s.syncDefinitions(resp.Responses[2].GetResponseRange().GetKvs())
+	// The members first: whether a definition applies depends on the
+	// live instances' code jobs (see recheckDefinitions).
 	s.members.reset()
 	for _, kv := range resp.Responses[3].GetResponseRange().GetKvs() {
 		s.members.set(string(kv.Key), kv, s.keys.Instances())
 	}
+	s.syncDefinitions(resp.Responses[2].GetResponseRange().GetKvs())
+	s.recheckDefinitions()
 	s.syncDepartures(resp.Responses[3].GetResponseRange().GetKvs())
 	s.reassign()
 	s.controlRev = resp.Header.Revision
@@ -281,13 +284,17 @@ func (s *Scheduler) followControl(ctl, defs, members clientv3.WatchChan) error {
 			if !ok || resp.Err() != nil || resp.Canceled {
 				return fmt.Errorf("instances watch: %v", resp.Err())
 			}
+			codeChanged := false
 			for _, ev := range resp.Events {
 				kv := ev.Kv
 				if ev.Type == clientv3.EventTypeDelete {
 					kv = nil
 				}
-				s.members.set(string(ev.Kv.Key), kv, s.keys.Instances())
+				codeChanged = s.members.set(string(ev.Kv.Key), kv, s.keys.Instances()) || codeChanged
 				s.observeDeparture(ev)
+			}
+			if codeChanged {
+				s.recheckDefinitions()
 			}
 			s.reassign()
 		case resp, ok := <-ctl:

@@ -158,11 +158,9 @@ func (s *Scheduler) jobFromDefinition(d Definition) (*job, error) {
 		}
 		return &j, nil
 	}
-	s.mu.Lock()
-	cur := s.jobs[d.Name]
-	s.mu.Unlock()
-	if s.defs.code[d.Name] != nil || cur != nil && (cur.source == sourceCode || cur.source == sourceOverride) {
-		// Code wins: a definition never replaces a job registered in code.
+	if s.codeJobHere(d.Name) || s.members.codeElsewhere(s.cfg.instanceID, d.Name) {
+		// Code wins: a definition never replaces a job registered in
+		// code, here or on a live instance (see recheckDefinitions).
 		return nil, codeJobError(d.Name)
 	}
 	cfg, err := s.jobConfig(d.Name, opts)
@@ -204,6 +202,54 @@ func hasStepKind(d Definition, kind string) bool {
 	return false
 }
 
+// codeJobHere reports whether name is a job registered in code on this
+// instance, overridden by a definition or not; s.defs.mu is held.
+func (s *Scheduler) codeJobHere(name string) bool {
+	s.mu.Lock()
+	cur := s.jobs[name]
+	s.mu.Unlock()
+	return s.defs.code[name] != nil || cur != nil && (cur.source == sourceCode || cur.source == sourceOverride)
+}
+
+// recheckDefinitions applies what a change of the live instances' code
+// jobs changes. A definition with a kind is skipped while any live instance
+// registers its name in code, so that an instance without that code job
+// never runs the definition in its place: one applied here whose name
+// another instance now registers is withdrawn (its job dropped, the
+// definition listed by InvalidDefinitions), and one skipped for that
+// reason whose name no live instance registers any more is applied. The
+// state so follows from the definitions and the registrations alone, as
+// Define's own check does.
+func (s *Scheduler) recheckDefinitions() {
+	s.defs.mu.Lock()
+	var withdraw []string
+	retry := map[string][]byte{}
+	for name := range s.defs.applied {
+		if s.defs.code[name] == nil && !s.codeJobHere(name) && s.members.codeElsewhere(s.cfg.instanceID, name) {
+			withdraw = append(withdraw, name)
+		}
+	}
+	for name, err := range s.defs.invalid {
+		if raw := s.defs.pending[name]; errors.Is(err, ErrCodeJob) && raw != nil &&
+			!s.codeJobHere(name) && !s.members.codeElsewhere(s.cfg.instanceID, name) {
+			retry[name] = raw
+		}
+	}
+	for _, name := range withdraw {
+		s.defs.pending[name] = []byte(s.defs.applied[name])
+		s.defs.invalid[name] = codeJobError(name)
+		delete(s.defs.applied, name)
+	}
+	s.defs.mu.Unlock()
+	for _, name := range withdraw {
+		s.dropDefinedJob(name)
+		s.log.Warn("skipping job definition: another instance registers its name in code", zap.String("job", name))
+	}
+	for name, raw := range retry {
+		s.applyDefinition(name, raw)
+	}
+}
+
 // removeDefinition drops a defined job, or restores the code job that a
 // definition overrode.
 func (s *Scheduler) removeDefinition(name string) {
@@ -225,6 +271,12 @@ func (s *Scheduler) removeDefinition(name string) {
 		s.log.Info("job definition removed: code job restored", zap.String("job", name))
 		return
 	}
+	s.dropDefinedJob(name)
+	s.log.Info("job definition removed", zap.String("job", name))
+}
+
+// dropDefinedJob removes the job a definition with a kind made, if any.
+func (s *Scheduler) dropDefinedJob(name string) {
 	s.mu.Lock()
 	if j := s.jobs[name]; j != nil && j.source == sourceDefinition {
 		s.deleteJob(name)
@@ -232,7 +284,6 @@ func (s *Scheduler) removeDefinition(name string) {
 	}
 	s.mu.Unlock()
 	s.signal(s.reregister)
-	s.log.Info("job definition removed", zap.String("job", name))
 }
 
 // replaceJob puts j in place of the job with its name, if any, and queues

@@ -28,7 +28,8 @@ type memberView struct {
 	tags     []string
 	jobs     map[string]bool // nil when the registration lists every job name (then all jobs are assumed)
 	complete bool
-	digest   uint64 // hash of the id and the registration as stored
+	code     []string // its jobs registered in code, sorted (Instance.CodeJobs)
+	digest   uint64   // hash of the id and the registration as stored
 }
 
 // memberSet is a snapshot of the view: the Scheduler assigns ticks from
@@ -39,27 +40,30 @@ type memberSet struct {
 	digest  uint64
 }
 
-func (m *membership) set(key string, kv *mvccpb.KeyValue, prefix string) {
+// set records the registration kv of the instance at key (nil: it left).
+// It reports whether the instance's jobs registered in code changed.
+func (m *membership) set(key string, kv *mvccpb.KeyValue, prefix string) (codeChanged bool) {
 	id := strings.TrimPrefix(key, prefix)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.members == nil {
 		m.members = make(map[string]memberView)
 	}
-	m.digest ^= m.members[id].digest // 0 when absent
+	old := m.members[id]
+	m.digest ^= old.digest // 0 when absent
 	delete(m.members, id)
 	if kv == nil {
-		return
+		return len(old.code) > 0
 	}
 	var in Instance
 	if json.Unmarshal(kv.Value, &in) != nil {
-		return
+		return len(old.code) > 0
 	}
 	h := fnv.New64a()
 	h.Write([]byte(id))
 	h.Write([]byte{0})
 	h.Write(kv.Value)
-	v := memberView{tags: in.Tags, complete: len(in.Jobs) == in.JobCount, digest: h.Sum64()}
+	v := memberView{tags: in.Tags, complete: len(in.Jobs) == in.JobCount, code: in.CodeJobs, digest: h.Sum64()}
 	if v.complete {
 		v.jobs = make(map[string]bool, len(in.Jobs))
 		for _, j := range in.Jobs {
@@ -68,6 +72,21 @@ func (m *membership) set(key string, kv *mvccpb.KeyValue, prefix string) {
 	}
 	m.members[id] = v
 	m.digest ^= v.digest
+	return !slices.Equal(old.code, v.code)
+}
+
+// codeElsewhere reports whether a live instance other than self registers
+// name in code, as far as its registration lists (at most
+// maxRegisteredNames names).
+func (m *membership) codeElsewhere(self, name string) bool {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	for id, v := range m.members {
+		if _, found := slices.BinarySearch(v.code, name); found && id != self {
+			return true
+		}
+	}
+	return false
 }
 
 func (m *membership) reset() {
