@@ -82,7 +82,8 @@ func TestDefinitionsNeverReplaceCodeJobs(t *testing.T) {
 }
 
 // Issue 10: a job registered in code after a definition of the same name
-// was applied takes its place (code wins) instead of failing.
+// was applied takes its place (code wins) instead of failing; unregistered,
+// it gives the place back.
 func TestCodeJobRegisteredLaterWinsOverADefinition(t *testing.T) {
 	tc := newTestCluster(t)
 	s, _ := tc.newScheduler("n0", WithRemoteShell(true))
@@ -102,6 +103,15 @@ func TestCodeJobRegisteredLaterWinsOverADefinition(t *testing.T) {
 	if ji, _ := s.JobInfo("late"); ji.Source != sourceCode || ji.Kind != "func" {
 		t.Fatalf("the code job did not take its place: %+v", ji)
 	}
+	// Unregistered, with no live instance registering the name in code,
+	// the definition applies again.
+	if !s.Unregister("late") {
+		t.Fatal("Unregister found no job")
+	}
+	waitFor(t, 5*time.Second, "the definition applied again", func() bool {
+		ji, ok := s.JobInfo("late")
+		return ok && ji.Source == sourceDefinition && s.InvalidDefinitions()["late"] == nil
+	})
 }
 
 // Issue 10: whether a definition with a kind is skipped follows the live

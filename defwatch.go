@@ -84,6 +84,9 @@ func (s *Scheduler) applyDefinition(name string, value []byte) {
 	if err == nil {
 		j, err = s.jobFromDefinition(d)
 	}
+	if err == nil && !s.replaceJob(j) {
+		err = codeJobError(name) // registered in code since jobFromDefinition looked
+	}
 	if err != nil {
 		s.defs.invalid[name] = err
 		s.defs.pending[name] = value
@@ -93,7 +96,6 @@ func (s *Scheduler) applyDefinition(name string, value []byte) {
 	delete(s.defs.invalid, name)
 	delete(s.defs.pending, name)
 	s.defs.applied[name] = string(value)
-	s.replaceJob(j)
 	s.log.Info("job definition applied", zap.String("job", name), zap.String("kind", j.kind), zap.Bool("refused", j.refused != nil))
 }
 
@@ -211,6 +213,15 @@ func (s *Scheduler) codeJobHere(name string) bool {
 	return s.defs.code[name] != nil || cur != nil && (cur.source == sourceCode || cur.source == sourceOverride)
 }
 
+// definedJobHere reports whether this instance runs name as the job of a
+// definition with a kind.
+func (s *Scheduler) definedJobHere(name string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	j := s.jobs[name]
+	return j != nil && j.source == sourceDefinition
+}
+
 // recheckDefinitions applies what a change of the live instances' code
 // jobs changes. A definition with a kind is skipped while any live instance
 // registers its name in code, so that an instance without that code job
@@ -225,7 +236,7 @@ func (s *Scheduler) recheckDefinitions() {
 	var withdraw []string
 	retry := map[string][]byte{}
 	for name := range s.defs.applied {
-		if s.defs.code[name] == nil && !s.codeJobHere(name) && s.members.codeElsewhere(s.cfg.instanceID, name) {
+		if s.definedJobHere(name) && s.members.codeElsewhere(s.cfg.instanceID, name) {
 			withdraw = append(withdraw, name)
 		}
 	}
@@ -287,11 +298,16 @@ func (s *Scheduler) dropDefinedJob(name string) {
 }
 
 // replaceJob puts j in place of the job with its name, if any, and queues
-// it from now (see takeOver).
-func (s *Scheduler) replaceJob(j *job) {
+// it from now (see takeOver). It refuses, reporting false, to put a job of
+// a definition with a kind in place of a job registered in code.
+func (s *Scheduler) replaceJob(j *job) bool {
 	s.mu.Lock()
 	from := s.cfg.clock.Now()
 	if old := s.jobs[j.name]; old != nil {
+		if j.source == sourceDefinition && (old.source == sourceCode || old.source == sourceOverride) {
+			s.mu.Unlock()
+			return false
+		}
 		from = takeOver(old, j, from)
 		s.queue.remove(old)
 	}
@@ -302,6 +318,7 @@ func (s *Scheduler) replaceJob(j *job) {
 	s.mu.Unlock()
 	s.signal(s.wake)
 	s.signal(s.reregister)
+	return true
 }
 
 // takeOver returns where j, replacing old, starts its schedule: now, so

@@ -275,7 +275,8 @@
 // code job; a definition with a kind never replaces a job registered in
 // code (ErrCodeJob): Define refuses it, and one written into etcd directly
 // is skipped by every instance while any live instance registers its name
-// in code, and applies once none does. Schedules from definitions may fire at most once per
+// in code, and applies once none does (an instance whose session lapsed
+// counts again once it has registered anew). Schedules from definitions may fire at most once per
 // WithRemoteScheduleFloor (default 1s), and a definition is at most
 // MaxDefinitionSize bytes of JSON. Definitions are validated by Define;
 // one written into etcd directly that does not validate is skipped, logged,

@@ -265,6 +265,9 @@ func (s *Scheduler) add(j *job) error {
 	s.defs.mu.Lock()
 	raw, pending := s.defs.pending[j.name]
 	if replaced && s.defs.applied != nil {
+		// Kept, so that it applies again if the code job is unregistered
+		// and no live instance registers the name (recheckDefinitions).
+		s.defs.pending[j.name] = []byte(s.defs.applied[j.name])
 		delete(s.defs.applied, j.name)
 		s.defs.invalid[j.name] = codeJobError(j.name)
 	}
@@ -287,9 +290,9 @@ func (s *Scheduler) Unregister(name string) bool {
 	delete(s.defs.code, name)
 	s.defs.mu.Unlock()
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	j, ok := s.jobs[name]
 	if !ok {
+		s.mu.Unlock()
 		return false
 	}
 	s.deleteJob(name)
@@ -297,6 +300,9 @@ func (s *Scheduler) Unregister(name string) bool {
 	if s.state == stateStarted {
 		s.signal(s.reregister)
 	}
+	s.mu.Unlock()
+	// A definition with a kind skipped for this code job may apply now.
+	s.recheckDefinitions()
 	return true
 }
 

@@ -28,7 +28,7 @@ type memberView struct {
 	tags     []string
 	jobs     map[string]bool // nil when the registration lists every job name (then all jobs are assumed)
 	complete bool
-	code     []string // its jobs registered in code, sorted (Instance.CodeJobs)
+	code     []string // its jobs registered in code (Instance.CodeJobs)
 	digest   uint64   // hash of the id and the registration as stored
 }
 
@@ -82,7 +82,7 @@ func (m *membership) codeElsewhere(self, name string) bool {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	for id, v := range m.members {
-		if _, found := slices.BinarySearch(v.code, name); found && id != self {
+		if id != self && slices.Contains(v.code, name) {
 			return true
 		}
 	}
