@@ -58,6 +58,9 @@ func TestDefinedShellJobRunsOnceChangesAndStops(t *testing.T) {
 		return len(recordsOf(tc.sink, "defined")) >= 10 && len(recordsOf(tc.sink, "raw")) >= 10
 	})
 	for _, r := range recordsOf(tc.sink, "defined") {
+		if r.Status == logsink.StatusSkipped && r.Attempt == 1 {
+			continue // etcd stalled past the claim's deadline: recorded, not run
+		}
 		if r.Status != logsink.StatusSucceeded || strings.TrimSpace(r.Output) != "hi" {
 			t.Fatalf("record %+v", r)
 		}

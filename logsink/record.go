@@ -11,7 +11,7 @@ const (
 	StatusFailed    Status = "failed"    // the job returned an error, exited non-zero or panicked
 	StatusTimeout   Status = "timeout"   // the job exceeded its timeout and was cancelled
 	StatusKilled    Status = "killed"    // the job was cancelled (Stop past its deadline, or a kill request)
-	StatusSkipped   Status = "skipped"   // the tick was claimed but not run (overlap policy Forbid)
+	StatusSkipped   Status = "skipped"   // the tick was claimed but not run: overlap policy Forbid, paused, or too late to start safely (see Error)
 	StatusLost      Status = "lost"      // the runner vanished mid-run (its lease expired)
 )
 
