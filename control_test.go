@@ -130,7 +130,7 @@ func TestRemoteShellIsRefusedUnlessEnabled(t *testing.T) {
 	// An enabled peer runs it.
 	open, _ := tc.newScheduler("open", WithRemoteShell(true))
 	tc.start(open)
-	waitFor(t, 5*time.Second, "enabled peer runs it", func() bool { return len(recordsOf(tc.sink, "sh")) >= 3 })
+	waitFor(t, 20*time.Second, "enabled peer runs it", func() bool { return len(recordsOf(tc.sink, "sh")) >= 3 })
 	for _, r := range recordsOf(tc.sink, "sh") {
 		if r.Instance != "open" {
 			t.Fatalf("ran on %s", r.Instance)
