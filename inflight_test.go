@@ -2,6 +2,7 @@ package distcron
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -58,6 +59,8 @@ func TestBatchRunsEndingTogetherCostOneDelete(t *testing.T) {
 	const jobs = 20
 	release := make(chan struct{})
 	var started atomic.Int32
+	var endMu sync.Mutex
+	var ends []time.Time // the first tick's runs' ends
 	for _, n := range jobNames(jobs) {
 		if err := s.RegisterFunc(n, "@every 1s", func(ctx context.Context) error {
 			started.Add(1)
@@ -65,6 +68,11 @@ func TestBatchRunsEndingTogetherCostOneDelete(t *testing.T) {
 			case <-release:
 			case <-ctx.Done():
 			}
+			endMu.Lock()
+			if len(ends) < jobs {
+				ends = append(ends, time.Now())
+			}
+			endMu.Unlock()
 			return nil
 		}); err != nil {
 			t.Fatal(err)
@@ -92,6 +100,13 @@ func TestBatchRunsEndingTogetherCostOneDelete(t *testing.T) {
 		return true
 	})
 	stopNow(t, s)
+	endMu.Lock()
+	spread := slices.MaxFunc(ends, time.Time.Compare).Sub(slices.MinFunc(ends, time.Time.Compare))
+	endMu.Unlock()
+	if spread >= inflightSettle/2 {
+		// A loaded machine woke the runs too far apart to end together.
+		t.Skipf("the runs ended %v apart, not within inflightSettle (%v): nothing to check", spread, inflightSettle)
+	}
 	if puts != 0 || deletes != 1 {
 		t.Errorf("the batch's key: %d rewrites and %d deletes after its claim, want 0 and 1", puts, deletes)
 	}
