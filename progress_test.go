@@ -130,7 +130,7 @@ func TestBackupsClaimTheTicksOfAPreferredClaimerWhoseClaimsFail(t *testing.T) {
 	faults := etcdfault.Wrap(fcli)
 	tc.start(healthy)
 	tc.start(failing)
-	waitFor(t, 15*time.Second, "both instances claiming, with statements", func() bool {
+	waitFor(t, 60*time.Second, "both instances claiming, with statements", func() bool {
 		return failing.Stats().ClaimsWon > 0 && healthy.Stats().BackupsVouched > 0
 	})
 	faults.Add(etcdfault.Rule{Kind: etcdfault.Txn, Key: tc.ns + "claims/", Action: etcdfault.Fail, Err: rpctypes.ErrTimeout})

@@ -37,12 +37,13 @@ func setsidChild(t *testing.T, trapTERM bool) (path, script string) {
 func TestCommandSetsidGrandchildStoppedOnExit(t *testing.T) {
 	t.Parallel()
 	path, script := setsidChild(t, false)
-	res := Shell(script + "; echo done").Execute(context.Background())
-	// From the grandchild's pid file on, the shell only echoes and exits:
-	// starting the processes can take seconds on a loaded machine.
-	fi, err := os.Stat(path)
+	end := path + ".end"
+	res := Shell(script + "; echo done; : > " + end).Execute(context.Background())
+	// Timed from the shell's last command: starting (and polling for) the
+	// processes can take seconds on a loaded machine.
+	fi, err := os.Stat(end)
 	if err != nil {
-		t.Fatalf("pid file: %v", err)
+		t.Fatalf("end file: %v", err)
 	}
 	elapsed := time.Since(fi.ModTime())
 	grandchild := readPid(t, path, false)
@@ -53,7 +54,7 @@ func TestCommandSetsidGrandchildStoppedOnExit(t *testing.T) {
 		t.Errorf("the setsid grandchild %d still runs after Execute returned", grandchild)
 	}
 	if elapsed >= outputDrain {
-		t.Errorf("Execute returned %v after the grandchild started: it waited for the pipe the grandchild held", elapsed)
+		t.Errorf("Execute returned %v after the shell's end: it waited for the pipe the grandchild held", elapsed)
 	}
 }
 
